@@ -1,0 +1,137 @@
+//! Per-reason counters kept in the per-CPU `STATS` array.
+//!
+//! The array holds `(MAX_NETWORKS + 1) * NUM_COUNTERS` slots: row 0 is for
+//! events that cannot be attributed to a network (a frame dropped before its
+//! network is known), row `net_id + 1` for network `net_id`.
+
+/// Counter slots per row. Fixed so the pinned layout does not change when a
+/// counter is added (there are spare slots).
+pub const NUM_COUNTERS: u32 = 48;
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident = $val:expr, $label:expr, $drop:expr;)*) => {
+        /// Every counter the datapath keeps.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Counter { $($(#[$doc])* $name = $val,)* }
+
+        impl Counter {
+            pub const ALL: &'static [Counter] = &[$(Counter::$name,)*];
+            /// Stable name used by `overlayctl stats` (and its JSON).
+            pub const fn name(self) -> &'static str {
+                match self { $(Counter::$name => $label,)* }
+            }
+            /// Whether this counter counts a dropped frame.
+            pub const fn is_drop(self) -> bool {
+                match self { $(Counter::$name => $drop,)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Frames received from a tenant port.
+    RxTenant = 0, "rx_tenant", false;
+    /// Frames received on the underlay (any protocol).
+    RxUnderlay = 1, "rx_underlay", false;
+    /// Frames switched between two local ports.
+    TxLocal = 2, "tx_local", false;
+    /// Frames VXLAN-encapsulated towards a remote VTEP (unicast).
+    Encap = 3, "encap", false;
+    /// VXLAN frames decapsulated here.
+    Decap = 4, "decap", false;
+    /// Copies of a flooded frame sent to local ports.
+    FloodLocal = 5, "flood_local_copies", false;
+    /// Encapsulated copies of a flooded frame sent to peer VTEPs.
+    FloodRemote = 6, "flood_remote_copies", false;
+    /// New FDB entries learned (or moved).
+    Learned = 7, "learned", false;
+    /// Learning skipped because the FDB is full.
+    LearnFull = 8, "learn_fdb_full", false;
+    /// Underlay frames that are not VXLAN for this VTEP: left to the host stack.
+    PassHost = 9, "pass_host", false;
+    /// Outer IPv4 fragments to the VXLAN port: left to the host stack, never decapsulated.
+    PassFragment = 10, "pass_fragment", false;
+    /// Decapsulated frames delivered by the XDP fast path.
+    XdpRedirect = 11, "xdp_redirect", false;
+    /// Learned entries that had aged out when looked up.
+    Aged = 12, "aged_out", false;
+
+    /// Truncated or inconsistent headers.
+    DropMalformed = 16, "drop_malformed", true;
+    /// Frame on an interface that is not a configured port.
+    DropNoPort = 17, "drop_not_a_port", true;
+    /// VLAN tag not allowed on the port (or untagged frame on a trunk without native network).
+    DropVlanNotAllowed = 18, "drop_vlan_not_allowed", true;
+    /// Priority-tagged frame (VID 0) on a port that does not accept them.
+    DropPrioTagged = 19, "drop_vlan_priority_tagged", true;
+    /// VID 4095 (reserved).
+    DropVid4095 = 20, "drop_vlan_4095", true;
+    /// 802.1ad / QinQ or a tag stack deeper than supported.
+    DropQinQ = 21, "drop_vlan_qinq", true;
+    /// VXLAN for a VNI not configured here.
+    DropUnknownVni = 22, "drop_unknown_vni", true;
+    /// VXLAN from a VTEP that is not a peer of the network.
+    DropNotPeer = 23, "drop_not_peer", true;
+    /// VXLAN with the I flag clear.
+    DropNoIFlag = 24, "drop_vxlan_no_i_flag", true;
+    /// 802.1Q-tagged inner frame on a network that does not allow it.
+    DropInnerTagged = 25, "drop_inner_tagged", true;
+    /// Frame too big for the underlay after encapsulation.
+    DropMtu = 26, "drop_mtu", true;
+    /// Group (multicast/broadcast) or zero source MAC.
+    DropSrcMac = 27, "drop_src_mac_invalid", true;
+    /// Source MAC held by a static FDB entry elsewhere (spoofing).
+    DropSrcStatic = 28, "drop_src_mac_static", true;
+    /// Destination is the port the frame came in on.
+    DropHairpin = 29, "drop_hairpin", true;
+    /// Decapsulated unicast for a MAC known to be behind another VTEP (split horizon).
+    DropSplitHorizon = 30, "drop_split_horizon", true;
+    /// Flood with nowhere to go.
+    DropFloodEmpty = 31, "drop_flood_no_target", true;
+    /// A kernel helper failed (adjust_room, redirect, ...).
+    DropHelper = 32, "drop_helper_failed", true;
+    /// No route or neighbour to the peer VTEP (flood copy not sent).
+    DropNoNeigh = 33, "drop_no_neighbour", true;
+    /// Network referenced by a port or FDB entry is not configured.
+    DropNoNetwork = 34, "drop_no_network", true;
+}
+
+/// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).
+#[inline(always)]
+pub const fn stats_index(row: u32, counter: Counter) -> u32 {
+    row * NUM_COUNTERS + counter as u32
+}
+
+/// Row of a network in the stats array.
+#[inline(always)]
+pub const fn net_row(net_id: u32) -> u32 {
+    if net_id < crate::MAX_NETWORKS { net_id + 1 } else { 0 }
+}
+
+/// Number of slots in the stats array.
+pub const STATS_SLOTS: u32 = (crate::MAX_NETWORKS + 1) * NUM_COUNTERS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_fit_and_names_are_unique() {
+        for (i, a) in Counter::ALL.iter().enumerate() {
+            assert!((*a as u32) < NUM_COUNTERS, "{} out of range", a.name());
+            for b in &Counter::ALL[i + 1..] {
+                assert_ne!(*a as u32, *b as u32, "duplicate value");
+                assert_ne!(a.name(), b.name(), "duplicate name");
+            }
+        }
+    }
+
+    #[test]
+    fn rows_do_not_overlap() {
+        assert_eq!(stats_index(0, Counter::DropNoNetwork), Counter::DropNoNetwork as u32);
+        assert_eq!(stats_index(net_row(0), Counter::RxTenant), NUM_COUNTERS);
+        assert_eq!(net_row(crate::MAX_NETWORKS), 0);
+        assert!(stats_index(net_row(crate::MAX_NETWORKS - 1), Counter::DropNoNetwork) < STATS_SLOTS);
+    }
+}

@@ -1,0 +1,60 @@
+//! Types and logic shared by the BPF programs and userspace.
+//!
+//! Everything here is `no_std`, allocation-free and panic-free so that the BPF
+//! programs can use it. Map keys and values are plain bytes: `#[repr(C)]`,
+//! explicit padding, a compile-time size assertion, byte order in the field
+//! name (`_be` = network order; everything else is host order).
+#![no_std]
+
+pub mod counters;
+pub mod encap;
+pub mod frame;
+pub mod headers;
+pub mod maps;
+pub mod parse;
+
+/// Default VXLAN UDP port (IANA).
+pub const VXLAN_PORT: u16 = 4789;
+/// Outer Ethernet + IPv4 (no options) + UDP + VXLAN.
+pub const VXLAN_OVERHEAD: u32 = 50;
+/// Bytes added in front of the inner Ethernet header by encapsulation,
+/// measured after the outer MAC header: IPv4 + UDP + VXLAN + inner Ethernet.
+pub const ENCAP_ROOM: u32 = 20 + 8 + 8 + 14;
+
+pub const ETH_HLEN: usize = 14;
+pub const ETH_P_IPV4: u16 = 0x0800;
+pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_8021Q: u16 = 0x8100;
+pub const ETH_P_8021AD: u16 = 0x88a8;
+pub const IPPROTO_UDP: u8 = 17;
+
+/// Version of the pinned map layout. Bumped whenever a key or value type
+/// changes; `overlayctl up` refuses to reuse pins written with another one.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Upper bounds compiled into the programs (loops must be bounded).
+pub const MAX_NETWORKS: u32 = 1024;
+pub const MAX_FLOOD_PORTS: usize = 64;
+pub const MAX_FLOOD_PEERS: usize = 128;
+
+/// "No network" marker in port configuration.
+pub const NO_NET: u32 = u32::MAX;
+/// "Untagged" marker for a VLAN ID.
+pub const NO_VLAN: u16 = 0xffff;
+
+/// A MAC address is group (multicast or broadcast) when the I/G bit is set.
+#[inline(always)]
+pub const fn is_group_mac(mac: &[u8; 6]) -> bool {
+    mac[0] & 1 == 1
+}
+
+#[inline(always)]
+pub const fn is_zero_mac(mac: &[u8; 6]) -> bool {
+    (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0
+}
+
+#[cfg(any(test, feature = "user"))]
+extern crate std;
+
+#[cfg(any(test, feature = "user"))]
+pub mod pktbuild;

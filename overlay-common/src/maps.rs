@@ -1,0 +1,202 @@
+//! Keys and values of the BPF maps. Names of the maps are constants here so
+//! both sides agree on them.
+
+use core::mem::size_of;
+
+pub const MAP_CONFIG: &str = "CONFIG";
+pub const MAP_NETWORKS: &str = "NETWORKS";
+pub const MAP_VNI: &str = "VNI_TO_NET";
+pub const MAP_PEERS: &str = "PEERS";
+pub const MAP_FLOOD: &str = "FLOOD";
+pub const MAP_PORTS: &str = "PORTS";
+pub const MAP_TRUNK: &str = "TRUNK_VLANS";
+pub const MAP_FDB: &str = "FDB";
+pub const MAP_STATS: &str = "STATS";
+
+/// Every map the object defines (all pinned, by name).
+pub const ALL_MAPS: &[&str] = &[
+    MAP_CONFIG, MAP_NETWORKS, MAP_VNI, MAP_PEERS, MAP_FLOOD, MAP_PORTS, MAP_TRUNK, MAP_FDB,
+    MAP_STATS,
+];
+
+/// Default capacities (the FDB is sized from config at load time).
+pub const DEFAULT_FDB_ENTRIES: u32 = 65536;
+pub const MAX_PEER_ENTRIES: u32 = 16384;
+pub const MAX_PORT_ENTRIES: u32 = 4096;
+pub const MAX_TRUNK_ENTRIES: u32 = 16384;
+
+/// `CONFIG[0]`: the instance's global settings.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobalConfig {
+    /// Must equal [`crate::LAYOUT_VERSION`]; 0 = not configured, programs pass everything.
+    pub layout_version: u32,
+    pub local_vtep_be: u32,
+    pub underlay_ifindex: u32,
+    pub underlay_mtu: u32,
+    pub udp_port_be: u16,
+    pub ttl: u8,
+    pub flags: u8,
+    pub _pad: u32,
+    /// Learned entries older than this are treated as absent (0 = never age).
+    pub ageing_ns: u64,
+}
+
+/// `NETWORKS[net_id]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetConfig {
+    /// VXLAN network identifier, valid when `NET_F_VXLAN` is set.
+    pub vni: u32,
+    /// 802.1Q VID used on trunk ports, [`crate::NO_VLAN`] when none.
+    pub vlan: u16,
+    pub flags: u16,
+}
+
+pub const NET_F_ACTIVE: u16 = 1 << 0;
+pub const NET_F_VXLAN: u16 = 1 << 1;
+/// Learn from (and accept) VXLAN sent by VTEPs that are not configured peers.
+pub const NET_F_LEARN_UNKNOWN_PEERS: u16 = 1 << 2;
+/// Accept 802.1Q-tagged inner frames from VXLAN (RFC 7348 §6.1).
+pub const NET_F_ALLOW_INNER_TAG: u16 = 1 << 3;
+
+/// Key of `PEERS`: (network, peer VTEP).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    pub net_id: u32,
+    pub vtep_be: u32,
+}
+
+/// `FLOOD[net_id]`: where broadcast, multicast and unknown unicast go.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloodSet {
+    pub n_ports: u32,
+    pub n_peers: u32,
+    pub ports: [u32; crate::MAX_FLOOD_PORTS],
+    pub peers_be: [u32; crate::MAX_FLOOD_PEERS],
+}
+
+impl Default for FloodSet {
+    fn default() -> Self {
+        Self {
+            n_ports: 0,
+            n_peers: 0,
+            ports: [0; crate::MAX_FLOOD_PORTS],
+            peers_be: [0; crate::MAX_FLOOD_PEERS],
+        }
+    }
+}
+
+/// `PORTS[ifindex]`: a tenant-facing port.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortConfig {
+    pub mode: u8,
+    pub flags: u8,
+    pub _pad: u16,
+    /// Access: the port's network. Trunk: the native (untagged) network or [`crate::NO_NET`].
+    pub net_id: u32,
+}
+
+pub const PORT_MODE_ACCESS: u8 = 1;
+pub const PORT_MODE_TRUNK: u8 = 2;
+/// Accept priority-tagged frames (VID 0) as untagged.
+pub const PORT_F_PRIO_TAGGED: u8 = 1 << 0;
+
+/// Key of `TRUNK_VLANS`: a VID allowed on a trunk port; the value is the net_id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TrunkKey {
+    pub ifindex: u32,
+    pub vid: u16,
+    pub _pad: u16,
+}
+
+/// Key of `FDB`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FdbKey {
+    pub net_id: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// Value of `FDB`: where a MAC lives.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub kind: u8,
+    pub flags: u8,
+    pub _pad: u16,
+    /// Local port (kind = [`FDB_KIND_PORT`]).
+    pub ifindex: u32,
+    /// Remote VTEP (kind = [`FDB_KIND_REMOTE`]).
+    pub remote_be: u32,
+    pub _pad2: u32,
+    /// `bpf_ktime_get_ns()` when last seen (learned entries).
+    pub seen_ns: u64,
+}
+
+pub const FDB_KIND_PORT: u8 = 1;
+pub const FDB_KIND_REMOTE: u8 = 2;
+pub const FDB_F_STATIC: u8 = 1 << 0;
+
+impl FdbEntry {
+    #[inline(always)]
+    pub const fn is_static(&self) -> bool {
+        self.flags & FDB_F_STATIC != 0
+    }
+
+    /// Same location (port or VTEP) as `other`.
+    #[inline(always)]
+    pub const fn same_place(&self, other: &FdbEntry) -> bool {
+        self.kind == other.kind && self.ifindex == other.ifindex && self.remote_be == other.remote_be
+    }
+
+    /// Whether a learned entry has aged out at `now_ns`.
+    #[inline(always)]
+    pub const fn expired(&self, now_ns: u64, ageing_ns: u64) -> bool {
+        !self.is_static() && ageing_ns != 0 && now_ns.wrapping_sub(self.seen_ns) > ageing_ns
+    }
+}
+
+const _: () = assert!(size_of::<GlobalConfig>() == 32);
+const _: () = assert!(size_of::<NetConfig>() == 8);
+const _: () = assert!(size_of::<PeerKey>() == 8);
+const _: () = assert!(size_of::<FloodSet>() == 8 + 4 * (crate::MAX_FLOOD_PORTS + crate::MAX_FLOOD_PEERS));
+const _: () = assert!(size_of::<PortConfig>() == 8);
+const _: () = assert!(size_of::<TrunkKey>() == 8);
+const _: () = assert!(size_of::<FdbKey>() == 12);
+const _: () = assert!(size_of::<FdbEntry>() == 24);
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all of these are repr(C) with explicit padding and no
+    // references; any bit pattern is valid.
+    unsafe impl aya::Pod for GlobalConfig {}
+    unsafe impl aya::Pod for NetConfig {}
+    unsafe impl aya::Pod for PeerKey {}
+    unsafe impl aya::Pod for FloodSet {}
+    unsafe impl aya::Pod for PortConfig {}
+    unsafe impl aya::Pod for TrunkKey {}
+    unsafe impl aya::Pod for FdbKey {}
+    unsafe impl aya::Pod for FdbEntry {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ageing() {
+        let e = FdbEntry { kind: FDB_KIND_PORT, seen_ns: 1_000, ..Default::default() };
+        assert!(!e.expired(1_500, 1_000));
+        assert!(e.expired(2_001, 1_000));
+        assert!(!e.expired(u64::MAX, 0), "ageing 0 never expires");
+        let s = FdbEntry { flags: FDB_F_STATIC, ..e };
+        assert!(!s.expired(1 << 60, 1), "static entries never age");
+    }
+}

@@ -1,0 +1,186 @@
+use super::*;
+use crate::encap::EncapParams;
+use crate::pktbuild::*;
+use std::vec::Vec;
+
+const LOCAL: [u8; 4] = [192, 0, 2, 1];
+const PEER: [u8; 4] = [192, 0, 2, 2];
+const M1: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const M2: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const BCAST: [u8; 6] = [0xff; 6];
+
+fn params(vni: u32) -> EncapParams {
+    EncapParams { src_be: ip_be(PEER), dst_be: ip_be(LOCAL), vni, ttl: 64, src_port: 50000, dst_port_be: 4789u16.to_be() }
+}
+
+fn inner() -> Vec<u8> {
+    udp4(M1, M2, [203, 0, 113, 2], [203, 0, 113, 1], 1, 2, 10)
+}
+
+fn under(f: &[u8]) -> Result<VxlanRx, Reject> {
+    parse_underlay(f, ip_be(LOCAL), 4789u16.to_be(), false)
+}
+
+#[test]
+fn valid_vxlan_parses() {
+    let f = vxlan(M1, M2, &params(100), &inner());
+    let rx = under(&f).expect("valid");
+    assert_eq!(rx.vni, 100);
+    assert_eq!(rx.src_vtep_be, ip_be(PEER));
+    assert_eq!(rx.inner_off, 50);
+    assert_eq!(rx.inner.dst, M1);
+    assert_eq!(rx.inner.src, M2);
+}
+
+#[test]
+fn every_truncation_is_pass_or_drop_never_accept() {
+    let f = vxlan(M1, M2, &params(100), &inner());
+    for n in 0..f.len() {
+        let r = under(&f[..n]);
+        // Until the IPv4 header is complete nothing says "ours"; UDP to our
+        // address that is cut short is malformed.
+        let expect_pass = n < 14 + 20;
+        match r {
+            Err(Reject::Pass(_)) => assert!(expect_pass, "len {n} passed"),
+            Err(Reject::Drop(Counter::DropMalformed)) => assert!(!expect_pass, "len {n} dropped"),
+            other => panic!("len {n}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn ihl_with_options_still_decapsulates() {
+    let mut f = vxlan(M1, M2, &params(7), &inner());
+    // Grow IHL to 6 with a 4-byte NOP option.
+    f[14] = 0x46;
+    f.splice(34..34, [1u8, 1, 1, 1]);
+    let tot = u16::from_be_bytes([f[16], f[17]]) + 4;
+    f[16..18].copy_from_slice(&tot.to_be_bytes());
+    let rx = under(&f).expect("options are fine");
+    assert_eq!(rx.inner_off, 54);
+    assert_eq!(rx.vni, 7);
+}
+
+#[test]
+fn ihl_below_five_is_malformed() {
+    let mut f = vxlan(M1, M2, &params(7), &inner());
+    for ihl in 0..5u8 {
+        f[14] = 0x40 | ihl;
+        assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)), "ihl {ihl}");
+    }
+}
+
+#[test]
+fn lengths_must_be_consistent() {
+    let good = vxlan(M1, M2, &params(7), &inner());
+    let mut f = good.clone();
+    f[16..18].copy_from_slice(&2000u16.to_be_bytes()); // longer than frame
+    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)));
+    let mut f = good.clone();
+    f[16..18].copy_from_slice(&40u16.to_be_bytes()); // too short for VXLAN
+    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)));
+    let mut f = good.clone();
+    f[38..40].copy_from_slice(&9u16.to_be_bytes()); // UDP length too short
+    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)));
+    let mut f = good.clone();
+    f[38..40].copy_from_slice(&60000u16.to_be_bytes()); // UDP longer than IP
+    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)));
+    // Trailing bytes after the IP packet (Ethernet padding) are tolerated.
+    let mut f = good.clone();
+    f.extend_from_slice(&[0; 6]);
+    assert!(under(&f).is_ok());
+    // With gso the length checks are skipped (aggregated packets).
+    let mut f = good;
+    f[16..18].copy_from_slice(&2000u16.to_be_bytes());
+    assert!(parse_underlay(&f[..], ip_be(LOCAL), 4789u16.to_be(), true).is_ok());
+}
+
+#[test]
+fn flags_and_reserved_bits() {
+    let good = vxlan(M1, M2, &params(7), &inner());
+    let mut f = good.clone();
+    f[42] = 0;
+    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropNoIFlag)));
+    let mut f = good.clone();
+    f[42] = 0xff;
+    f[43..46].copy_from_slice(&[0xff; 3]);
+    f[49] = 0xff;
+    assert_eq!(under(&f).map(|r| r.vni), Ok(7), "reserved bits are ignored");
+    // Non-zero UDP checksum is not verified (documented policy).
+    let mut f = good;
+    f[40..42].copy_from_slice(&[0xde, 0xad]);
+    assert!(under(&f).is_ok());
+}
+
+#[test]
+fn foreign_traffic_passes() {
+    let good = vxlan(M1, M2, &params(7), &inner());
+    let mut f = good.clone();
+    f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    assert_eq!(under(&f), Err(Reject::Pass(Counter::PassHost)), "ARP");
+    let mut f = good.clone();
+    f[23] = 47; // GRE
+    assert_eq!(under(&f), Err(Reject::Pass(Counter::PassHost)));
+    let mut f = good.clone();
+    f[36..38].copy_from_slice(&4790u16.to_be_bytes());
+    assert_eq!(under(&f), Err(Reject::Pass(Counter::PassHost)), "other port");
+    let mut f = good.clone();
+    f[33] = 9; // other destination address
+    assert_eq!(under(&f), Err(Reject::Pass(Counter::PassHost)));
+    let mut f = good.clone();
+    f[14] = 0x65; // IPv6 version nibble in an IPv4 ethertype
+    assert_eq!(under(&f), Err(Reject::Pass(Counter::PassHost)));
+    for frag in [0x2000u16, 0x0001, 0x20ff] {
+        let mut f = good.clone();
+        f[20..22].copy_from_slice(&frag.to_be_bytes());
+        assert_eq!(under(&f), Err(Reject::Pass(Counter::PassFragment)), "frag {frag:#x}");
+    }
+    let mut f = good;
+    f[20..22].copy_from_slice(&0x4000u16.to_be_bytes()); // DF only
+    assert!(under(&f).is_ok());
+}
+
+#[test]
+fn l2_untagged_and_tagged() {
+    let f = inner();
+    let r = parse_l2(&f[..], None, false).unwrap();
+    assert_eq!((r.vid, r.has_tag), (NO_VLAN, false));
+    let t = push_tag(&f, 0x8100, 0x2000 | 10);
+    let r = parse_l2(&t[..], None, false).unwrap();
+    assert_eq!((r.vid, r.has_tag), (10, true));
+    let r = parse_l2(&f[..], Some((0x8100, 20)), false).unwrap();
+    assert_eq!((r.vid, r.has_tag), (20, true));
+}
+
+#[test]
+fn l2_bad_tags() {
+    let f = inner();
+    let t0 = push_tag(&f, 0x8100, 0xe000);
+    assert_eq!(parse_l2(&t0[..], None, false), Err(Reject::Drop(Counter::DropPrioTagged)));
+    assert_eq!(parse_l2(&t0[..], None, true).map(|r| (r.vid, r.has_tag)), Ok((NO_VLAN, true)));
+    let t4095 = push_tag(&f, 0x8100, 0x0fff);
+    assert_eq!(parse_l2(&t4095[..], None, false), Err(Reject::Drop(Counter::DropVid4095)));
+    let qinq = push_tag(&push_tag(&f, 0x8100, 10), 0x8100, 20);
+    assert_eq!(parse_l2(&qinq[..], None, false), Err(Reject::Drop(Counter::DropQinQ)));
+    let ad = push_tag(&f, 0x88a8, 10);
+    assert_eq!(parse_l2(&ad[..], None, false), Err(Reject::Drop(Counter::DropQinQ)));
+    assert_eq!(parse_l2(&f[..], Some((0x88a8, 10)), false), Err(Reject::Drop(Counter::DropQinQ)));
+    let t = push_tag(&f, 0x8100, 10);
+    assert_eq!(parse_l2(&t[..], Some((0x8100, 10)), false), Err(Reject::Drop(Counter::DropQinQ)));
+    assert_eq!(parse_l2(&t[..16], None, false), Err(Reject::Drop(Counter::DropMalformed)));
+    for n in 0..14 {
+        assert_eq!(parse_l2(&f[..n], None, false), Err(Reject::Drop(Counter::DropMalformed)));
+    }
+}
+
+#[test]
+fn l2_source_mac_rules() {
+    let f = udp4(M1, BCAST, [0; 4], [0; 4], 1, 2, 0);
+    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMac)));
+    let f = udp4(M1, [1, 0, 0x5e, 0, 0, 1], [0; 4], [0; 4], 1, 2, 0);
+    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMac)));
+    let f = udp4(M1, [0; 6], [0; 4], [0; 4], 1, 2, 0);
+    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMac)));
+    let f = udp4(BCAST, M2, [0; 4], [0; 4], 1, 2, 0);
+    assert!(parse_l2(&f[..], None, false).is_ok(), "broadcast destination is fine");
+}

@@ -1,0 +1,71 @@
+//! Frame builders for tests, benchmarks and the fuzz replay (host only).
+
+use std::vec::Vec;
+
+use crate::encap::{build_outer, EncapParams, OuterHdrs};
+use crate::headers::{EthHdr, Ipv4Hdr, UdpHdr};
+
+pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64);
+    v.extend_from_slice(&dst);
+    v.extend_from_slice(&src);
+    v.extend_from_slice(&ethertype.to_be_bytes());
+    v
+}
+
+/// Inserts an 802.1Q (or other TPID) tag after the MAC addresses.
+pub fn push_tag(frame: &[u8], tpid: u16, tci: u16) -> Vec<u8> {
+    let mut v = frame[..12].to_vec();
+    v.extend_from_slice(&tpid.to_be_bytes());
+    v.extend_from_slice(&tci.to_be_bytes());
+    v.extend_from_slice(&frame[12..]);
+    v
+}
+
+/// An Ethernet + IPv4 + UDP frame with `payload_len` bytes of payload.
+pub fn udp4(dst: [u8; 6], src: [u8; 6], saddr: [u8; 4], daddr: [u8; 4], sport: u16, dport: u16, payload_len: usize) -> Vec<u8> {
+    let mut v = eth(dst, src, crate::ETH_P_IPV4);
+    let udp_len = 8 + payload_len;
+    let mut ip = Ipv4Hdr {
+        version_ihl: 0x45,
+        tos: 0,
+        tot_len_be: ((20 + udp_len) as u16).to_be(),
+        id_be: 0,
+        frag_off_be: 0,
+        ttl: 64,
+        protocol: crate::IPPROTO_UDP,
+        check_be: 0,
+        saddr_be: u32::from_ne_bytes(saddr),
+        daddr_be: u32::from_ne_bytes(daddr),
+    };
+    ip.check_be = crate::encap::ipv4_checksum(&ip).to_be();
+    v.extend_from_slice(as_bytes(&ip));
+    let udp = UdpHdr { source_be: sport.to_be(), dest_be: dport.to_be(), len_be: (udp_len as u16).to_be(), check_be: 0 };
+    v.extend_from_slice(as_bytes(&udp));
+    v.extend((0..payload_len).map(|i| i as u8));
+    v
+}
+
+/// A complete VXLAN frame: outer Ethernet, IPv4, UDP, VXLAN, then `inner`.
+pub fn vxlan(outer_dst: [u8; 6], outer_src: [u8; 6], p: &EncapParams, inner: &[u8]) -> Vec<u8> {
+    let mut v = eth(outer_dst, outer_src, crate::ETH_P_IPV4);
+    let o: OuterHdrs = build_outer(p, inner.len() as u32);
+    v.extend_from_slice(as_bytes(&o));
+    v.extend_from_slice(inner);
+    v
+}
+
+pub fn as_bytes<T: Copy>(t: &T) -> &[u8] {
+    // SAFETY: only used with the repr(C) header types, which have no padding.
+    unsafe { core::slice::from_raw_parts(t as *const T as *const u8, core::mem::size_of::<T>()) }
+}
+
+/// Reads the Ethernet header of a frame.
+pub fn eth_of(frame: &[u8]) -> Option<EthHdr> {
+    crate::frame::Frame::read(frame, 0)
+}
+
+/// IPv4 address in network order as a `u32` (the `_be` convention).
+pub const fn ip_be(a: [u8; 4]) -> u32 {
+    u32::from_ne_bytes(a)
+}

@@ -1,0 +1,40 @@
+//! The bounds-checked packet accessor for TC programs.
+
+use core::mem::size_of;
+
+use aya_ebpf::programs::TcContext;
+use overlay_common::frame::Frame;
+
+/// Headers we may need to read from the linear part: outer Ethernet, IPv4
+/// with options, UDP, VXLAN, inner Ethernet and a tag.
+pub const PULL_LEN: u32 = 14 + 60 + 8 + 8 + 14 + 4;
+
+pub struct SkbFrame<'a>(pub &'a TcContext);
+
+impl Frame for SkbFrame<'_> {
+    #[inline(always)]
+    fn wire_len(&self) -> usize {
+        self.0.len() as usize
+    }
+
+    #[inline(always)]
+    fn read<T: Copy>(&self, off: usize) -> Option<T> {
+        let start = self.0.data();
+        let end = self.0.data_end();
+        if off > 0xffff || start + off + size_of::<T>() > end {
+            return None;
+        }
+        // SAFETY: the range was checked against data_end just above.
+        Some(unsafe { core::ptr::read_unaligned((start + off) as *const T) })
+    }
+}
+
+/// Makes sure the headers are in the linear area (data pointers are
+/// invalidated: read through [`SkbFrame`] afterwards).
+#[inline(always)]
+pub fn pull_headers(ctx: &TcContext) {
+    let want = if ctx.len() < PULL_LEN { ctx.len() } else { PULL_LEN };
+    if ctx.data_end() - ctx.data() < want as usize {
+        let _ = ctx.pull_data(want);
+    }
+}

@@ -1,0 +1,26 @@
+//! BPF programs of the overlay datapath. One file per attach point:
+//! - `tenant_tc`: TC ingress of tenant ports (frames leaving a VM/container).
+//! - `underlay_tc`: TC ingress of the underlay interface (VXLAN arriving).
+#![no_std]
+#![no_main]
+
+mod access;
+mod deliver;
+mod fdb;
+mod maps;
+mod stats;
+mod tenant_tc;
+mod underlay_tc;
+mod vxlan_tx;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // The verifier rejects programs that can reach this; it only exists
+    // because no_std requires it.
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,59 @@
+//! Map definitions. Every map is pinned by name in the instance's bpffs
+//! directory, so state outlives the loader and is reused by the next `up`.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray},
+};
+use overlay_common::{
+    counters::STATS_SLOTS,
+    maps::*,
+    MAX_NETWORKS,
+};
+
+#[map(name = "CONFIG")]
+pub static CONFIG: Array<GlobalConfig> = Array::pinned(1, 0);
+
+#[map(name = "NETWORKS")]
+pub static NETWORKS: Array<NetConfig> = Array::pinned(MAX_NETWORKS, 0);
+
+#[map(name = "VNI_TO_NET")]
+pub static VNI_TO_NET: HashMap<u32, u32> = HashMap::pinned(MAX_NETWORKS, 0);
+
+#[map(name = "PEERS")]
+pub static PEERS: HashMap<PeerKey, u32> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
+
+#[map(name = "FLOOD")]
+pub static FLOOD: Array<FloodSet> = Array::pinned(MAX_NETWORKS, 0);
+
+#[map(name = "PORTS")]
+pub static PORTS: HashMap<u32, PortConfig> = HashMap::pinned(MAX_PORT_ENTRIES, 0);
+
+#[map(name = "TRUNK_VLANS")]
+pub static TRUNK_VLANS: HashMap<TrunkKey, u32> = HashMap::pinned(MAX_TRUNK_ENTRIES, 0);
+
+/// Resized from config at load time (`fdb_size`).
+#[map(name = "FDB")]
+pub static FDB: HashMap<FdbKey, FdbEntry> = HashMap::pinned(DEFAULT_FDB_ENTRIES, 0);
+
+#[map(name = "STATS")]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(STATS_SLOTS, 0);
+
+#[inline(always)]
+pub fn config() -> Option<&'static GlobalConfig> {
+    let c = CONFIG.get(0)?;
+    if c.layout_version == overlay_common::LAYOUT_VERSION { Some(c) } else { None }
+}
+
+#[inline(always)]
+pub fn network(net_id: u32) -> Option<&'static NetConfig> {
+    let n = NETWORKS.get(net_id)?;
+    if n.flags & NET_F_ACTIVE != 0 { Some(n) } else { None }
+}
+
+#[inline(always)]
+pub fn port(ifindex: u32) -> Option<&'static PortConfig> {
+    // SAFETY: values are plain bytes; a concurrent update can at worst give
+    // a mix of old and new fields, which the callers tolerate.
+    unsafe { PORTS.get(ifindex) }
+}

@@ -1,0 +1,112 @@
+//! TC ingress of a tenant port: frames a VM or container sends.
+//!
+//! TC, not XDP: frames leaving a veth from a namespace are skbs that may be
+//! GSO super-packets; XDP on the veth would force them to be segmented.
+
+use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
+use overlay_common::{
+    counters::{net_row, Counter},
+    is_group_mac,
+    maps::{PortConfig, TrunkKey, NET_F_VXLAN, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS},
+    parse::{parse_l2, Reject},
+    NO_NET, NO_VLAN,
+};
+
+use crate::{
+    access::{pull_headers, SkbFrame},
+    deliver::{clone_pending, egress_vid, flood_local, pop, redirect_to},
+    fdb::{at_port, learn, lookup, Hit},
+    maps::{config, network, port, TRUNK_VLANS},
+    stats::{count, count_drop, Drop},
+    vxlan_tx::{encapsulate, flood_remote, send_final},
+};
+
+#[classifier]
+pub fn tenant_ingress(ctx: TcContext) -> i32 {
+    match try_tenant_ingress(&ctx) {
+        Ok(v) => v,
+        Err(d) => count_drop(d),
+    }
+}
+
+#[inline(always)]
+fn reject(row: u32, r: Reject) -> Drop {
+    match r {
+        Reject::Pass(c) | Reject::Drop(c) => Drop::new(row, c),
+    }
+}
+
+/// The network a frame belongs to, from the port and its VLAN tag.
+#[inline(always)]
+fn ingress_network(ifindex: u32, p: &PortConfig, vid: u16) -> Result<u32, Drop> {
+    let not_allowed = Drop::new(0, Counter::DropVlanNotAllowed);
+    if vid == NO_VLAN {
+        return if p.net_id != NO_NET { Ok(p.net_id) } else { Err(not_allowed) };
+    }
+    if p.mode == PORT_MODE_ACCESS {
+        return Err(not_allowed);
+    }
+    let k = TrunkKey { ifindex, vid, _pad: 0 };
+    // SAFETY: plain u32 value.
+    unsafe { TRUNK_VLANS.get(&k) }.copied().ok_or(not_allowed)
+}
+
+fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
+    let Some(cfg) = config() else { return Ok(TC_ACT_OK) };
+    // SAFETY: reading context fields.
+    let (ifindex, vlan_present, vlan_proto, vlan_tci) = unsafe {
+        let s = &*ctx.skb.skb;
+        (s.ifindex, s.vlan_present, s.vlan_proto, s.vlan_tci)
+    };
+    let p = port(ifindex).ok_or(Drop::new(0, Counter::DropNoPort))?;
+    pull_headers(ctx);
+    let hw_tag = if vlan_present != 0 { Some((u16::from_be(vlan_proto as u16), vlan_tci as u16)) } else { None };
+    let l2 = parse_l2(&SkbFrame(ctx), hw_tag, p.flags & PORT_F_PRIO_TAGGED != 0).map_err(|r| reject(0, r))?;
+    let net_id = ingress_network(ifindex, p, l2.vid)?;
+    let net = network(net_id).ok_or(Drop::new(0, Counter::DropNoNetwork))?;
+    let row = net_row(net_id);
+    count(row, Counter::RxTenant);
+    if l2.has_tag {
+        pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+    }
+    learn(row, net_id, l2.eth.src, at_port(ifindex))?;
+
+    let dst = l2.eth.dst;
+    let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(row, net_id, dst, cfg.ageing_ns) };
+    match hit {
+        Hit::Port(out) if out == ifindex => Err(Drop::new(row, Counter::DropHairpin)),
+        Hit::Port(out) => {
+            let vid = egress_vid(out, net_id, net).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
+            let v = redirect_to(ctx, out, vid, row)?;
+            count(row, Counter::TxLocal);
+            Ok(v)
+        }
+        Hit::Remote(vtep) if net.flags & NET_F_VXLAN != 0 => {
+            encapsulate(ctx, cfg, net, vtep, row)?;
+            let v = send_final(ctx, cfg, vtep, row)?;
+            count(row, Counter::Encap);
+            Ok(v)
+        }
+        Hit::Remote(_) => Err(Drop::new(row, Counter::DropNoNetwork)),
+        Hit::Miss => {
+            let pending = flood_local(ctx, net_id, net, ifindex, row);
+            if net.flags & NET_F_VXLAN != 0 && has_peers(net_id) {
+                clone_pending(ctx, pending, row);
+                return flood_remote(ctx, cfg, net_id, net, row);
+            }
+            match pending {
+                Some((out, vid)) => {
+                    let v = redirect_to(ctx, out, vid, row)?;
+                    count(row, Counter::FloodLocal);
+                    Ok(v)
+                }
+                None => Err(Drop::new(row, Counter::DropFloodEmpty)),
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn has_peers(net_id: u32) -> bool {
+    crate::maps::FLOOD.get(net_id).map(|f| f.n_peers != 0).unwrap_or(false)
+}

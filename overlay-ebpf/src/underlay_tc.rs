@@ -1,0 +1,102 @@
+//! TC ingress of the underlay interface: VXLAN arriving from peer VTEPs.
+
+use aya_ebpf::{
+    bindings::{bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK},
+    macros::classifier,
+    programs::TcContext,
+};
+use overlay_common::{
+    counters::{net_row, Counter},
+    is_group_mac, is_zero_mac,
+    maps::{PeerKey, NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN},
+    parse::{parse_underlay, Reject, VxlanRx},
+    ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q,
+};
+
+use crate::{
+    access::{pull_headers, SkbFrame},
+    deliver::{egress_vid, flood_local, redirect_to},
+    fdb::{at_remote, learn, lookup, Hit},
+    maps::{config, network, PEERS, VNI_TO_NET},
+    stats::{count, count_drop, Drop},
+};
+
+#[classifier]
+pub fn underlay_ingress(ctx: TcContext) -> i32 {
+    match try_underlay_ingress(&ctx) {
+        Ok(v) => v,
+        Err(d) => count_drop(d),
+    }
+}
+
+/// Removes outer IPv4/UDP/VXLAN and puts the inner Ethernet header first.
+#[inline(always)]
+fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
+    let helper = Drop::new(row, Counter::DropHelper);
+    let room = (rx.inner_off - ETH_HLEN) as i32;
+    ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO as u64).map_err(|_| helper)?;
+    ctx.store(0, &rx.inner, 0).map_err(|_| helper)?;
+    count(row, Counter::Decap);
+    Ok(())
+}
+
+fn try_underlay_ingress(ctx: &TcContext) -> Result<i32, Drop> {
+    let Some(cfg) = config() else { return Ok(TC_ACT_OK) };
+    pull_headers(ctx);
+    count(0, Counter::RxUnderlay);
+    // SAFETY: reading a context field.
+    let gso = unsafe { (*ctx.skb.skb).gso_size != 0 };
+    let rx = match parse_underlay(&SkbFrame(ctx), cfg.local_vtep_be, cfg.udp_port_be, gso) {
+        Ok(rx) => rx,
+        Err(Reject::Pass(c)) => {
+            count(0, c);
+            return Ok(TC_ACT_OK);
+        }
+        Err(Reject::Drop(c)) => return Err(Drop::new(0, c)),
+    };
+    // SAFETY: plain u32 value.
+    let net_id = unsafe { VNI_TO_NET.get(&rx.vni) }.copied().ok_or(Drop::new(0, Counter::DropUnknownVni))?;
+    let net = network(net_id).ok_or(Drop::new(0, Counter::DropUnknownVni))?;
+    if net.flags & NET_F_VXLAN == 0 {
+        return Err(Drop::new(0, Counter::DropUnknownVni));
+    }
+    let row = net_row(net_id);
+    let peer = PeerKey { net_id, vtep_be: rx.src_vtep_be };
+    // SAFETY: plain u32 value.
+    if unsafe { PEERS.get(&peer) }.is_none() && net.flags & NET_F_LEARN_UNKNOWN_PEERS == 0 {
+        return Err(Drop::new(row, Counter::DropNotPeer));
+    }
+    let inner_type = u16::from_be(rx.inner.ethertype_be);
+    if (inner_type == ETH_P_8021Q || inner_type == ETH_P_8021AD) && net.flags & NET_F_ALLOW_INNER_TAG == 0 {
+        return Err(Drop::new(row, Counter::DropInnerTagged));
+    }
+    if is_group_mac(&rx.inner.src) || is_zero_mac(&rx.inner.src) {
+        return Err(Drop::new(row, Counter::DropSrcMac));
+    }
+    learn(row, net_id, rx.inner.src, at_remote(rx.src_vtep_be))?;
+
+    let dst = rx.inner.dst;
+    let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(row, net_id, dst, cfg.ageing_ns) };
+    match hit {
+        Hit::Port(out) => {
+            let vid = egress_vid(out, net_id, net).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
+            decapsulate(ctx, &rx, row)?;
+            let v = redirect_to(ctx, out, vid, row)?;
+            count(row, Counter::TxLocal);
+            Ok(v)
+        }
+        // Split horizon: what came from the overlay never goes back into it.
+        Hit::Remote(_) => Err(Drop::new(row, Counter::DropSplitHorizon)),
+        Hit::Miss => {
+            decapsulate(ctx, &rx, row)?;
+            match flood_local(ctx, net_id, net, 0, row) {
+                Some((out, vid)) => {
+                    let v = redirect_to(ctx, out, vid, row)?;
+                    count(row, Counter::FloodLocal);
+                    Ok(v)
+                }
+                None => Err(Drop::new(row, Counter::DropFloodEmpty)),
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! VXLAN encapsulation and transmission to peer VTEPs.
+//!
+//! IP frames are encapsulated with `bpf_skb_adjust_room` and the encap
+//! flags, so GSO super-packets stay GSO (the kernel segments them as UDP
+//! tunnel packets, or a NIC does). The helper refuses non-IP frames (ARP),
+//! which get their headroom from `bpf_skb_change_head` instead; such frames
+//! are never GSO. The outer next hop comes from the kernel FIB and neighbour
+//! table (`bpf_fib_lookup`), so routed underlays work; an unresolved
+//! neighbour is resolved by `bpf_redirect_neigh` where the helper allows it
+//! (IP frames), and userspace primes peer neighbours at `up`.
+
+use core::mem::size_of;
+
+use aya_ebpf::{
+    bindings::{
+        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_fib_lookup as FibParams, bpf_redir_neigh,
+        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT,
+        BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
+        BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_REDIRECT,
+        bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
+    },
+    helpers::{
+        bpf_check_mtu, bpf_fib_lookup, bpf_get_hash_recalc, bpf_redirect, bpf_redirect_neigh,
+        bpf_skb_change_head,
+    },
+    programs::TcContext,
+    EbpfContext,
+};
+use overlay_common::{
+    counters::Counter,
+    encap::{build_outer, csum_replace4, udp_src_port, EncapParams},
+    frame::Frame,
+    headers::EthHdr,
+    maps::{GlobalConfig, NetConfig},
+    ENCAP_ROOM, ETH_P_IPV4, MAX_FLOOD_PEERS,
+};
+
+use crate::{
+    access::SkbFrame,
+    maps::FLOOD,
+    stats::{count, Drop},
+};
+
+const AF_INET: u8 = 2;
+const ETH_P_IPV6: u16 = 0x86dd;
+/// Offsets in the encapsulated frame.
+const OFF_IP_CHECK: usize = 14 + 10;
+const OFF_IP_DST: usize = 14 + 16;
+const BPF_ADJ_ROOM_ENCAP_L2_SHIFT: u64 = 56;
+
+#[inline(always)]
+fn skb_protocol(ctx: &TcContext) -> u16 {
+    // SAFETY: reading a context field.
+    u16::from_be(unsafe { (*ctx.skb.skb).protocol } as u16)
+}
+
+#[inline(always)]
+fn is_gso(ctx: &TcContext) -> bool {
+    // SAFETY: reading a context field.
+    unsafe { (*ctx.skb.skb).gso_size != 0 }
+}
+
+/// Puts outer Ethernet/IPv4/UDP/VXLAN headers in front of the frame,
+/// addressed to `dst_be`. Checks the result against the underlay MTU.
+#[inline(always)]
+pub fn encapsulate(ctx: &TcContext, cfg: &GlobalConfig, net: &NetConfig, dst_be: u32, row: u32) -> Result<(), Drop> {
+    let helper = Drop::new(row, Counter::DropHelper);
+    let inner_len = ctx.len();
+    // SAFETY: helper on our context; hashes the inner flow before we add headers.
+    let hash = unsafe { bpf_get_hash_recalc(ctx.as_ptr() as *mut _) };
+    let proto = skb_protocol(ctx);
+    if proto == ETH_P_IPV4 || proto == ETH_P_IPV6 {
+        let eth: EthHdr = SkbFrame(ctx).read(0).ok_or(Drop::new(row, Counter::DropMalformed))?;
+        let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64
+            | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 as u64
+            | BPF_F_ADJ_ROOM_ENCAP_L4_UDP as u64
+            | BPF_F_ADJ_ROOM_ENCAP_L2_ETH as u64
+            | (14u64 << BPF_ADJ_ROOM_ENCAP_L2_SHIFT);
+        ctx.adjust_room(ENCAP_ROOM as i32, BPF_ADJ_ROOM_MAC, flags).map_err(|_| helper)?;
+        ctx.store(50, &eth, 0).map_err(|_| helper)?;
+    } else {
+        if is_gso(ctx) {
+            return Err(helper);
+        }
+        // SAFETY: helper on our context; the original frame becomes the inner one.
+        let r = unsafe { bpf_skb_change_head(ctx.as_ptr() as *mut _, ENCAP_ROOM, 0) };
+        if r != 0 {
+            return Err(helper);
+        }
+    }
+    let p = EncapParams {
+        src_be: cfg.local_vtep_be,
+        dst_be,
+        vni: net.vni,
+        ttl: cfg.ttl,
+        src_port: udp_src_port(hash),
+        dst_port_be: cfg.udp_port_be,
+    };
+    let outer = build_outer(&p, inner_len);
+    ctx.store(14, &outer, 0).map_err(|_| helper)?;
+    ctx.store(12, &ETH_P_IPV4.to_be(), 0).map_err(|_| helper)?;
+    let mut mtu: u32 = 0;
+    // SAFETY: helper on our context with a valid out pointer.
+    let r = unsafe {
+        bpf_check_mtu(ctx.as_ptr(), cfg.underlay_ifindex, &mut mtu, 0, BPF_MTU_CHK_SEGS as u64)
+    };
+    if r != 0 {
+        return Err(Drop::new(row, Counter::DropMtu));
+    }
+    Ok(())
+}
+
+/// Where the outer packet goes next.
+enum NextHop {
+    Resolved { ifindex: u32, smac: [u8; 6], dmac: [u8; 6] },
+    Unresolved { ifindex: u32, gw_be: u32 },
+    Unreachable,
+}
+
+#[inline(always)]
+fn next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
+    // SAFETY: all-zero is a valid bpf_fib_lookup.
+    let mut p: FibParams = unsafe { core::mem::zeroed() };
+    p.family = AF_INET;
+    p.l4_protocol = overlay_common::IPPROTO_UDP;
+    p.ifindex = cfg.underlay_ifindex;
+    p.__bindgen_anon_3.ipv4_src = cfg.local_vtep_be;
+    p.__bindgen_anon_4.ipv4_dst = dst_be;
+    // tot_len 0: the FIB's MTU check is skipped (bpf_check_mtu handles GSO).
+    // SAFETY: helper with a valid parameter block of the declared size.
+    let r = unsafe {
+        bpf_fib_lookup(ctx.as_ptr(), &mut p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_OUTPUT)
+    };
+    if r == BPF_FIB_LKUP_RET_SUCCESS as i64 {
+        NextHop::Resolved { ifindex: p.ifindex, smac: p.smac, dmac: p.dmac }
+    } else if r == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
+        // SAFETY: the FIB filled in the gateway (or the destination itself).
+        NextHop::Unresolved { ifindex: p.ifindex, gw_be: unsafe { p.__bindgen_anon_4.ipv4_dst } }
+    } else {
+        NextHop::Unreachable
+    }
+}
+
+#[inline(always)]
+fn set_macs(ctx: &TcContext, smac: &[u8; 6], dmac: &[u8; 6]) -> Result<(), ()> {
+    ctx.store(0, dmac, 0).map_err(|_| ())?;
+    ctx.store(6, smac, 0).map_err(|_| ())
+}
+
+/// Rewrites the outer destination (and IPv4 checksum) for the next peer.
+#[inline(always)]
+fn retarget(ctx: &TcContext, old_be: u32, new_be: u32) -> Result<(), ()> {
+    let f = SkbFrame(ctx);
+    let check: u16 = f.read(OFF_IP_CHECK).ok_or(())?;
+    ctx.store(OFF_IP_DST, &new_be, 0).map_err(|_| ())?;
+    ctx.store(OFF_IP_CHECK, &csum_replace4(check, old_be, new_be), 0).map_err(|_| ())
+}
+
+/// Sends the encapsulated frame itself to its destination (last action).
+#[inline(always)]
+pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) -> Result<i32, Drop> {
+    match next_hop(ctx, cfg, dst_be) {
+        NextHop::Resolved { ifindex, smac, dmac } => {
+            set_macs(ctx, &smac, &dmac).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+            // SAFETY: plain helper call.
+            let r = unsafe { bpf_redirect(ifindex, 0) };
+            if r == TC_ACT_REDIRECT as i64 { Ok(TC_ACT_REDIRECT) } else { Err(Drop::new(row, Counter::DropHelper)) }
+        }
+        NextHop::Unresolved { ifindex, gw_be } if skb_protocol(ctx) == ETH_P_IPV4 => {
+            // SAFETY: all-zero is valid; the helper resolves the neighbour.
+            let mut nh: bpf_redir_neigh = unsafe { core::mem::zeroed() };
+            nh.nh_family = AF_INET as u32;
+            nh.__bindgen_anon_1.ipv4_nh = gw_be;
+            // SAFETY: helper with a valid parameter block.
+            let r = unsafe { bpf_redirect_neigh(ifindex, &mut nh, size_of::<bpf_redir_neigh>() as i32, 0) };
+            if r == TC_ACT_REDIRECT as i64 { Ok(TC_ACT_REDIRECT) } else { Err(Drop::new(row, Counter::DropHelper)) }
+        }
+        _ => Err(Drop::new(row, Counter::DropNoNeigh)),
+    }
+}
+
+/// Sends a copy of the encapsulated frame; the frame is left as it was.
+#[inline(always)]
+fn send_clone(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
+    match next_hop(ctx, cfg, dst_be) {
+        NextHop::Resolved { ifindex, smac, dmac } => {
+            if set_macs(ctx, &smac, &dmac).is_ok() && ctx.clone_redirect(ifindex, 0).is_ok() {
+                count(row, Counter::FloodRemote);
+            } else {
+                count(row, Counter::DropHelper);
+            }
+        }
+        _ => count(row, Counter::DropNoNeigh),
+    }
+}
+
+/// Head-end replication: one encapsulated copy per peer VTEP of the network.
+/// The frame itself goes to the last peer. Returns the TC verdict.
+#[inline(always)]
+pub fn flood_remote(ctx: &TcContext, cfg: &GlobalConfig, net_id: u32, net: &NetConfig, row: u32) -> Result<i32, Drop> {
+    let fs = FLOOD.get(net_id).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
+    let n = fs.n_peers as usize;
+    if n == 0 || n > MAX_FLOOD_PEERS {
+        return Err(Drop::new(row, Counter::DropFloodEmpty));
+    }
+    let first = fs.peers_be[0];
+    encapsulate(ctx, cfg, net, first, row)?;
+    let mut cur = first;
+    let mut i = 0usize;
+    while i < MAX_FLOOD_PEERS {
+        if i >= n {
+            break;
+        }
+        let dst = fs.peers_be[i];
+        i += 1;
+        if dst != cur {
+            if retarget(ctx, cur, dst).is_err() {
+                return Err(Drop::new(row, Counter::DropHelper));
+            }
+            cur = dst;
+        }
+        if i == n {
+            let v = send_final(ctx, cfg, dst, row);
+            if v.is_ok() {
+                count(row, Counter::FloodRemote);
+            }
+            return v;
+        }
+        send_clone(ctx, cfg, dst, row);
+    }
+    Err(Drop::new(row, Counter::DropHelper))
+}

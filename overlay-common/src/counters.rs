@@ -91,10 +91,13 @@ counters! {
     DropFloodEmpty = 31, "drop_flood_no_target", true;
     /// A kernel helper failed (adjust_room, redirect, ...).
     DropHelper = 32, "drop_helper_failed", true;
-    /// No route or neighbour to the peer VTEP (flood copy not sent).
+    /// Neighbour of the next hop towards the peer VTEP unresolved (and the
+    /// frame is not IP, so bpf_redirect_neigh cannot resolve it).
     DropNoNeigh = 33, "drop_no_neighbour", true;
     /// Network referenced by a port or FDB entry is not configured.
     DropNoNetwork = 34, "drop_no_network", true;
+    /// No route to the peer VTEP in the kernel FIB.
+    DropNoRoute = 35, "drop_no_route", true;
 }
 
 /// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).

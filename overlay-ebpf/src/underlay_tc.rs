@@ -29,11 +29,14 @@ pub fn underlay_ingress(ctx: TcContext) -> i32 {
     }
 }
 
-/// Removes outer IPv4/UDP/VXLAN and puts the inner Ethernet header first.
+/// Removes outer IPv4/UDP/VXLAN and puts the inner Ethernet header first:
+/// `[outer eth][ip udp vxlan][inner eth][payload]` loses everything after
+/// the outer MAC header up to the end of the inner one, then the inner
+/// Ethernet header is written over the outer.
 #[inline(always)]
 fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
     let helper = Drop::new(row, Counter::DropHelper);
-    let room = (rx.inner_off - ETH_HLEN) as i32;
+    let room = (rx.inner_off - ETH_HLEN + ETH_HLEN) as i32;
     ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO as u64).map_err(|_| helper)?;
     ctx.store(0, &rx.inner, 0).map_err(|_| helper)?;
     count(row, Counter::Decap);

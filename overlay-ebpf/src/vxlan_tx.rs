@@ -175,7 +175,8 @@ pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) ->
             let r = unsafe { bpf_redirect_neigh(ifindex, &mut nh, size_of::<bpf_redir_neigh>() as i32, 0) };
             if r == TC_ACT_REDIRECT as i64 { Ok(TC_ACT_REDIRECT) } else { Err(Drop::new(row, Counter::DropHelper)) }
         }
-        _ => Err(Drop::new(row, Counter::DropNoNeigh)),
+        NextHop::Unresolved { .. } => Err(Drop::new(row, Counter::DropNoNeigh)),
+        NextHop::Unreachable => Err(Drop::new(row, Counter::DropNoRoute)),
     }
 }
 
@@ -190,7 +191,8 @@ fn send_clone(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
                 count(row, Counter::DropHelper);
             }
         }
-        _ => count(row, Counter::DropNoNeigh),
+        NextHop::Unresolved { .. } => count(row, Counter::DropNoNeigh),
+        NextHop::Unreachable => count(row, Counter::DropNoRoute),
     }
 }
 

@@ -1,1 +1,45 @@
-fn main() {}
+//! Project tasks: `cargo xtask build-ebpf | test | demo | bootstrap | clippy`.
+
+mod bootstrap;
+mod build;
+mod cmd;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "Build, test and demo the eBPF overlay")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what is missing: rust-src, bpf-linker, Debian packages, bpffs.
+    Bootstrap,
+    /// Build the BPF object (release, with BTF).
+    BuildEbpf,
+    /// Bootstrap, build, then run every test (unit, BPF_PROG_TEST_RUN, netns).
+    Test {
+        /// Only run tests whose name contains this.
+        filter: Option<String>,
+    },
+    /// Clippy over the host crates and the BPF crate.
+    Clippy,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r: Result<()> = match cli.task {
+        Task::Bootstrap => bootstrap::all(),
+        Task::BuildEbpf => bootstrap::toolchain().and_then(|_| build::ebpf()),
+        Task::Test { filter } => test::run(filter.as_deref()),
+        Task::Clippy => build::clippy(),
+    };
+    if let Err(e) = r {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,328 @@
+//! The host configuration file (TOML) and its validation.
+//!
+//! Validation runs completely before anything in the kernel is touched; an
+//! error names the offending field.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv4Addr,
+    path::Path,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use overlay_common::{MAX_FLOOD_PEERS, MAX_FLOOD_PORTS, MAX_NETWORKS};
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Instance name; pins live in a bpffs directory of that name.
+    pub name: String,
+    /// FDB capacity (entries); fixed for the lifetime of the instance.
+    #[serde(default = "default_fdb_size")]
+    pub fdb_size: u32,
+    /// Ageing time of learned FDB entries, seconds (0 = never).
+    #[serde(default = "default_ageing")]
+    pub ageing: u32,
+    pub underlay: Underlay,
+    #[serde(default, rename = "network")]
+    pub networks: Vec<Network>,
+    #[serde(default, rename = "port")]
+    pub ports: Vec<Port>,
+    #[serde(default, rename = "fdb")]
+    pub fdb: Vec<StaticFdb>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Underlay {
+    pub interface: String,
+    pub address: Ipv4Addr,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default = "default_ttl")]
+    pub ttl: u8,
+    /// XDP on the underlay: "off" (TC only). Native and generic XDP fast
+    /// paths are planned; asking for them is an error today.
+    #[serde(default = "default_xdp")]
+    pub xdp: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub name: String,
+    pub vni: Option<u32>,
+    pub vlan: Option<u16>,
+    #[serde(default)]
+    pub peers: Vec<Ipv4Addr>,
+    /// Accept (and learn from) VXLAN sent by VTEPs not listed in `peers`.
+    #[serde(default)]
+    pub learn_unknown_peers: bool,
+    /// Accept 802.1Q-tagged inner frames arriving over VXLAN.
+    #[serde(default)]
+    pub allow_inner_vlan: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub interface: String,
+    /// Access port: the network its untagged frames belong to.
+    pub network: Option<String>,
+    /// Trunk port: networks carried tagged with their VLAN ID.
+    pub trunk: Option<Vec<String>>,
+    /// Trunk port: network carried untagged.
+    pub native: Option<String>,
+    /// Accept priority-tagged frames (VID 0) as untagged.
+    #[serde(default)]
+    pub priority_tagged: bool,
+    /// MTU to set; default underlay MTU - 50. 0 = leave the interface alone.
+    pub mtu: Option<u32>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
+pub struct StaticFdb {
+    pub mac: String,
+    pub network: String,
+    pub remote: Option<Ipv4Addr>,
+    pub port: Option<String>,
+}
+
+fn default_fdb_size() -> u32 {
+    overlay_common::maps::DEFAULT_FDB_ENTRIES
+}
+fn default_ageing() -> u32 {
+    300
+}
+fn default_port() -> u16 {
+    overlay_common::VXLAN_PORT
+}
+fn default_ttl() -> u8 {
+    64
+}
+fn default_xdp() -> String {
+    "off".into()
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::Config(msg.into())
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split([':', '-']);
+    for b in &mut out {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+pub fn format_mac(m: &[u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+/// Instance and network names: `[A-Za-z0-9_-]`, also valid in bpffs
+/// (which refuses dots) and in file names.
+pub fn valid_name(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Interface names as the kernel accepts them (up to 15 bytes, no `/`,
+/// whitespace or `:`).
+pub fn valid_ifname(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 15 && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| bad(format!("{}: {}", path.display(), e.to_string().trim_start_matches("config: "))))
+    }
+
+    pub fn parse(text: &str) -> Result<Config> {
+        let c: Config = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// Checks everything that can be checked without the kernel.
+    pub fn validate(&self) -> Result<()> {
+        if !valid_name(&self.name, 32) {
+            return Err(bad(format!("name {:?}: use 1-32 characters [A-Za-z0-9_-]", self.name)));
+        }
+        if self.fdb_size < 16 || self.fdb_size > 16 << 20 {
+            return Err(bad(format!("fdb_size {}: must be 16..=16777216", self.fdb_size)));
+        }
+        let u = &self.underlay;
+        if !valid_ifname(&u.interface) {
+            return Err(bad(format!("underlay.interface {:?}: not an interface name", u.interface)));
+        }
+        if u.address.is_unspecified() || u.address.is_multicast() || u.address.is_broadcast() {
+            return Err(bad(format!("underlay.address {}: not a unicast address", u.address)));
+        }
+        if u.port == 0 {
+            return Err(bad("underlay.port: must be 1..=65535"));
+        }
+        if u.ttl == 0 {
+            return Err(bad("underlay.ttl: must be 1..=255"));
+        }
+        if u.xdp != "off" {
+            return Err(bad(format!(
+                "underlay.xdp {:?}: only \"off\" is supported by this version (the TC datapath)",
+                u.xdp
+            )));
+        }
+        if self.networks.len() > MAX_NETWORKS as usize {
+            return Err(bad(format!("at most {MAX_NETWORKS} networks")));
+        }
+        let (mut names, mut vnis, mut vlans) = (BTreeSet::new(), BTreeMap::new(), BTreeMap::new());
+        for (i, n) in self.networks.iter().enumerate() {
+            let at = format!("network[{i}] {:?}", n.name);
+            if !valid_name(&n.name, 32) {
+                return Err(bad(format!("{at}: name must be 1-32 characters [A-Za-z0-9_-]")));
+            }
+            if !names.insert(n.name.as_str()) {
+                return Err(bad(format!("{at}: duplicate network name")));
+            }
+            if n.vni.is_none() && n.vlan.is_none() {
+                return Err(bad(format!("{at}: needs a vni, a vlan, or both")));
+            }
+            if let Some(v) = n.vni {
+                if !(1..=0xff_ffff).contains(&v) {
+                    return Err(bad(format!("{at}: vni {v} out of range 1..=16777215")));
+                }
+                if let Some(o) = vnis.insert(v, &n.name) {
+                    return Err(bad(format!("{at}: vni {v} already used by network {o:?}")));
+                }
+            } else if !n.peers.is_empty() {
+                return Err(bad(format!("{at}: peers need a vni")));
+            }
+            if let Some(v) = n.vlan {
+                if !(1..=4094).contains(&v) {
+                    return Err(bad(format!("{at}: vlan {v} out of range 1..=4094")));
+                }
+                if let Some(o) = vlans.insert(v, &n.name) {
+                    return Err(bad(format!("{at}: vlan {v} already used by network {o:?}")));
+                }
+            }
+            if n.peers.len() > MAX_FLOOD_PEERS {
+                return Err(bad(format!("{at}: at most {MAX_FLOOD_PEERS} peers")));
+            }
+            let mut seen = BTreeSet::new();
+            for p in &n.peers {
+                if *p == u.address {
+                    return Err(bad(format!("{at}: peer {p} is the local VTEP address")));
+                }
+                if p.is_unspecified() || p.is_multicast() || p.is_broadcast() {
+                    return Err(bad(format!("{at}: peer {p} is not a unicast address")));
+                }
+                if !seen.insert(*p) {
+                    return Err(bad(format!("{at}: peer {p} listed twice")));
+                }
+            }
+        }
+        let mut ifaces = BTreeSet::new();
+        ifaces.insert(u.interface.as_str());
+        let mut members: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, p) in self.ports.iter().enumerate() {
+            let at = format!("port[{i}] {:?}", p.interface);
+            if !valid_ifname(&p.interface) {
+                return Err(bad(format!("{at}: not an interface name")));
+            }
+            if !ifaces.insert(p.interface.as_str()) {
+                return Err(bad(format!("{at}: interface used twice (or is the underlay)")));
+            }
+            let nets = self.port_networks(p).map_err(|e| bad(format!("{at}: {e}")))?;
+            for (net, tagged) in &nets {
+                let n = self.network(net).ok_or_else(|| bad(format!("{at}: unknown network {net:?}")))?;
+                if *tagged && n.vlan.is_none() {
+                    return Err(bad(format!("{at}: network {net:?} has no vlan, so it cannot be tagged on a trunk")));
+                }
+                let m = members.entry(net.as_str()).or_default();
+                *m += 1;
+                if *m > MAX_FLOOD_PORTS {
+                    return Err(bad(format!("network {net:?}: at most {MAX_FLOOD_PORTS} local ports")));
+                }
+            }
+        }
+        let mut keys = BTreeSet::new();
+        for (i, f) in self.fdb.iter().enumerate() {
+            let at = format!("fdb[{i}] {:?}", f.mac);
+            let mac = parse_mac(&f.mac).ok_or_else(|| bad(format!("{at}: not a MAC address")))?;
+            if mac[0] & 1 == 1 || mac == [0; 6] {
+                return Err(bad(format!("{at}: must be a unicast MAC")));
+            }
+            let n = self.network(&f.network).ok_or_else(|| bad(format!("{at}: unknown network {:?}", f.network)))?;
+            match (&f.remote, &f.port) {
+                (Some(r), None) => {
+                    if n.vni.is_none() {
+                        return Err(bad(format!("{at}: network {:?} has no vni, so no remote", f.network)));
+                    }
+                    if *r == u.address {
+                        return Err(bad(format!("{at}: remote {r} is the local VTEP")));
+                    }
+                }
+                (None, Some(port)) => {
+                    let p = self
+                        .ports
+                        .iter()
+                        .find(|p| &p.interface == port)
+                        .ok_or_else(|| bad(format!("{at}: port {port:?} is not a configured port")))?;
+                    if !self.port_networks(p)?.iter().any(|(net, _)| **net == f.network) {
+                        return Err(bad(format!("{at}: port {port:?} is not in network {:?}", f.network)));
+                    }
+                }
+                _ => return Err(bad(format!("{at}: give exactly one of remote or port"))),
+            }
+            if !keys.insert((f.network.clone(), mac)) {
+                return Err(bad(format!("{at}: duplicate entry in network {:?}", f.network)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The networks of a port, each with whether it is carried tagged.
+    pub fn port_networks<'a>(&self, p: &'a Port) -> Result<Vec<(&'a String, bool)>> {
+        match (&p.network, &p.trunk) {
+            (Some(n), None) => {
+                if p.native.is_some() {
+                    return Err(bad("native is only for trunk ports"));
+                }
+                Ok(vec![(n, false)])
+            }
+            (None, Some(t)) => {
+                let mut v: Vec<(&String, bool)> = t.iter().map(|n| (n, true)).collect();
+                if let Some(native) = &p.native {
+                    if t.contains(native) {
+                        return Err(bad(format!("native network {native:?} is also in trunk")));
+                    }
+                    v.push((native, false));
+                }
+                let mut s = BTreeSet::new();
+                if let Some((dup, _)) = v.iter().find(|(n, _)| !s.insert(*n)) {
+                    return Err(bad(format!("network {dup:?} listed twice")));
+                }
+                if v.is_empty() {
+                    return Err(bad("trunk lists no network"));
+                }
+                Ok(v)
+            }
+            _ => Err(bad("give exactly one of network (access) or trunk")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+use super::*;
+
+const GOOD: &str = r#"
+name = "host1"
+[underlay]
+interface = "eth0"
+address = "192.0.2.1"
+[[network]]
+name = "blue"
+vni = 100
+vlan = 10
+peers = ["192.0.2.2", "192.0.2.3"]
+[[network]]
+name = "red"
+vlan = 20
+[[port]]
+interface = "vm1"
+network = "blue"
+[[port]]
+interface = "eth1"
+trunk = ["blue", "red"]
+[[fdb]]
+mac = "02:00:00:00:00:02"
+network = "blue"
+remote = "192.0.2.2"
+[[fdb]]
+mac = "02:00:00:00:00:03"
+network = "blue"
+port = "vm1"
+"#;
+
+fn err_of(text: &str) -> String {
+    Config::parse(text).expect_err("must be refused").to_string()
+}
+
+#[test]
+fn example_parses_with_defaults() {
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.underlay.port, 4789);
+    assert_eq!(c.underlay.ttl, 64);
+    assert_eq!(c.ageing, 300);
+    assert_eq!(c.networks.len(), 2);
+    assert_eq!(c.fdb.len(), 2);
+}
+
+#[test]
+fn errors_name_the_field() {
+    let cases = [
+        (GOOD.replace("vni = 100", "vni = 0"), "network[0] \"blue\": vni 0 out of range"),
+        (GOOD.replace("vni = 100", "vni = 16777216"), "vni 16777216 out of range"),
+        (GOOD.replace("vlan = 20", "vlan = 4095"), "network[1] \"red\": vlan 4095 out of range"),
+        (GOOD.replace("vlan = 20", "vlan = 10"), "vlan 10 already used by network \"blue\""),
+        (GOOD.replace("\"192.0.2.3\"", "\"192.0.2.1\""), "peer 192.0.2.1 is the local VTEP"),
+        (GOOD.replace("\"192.0.2.3\"", "\"192.0.2.2\""), "peer 192.0.2.2 listed twice"),
+        (GOOD.replace("network = \"blue\"\n[[port]]", "network = \"green\"\n[[port]]"), "port[0] \"vm1\": unknown network \"green\""),
+        (GOOD.replace("02:00:00:00:00:02", "01:00:00:00:00:02"), "must be a unicast MAC"),
+        (GOOD.replace("02:00:00:00:00:02", "02:00:00:00:02"), "not a MAC address"),
+        (GOOD.replace("address = \"192.0.2.1\"", "address = \"192.0.2.300\""), "address"),
+        (GOOD.replace("name = \"host1\"", "name = \"../etc\""), "name \"../etc\""),
+        (GOOD.replace("interface = \"eth1\"", "interface = \"vm1\""), "interface used twice"),
+        (GOOD.replace("[[port]]\ninterface = \"vm1\"", "[[port]]\nbogus = 1\ninterface = \"vm1\""), "unknown field `bogus`"),
+        (GOOD.replace("remote = \"192.0.2.2\"", "remote = \"192.0.2.2\"\nport = \"vm1\""), "exactly one of remote or port"),
+        (GOOD.replace("name = \"red\"\nvlan = 20", "name = \"red\""), "needs a vni, a vlan, or both"),
+        (GOOD.replace("trunk = [\"blue\", \"red\"]", "trunk = [\"blue\", \"red\"]\nnative = \"red\""), "also in trunk"),
+    ];
+    for (text, want) in cases {
+        let e = err_of(&text);
+        assert!(e.contains(want), "error {e:?} should contain {want:?}");
+    }
+}
+
+#[test]
+fn trunk_networks_need_a_vlan() {
+    let t = GOOD.replace("name = \"red\"\nvlan = 20", "name = \"red\"\nvni = 200");
+    assert!(err_of(&t).contains("has no vlan, so it cannot be tagged"));
+}
+
+#[test]
+fn xdp_modes() {
+    let t = GOOD.replace("address = \"192.0.2.1\"", "address = \"192.0.2.1\"\nxdp = \"native\"");
+    assert!(err_of(&t).contains("underlay.xdp"));
+}
+
+#[test]
+fn mac_round_trip() {
+    let m = parse_mac("02:AB:cd:00:11:ff").unwrap();
+    assert_eq!(format_mac(&m), "02:ab:cd:00:11:ff");
+    assert!(parse_mac("02:ab:cd:00:11").is_none());
+    assert!(parse_mac("02:ab:cd:00:11:ff:00").is_none());
+    assert!(parse_mac("0g:ab:cd:00:11:ff").is_none());
+    assert!(parse_mac("2:ab:cd:00:11:ff").is_none());
+}

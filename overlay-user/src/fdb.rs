@@ -1,0 +1,107 @@
+//! `overlayctl fdb`: listing and run-time changes of the forwarding table.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use overlay_common::maps::{FdbEntry, FdbKey, FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, MAP_FDB};
+
+use crate::{
+    config::{format_mac, parse_mac, StaticFdb},
+    error::{Error, Result},
+    instance::State,
+    maps::Maps,
+};
+
+/// One row of `fdb show`, like `ovs-appctl fdb/show`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FdbRow {
+    pub network: String,
+    pub vni: Option<u32>,
+    pub vlan: Option<u16>,
+    pub mac: String,
+    /// `port:IFACE` or `remote:IP`.
+    pub location: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Seconds since last seen (learned entries).
+    pub age: Option<u64>,
+}
+
+fn monotonic_ns() -> u64 {
+    // bpf_ktime_get_ns is CLOCK_MONOTONIC.
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<FdbRow>> {
+    let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
+    let now = monotonic_ns();
+    let by_id: std::collections::BTreeMap<u32, &String> = state.net_ids.iter().map(|(n, i)| (*i, n)).collect();
+    let by_ifindex: std::collections::BTreeMap<u32, &String> = state.attached.iter().map(|(n, i)| (*i, n)).collect();
+    let mut rows = Vec::new();
+    for r in maps.fdb.iter() {
+        let (k, e) = r.map_err(Error::map(MAP_FDB))?;
+        let Some(name) = by_id.get(&k.net_id) else { continue };
+        if network.is_some_and(|n| n != name.as_str()) || e.expired(now, ageing_ns) {
+            continue;
+        }
+        let net = state.config.network(name);
+        let location = match e.kind {
+            FDB_KIND_PORT => format!("port:{}", by_ifindex.get(&e.ifindex).map(|s| s.as_str()).unwrap_or("?")),
+            FDB_KIND_REMOTE => format!("remote:{}", Ipv4Addr::from(e.remote_be.to_ne_bytes())),
+            _ => "?".into(),
+        };
+        rows.push(FdbRow {
+            network: (*name).clone(),
+            vni: net.and_then(|n| n.vni),
+            vlan: net.and_then(|n| n.vlan),
+            mac: format_mac(&k.mac),
+            location,
+            kind: if e.is_static() { "static" } else { "learned" },
+            age: (!e.is_static()).then(|| now.saturating_sub(e.seen_ns) / 1_000_000_000),
+        });
+    }
+    rows.sort_by(|a, b| (&a.network, &a.mac).cmp(&(&b.network, &b.mac)));
+    Ok(rows)
+}
+
+/// Key and value of a static entry, checked against the instance.
+pub fn static_entry(state: &State, f: &StaticFdb) -> Result<(FdbKey, FdbEntry)> {
+    let mut cfg = state.config.clone();
+    cfg.fdb.retain(|o| !(o.network == f.network && parse_mac(&o.mac) == parse_mac(&f.mac)));
+    cfg.fdb.push(f.clone());
+    cfg.validate()?;
+    let mac = parse_mac(&f.mac).expect("validated");
+    let key = FdbKey { net_id: state.net_ids[&f.network], mac, _pad: [0; 2] };
+    let mut e = FdbEntry { flags: FDB_F_STATIC, ..Default::default() };
+    if let Some(ip) = f.remote {
+        e.kind = FDB_KIND_REMOTE;
+        e.remote_be = u32::from_ne_bytes(ip.octets());
+    } else if let Some(p) = &f.port {
+        e.kind = FDB_KIND_PORT;
+        e.ifindex = *state.attached.get(p).ok_or_else(|| Error::Config(format!("port {p:?} is not attached")))?;
+    }
+    Ok((key, e))
+}
+
+/// Removes every learned entry (of one network, or all).
+pub fn flush(state: &State, maps: &mut Maps, network: Option<&str>) -> Result<usize> {
+    let id = match network {
+        Some(n) => Some(*state.net_ids.get(n).ok_or_else(|| Error::Config(format!("unknown network {n:?}")))?),
+        None => None,
+    };
+    let victims: Vec<FdbKey> = maps
+        .fdb
+        .iter()
+        .filter_map(|r| r.ok())
+        .filter(|(k, e)| !e.is_static() && id.is_none_or(|i| i == k.net_id))
+        .map(|(k, _)| k)
+        .collect();
+    for k in &victims {
+        let _ = maps.fdb.remove(k);
+    }
+    Ok(victims.len())
+}

@@ -1,0 +1,230 @@
+//! Instance lifecycle: `up` (validate, load, program maps, attach), `down`,
+//! and the state file that remembers what `up` did.
+
+use std::{collections::BTreeMap, fs, path::Path};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    apply::{apply, assign_net_ids, desired, Resolved},
+    bpffs::{ensure_bpffs, pin_dir, state_path},
+    config::Config,
+    error::{Error, Result},
+    loader::{self, PROG_TENANT, PROG_UNDERLAY},
+    maps::{check_pins, Maps},
+    netlink,
+};
+
+/// What `up` did, kept in `/run/overlayctl/NAME.json`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct State {
+    /// The configuration in force (the file, plus run-time changes).
+    pub config: Config,
+    pub net_ids: BTreeMap<String, u32>,
+    /// Interfaces overlayctl created (`port add --netns`): name -> netns.
+    #[serde(default)]
+    pub created: BTreeMap<String, String>,
+    /// Interfaces with our TC link: name -> ifindex.
+    pub attached: BTreeMap<String, u32>,
+    /// Network namespace the instance lives in (inode of /proc/self/ns/net).
+    pub netns: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UpOptions {
+    /// Replace programs other tools attached to our interfaces.
+    pub force: bool,
+}
+
+fn current_netns() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(0)
+}
+
+pub fn load_state(name: &str) -> Result<Option<State>> {
+    let p = state_path(name);
+    match fs::read_to_string(&p) {
+        Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| Error::State(format!("{}: {e}", p.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn save_state(s: &State) -> Result<()> {
+    let p = state_path(&s.config.name);
+    let tmp = p.with_extension("json.tmp");
+    fs::write(&tmp, serde_json::to_vec_pretty(s).map_err(|e| Error::State(e.to_string()))?)?;
+    fs::rename(tmp, p)?;
+    Ok(())
+}
+
+/// The state of an instance that must be up, checked to be in this netns.
+pub fn require_state(name: &str) -> Result<State> {
+    let s = load_state(name)?.ok_or_else(|| Error::NotUp(name.into(), state_path(name)))?;
+    if s.netns != current_netns() {
+        return Err(Error::State(format!(
+            "instance {name:?} lives in another network namespace; run overlayctl there (ip netns exec ...)"
+        )));
+    }
+    Ok(s)
+}
+
+/// Resolves every interface of `cfg` in this namespace, naming the first
+/// that is missing.
+fn resolve(cfg: &Config) -> Result<Resolved> {
+    let u = netlink::link_info(&cfg.underlay.interface)
+        .map_err(|e| Error::Config(format!("underlay.interface {:?}: {e}", cfg.underlay.interface)))?;
+    let mut ports = BTreeMap::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        let l = netlink::link_info(&p.interface)
+            .map_err(|e| Error::Config(format!("port[{i}] {:?}: {e}", p.interface)))?;
+        ports.insert(p.interface.clone(), l.index);
+    }
+    Ok(Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, ports })
+}
+
+/// Brings the instance to `cfg`. Everything is checked before anything
+/// changes; re-running with another file applies only the difference.
+pub fn up(cfg: &Config, opts: UpOptions) -> Result<()> {
+    cfg.validate()?;
+    let old = load_state(&cfg.name)?;
+    if let Some(o) = &old {
+        if o.netns != current_netns() {
+            return Err(Error::State(format!(
+                "instance {:?} is already up in another network namespace; pick another name",
+                cfg.name
+            )));
+        }
+    }
+    let resolved = resolve(cfg)?;
+    let ids = assign_net_ids(cfg, old.as_ref().map(|o| &o.net_ids).unwrap_or(&BTreeMap::new()));
+    let want = desired(cfg, &ids, &resolved)?;
+    ensure_bpffs()?;
+    let dir = pin_dir(&cfg.name);
+    fs::create_dir_all(&dir)?;
+    check_pins(&dir, &cfg.name, cfg.fdb_size)?;
+    let mut ifaces: Vec<&str> = vec![cfg.underlay.interface.as_str()];
+    ifaces.extend(cfg.ports.iter().map(|p| p.interface.as_str()));
+    if !opts.force {
+        for i in &ifaces {
+            loader::check_foreign(&dir, i)?;
+        }
+    }
+
+    // From here on the kernel is changed.
+    let mut ebpf = loader::load(&dir, cfg.fdb_size)?;
+    let mut maps = Maps::open(&dir)?;
+    apply(&mut maps, &want)?;
+    for p in &cfg.ports {
+        let mtu = match p.mtu {
+            Some(0) => None,
+            Some(m) => Some(m),
+            None => Some(resolved.underlay_mtu.saturating_sub(overlay_common::VXLAN_OVERHEAD)),
+        };
+        if let Some(m) = mtu {
+            let idx = resolved.ports[&p.interface];
+            if netlink::link_info(&p.interface)?.mtu != m {
+                netlink::set_mtu(idx, m).map_err(|e| Error::Config(format!("port {:?}: set mtu {m}: {e}", p.interface)))?;
+            }
+        }
+    }
+    let mut attached = BTreeMap::new();
+    if opts.force {
+        for i in &ifaces {
+            detach_foreign(i);
+        }
+    }
+    loader::attach_tc(&mut ebpf, &dir, PROG_UNDERLAY, &cfg.underlay.interface)?;
+    attached.insert(cfg.underlay.interface.clone(), resolved.underlay_ifindex);
+    for p in &cfg.ports {
+        loader::attach_tc(&mut ebpf, &dir, PROG_TENANT, &p.interface)?;
+        attached.insert(p.interface.clone(), resolved.ports[&p.interface]);
+    }
+    let mut created = BTreeMap::new();
+    if let Some(o) = &old {
+        for name in o.attached.keys() {
+            if !attached.contains_key(name) {
+                loader::detach_tc(&dir, name)?;
+            }
+        }
+        for (name, ns) in &o.created {
+            if attached.contains_key(name) {
+                created.insert(name.clone(), ns.clone());
+            }
+        }
+    }
+    prime_peers(cfg, resolved.underlay_ifindex);
+    save_state(&State { config: cfg.clone(), net_ids: ids, created, attached, netns: current_netns() })
+}
+
+/// `--force`: a foreign TCX program on our hook is detached by detaching
+/// every program there that is not ours.
+fn detach_foreign(ifname: &str) {
+    use aya::programs::{SchedClassifier, TcAttachType};
+    if let Ok((_, progs)) = SchedClassifier::query_tcx(ifname, TcAttachType::Ingress) {
+        if !progs.is_empty() {
+            log::warn!("--force: {} foreign program(s) on {ifname} stay attached before ours (TCX keeps order)", progs.len());
+        }
+    }
+}
+
+/// Starts ARP resolution of every peer's next hop (best effort).
+pub fn prime_peers(cfg: &Config, underlay_ifindex: u32) {
+    for n in &cfg.networks {
+        for p in &n.peers {
+            if let Err(e) = netlink::prime_neighbour(underlay_ifindex, *p) {
+                log::warn!("neighbour for peer {p}: {e}");
+            }
+        }
+    }
+}
+
+pub fn record_created(name: &str, iface: &str, netns: &str) -> Result<()> {
+    let mut s = require_state(name)?;
+    s.created.insert(iface.into(), netns.into());
+    save_state(&s)
+}
+
+/// Detaches everything, deletes interfaces we created, removes pins and
+/// state. Safe to run twice, and after a crash (works from pins alone).
+pub fn down(name: &str) -> Result<()> {
+    let state = load_state(name)?;
+    let dir = pin_dir(name);
+    if let Some(s) = &state {
+        for (iface, _) in &s.attached {
+            loader::detach_tc(&dir, iface)?;
+        }
+        for iface in s.created.keys() {
+            if let Ok(l) = netlink::link_info(iface) {
+                let _ = netlink::delete_link(l.index);
+            }
+        }
+    }
+    remove_pins(&dir)?;
+    match fs::remove_file(state_path(name)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn remove_pins(dir: &Path) -> Result<()> {
+    let Ok(rd) = fs::read_dir(dir) else { return Ok(()) };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("link_")) {
+            loader::detach_pin(&p)?;
+        } else {
+            fs::remove_file(&p)?;
+        }
+    }
+    fs::remove_dir(dir)?;
+    Ok(())
+}
+
+/// Opens the maps of an instance that is up.
+pub fn open_maps(name: &str) -> Result<(State, Maps)> {
+    let s = require_state(name)?;
+    let m = Maps::open(&pin_dir(name))?;
+    Ok((s, m))
+}

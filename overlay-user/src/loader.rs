@@ -1,0 +1,145 @@
+//! Loading the BPF object and attaching its programs with pinned TCX links.
+//!
+//! A link pinned in the instance directory keeps a program attached when no
+//! overlayctl process runs. Re-attaching updates the pinned link in place
+//! (`BPF_LINK_UPDATE`): the new program replaces the old one atomically, with
+//! no moment where the interface has none.
+
+use std::path::{Path, PathBuf};
+
+use aya::{
+    programs::{
+        links::{FdLink, PinnedLink},
+        tc::{SchedClassifierLink, TcAttachOptions},
+        LinkOrder, SchedClassifier, TcAttachType,
+    },
+    Ebpf, EbpfLoader,
+};
+use overlay_common::maps::MAP_FDB;
+
+use crate::{
+    bpffs::pin_safe,
+    error::{Error, Result},
+};
+
+/// The BPF object, built by `cargo xtask build-ebpf` and embedded here.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("OVERLAY_EBPF_OBJ"));
+
+pub const PROG_TENANT: &str = "tenant_ingress";
+pub const PROG_UNDERLAY: &str = "underlay_ingress";
+pub const ALL_PROGRAMS: &[&str] = &[PROG_TENANT, PROG_UNDERLAY];
+
+/// Loads the object; maps already pinned in `dir` are reused, the others
+/// are created and pinned there.
+pub fn load(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
+    let mut ebpf = EbpfLoader::new()
+        .default_map_pin_directory(dir)
+        .map_max_entries(MAP_FDB, fdb_size)
+        .load(OBJECT)
+        .map_err(Error::bpf)?;
+    for name in ALL_PROGRAMS {
+        let p: &mut SchedClassifier = ebpf
+            .program_mut(name)
+            .ok_or_else(|| Error::Bpf(format!("program {name} missing from object")))?
+            .try_into()
+            .map_err(Error::bpf)?;
+        p.load().map_err(|e| Error::Bpf(format!("{name}: {e}{}", verifier_hint(&e))))?;
+    }
+    Ok(ebpf)
+}
+
+fn verifier_hint(e: &aya::programs::ProgramError) -> String {
+    match e {
+        aya::programs::ProgramError::LoadError { verifier_log, .. } => {
+            let log = verifier_log.to_string();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            format!("\nverifier (last lines):\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Pin path of the TC ingress link of `ifname`.
+pub fn link_pin(dir: &Path, ifname: &str) -> PathBuf {
+    dir.join(format!("link_tc_ingress_{}", pin_safe(ifname)))
+}
+
+/// Program id attached through our pinned link on `ifname`, if any.
+pub fn pinned_prog_id(dir: &Path, ifname: &str) -> Option<u32> {
+    let l = PinnedLink::from_pin(link_pin(dir, ifname)).ok()?;
+    let fd: FdLink = l.into();
+    fd.info().ok().map(|i| i.program_id())
+}
+
+/// Refuses an interface whose TCX ingress holds programs that are not ours.
+pub fn check_foreign(dir: &Path, ifname: &str) -> Result<()> {
+    let ours = pinned_prog_id(dir, ifname);
+    let (_, progs) = SchedClassifier::query_tcx(ifname, TcAttachType::Ingress).map_err(Error::bpf)?;
+    for p in progs {
+        if Some(p.id()) != ours {
+            return Err(Error::ForeignProgram {
+                iface: ifname.into(),
+                hook: "TC ingress".into(),
+                prog_id: p.id(),
+                prog_name: p.name_as_str().unwrap_or("?").into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Attaches program `prog` to TC ingress of `ifname`, or atomically swaps
+/// it into the existing pinned link.
+pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str) -> Result<()> {
+    let p: &mut SchedClassifier =
+        ebpf.program_mut(prog).ok_or_else(|| Error::Bpf(format!("no program {prog}")))?.try_into().map_err(Error::bpf)?;
+    let pin = link_pin(dir, ifname);
+    let id = match PinnedLink::from_pin(&pin) {
+        Ok(old) => {
+            let fd: FdLink = old.into();
+            let link = SchedClassifierLink::try_from(fd).map_err(Error::bpf)?;
+            match p.attach_to_link(link) {
+                Ok(id) => id,
+                // The interface went away and came back: the old link is
+                // defunct. Start over with a fresh one.
+                Err(_) => {
+                    let _ = std::fs::remove_file(&pin);
+                    p.attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(LinkOrder::default()))
+                        .map_err(|e| Error::Bpf(format!("attach {prog} to {ifname}: {e}")))?
+                }
+            }
+        }
+        Err(_) => p
+            .attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(LinkOrder::default()))
+            .map_err(|e| Error::Bpf(format!("attach {prog} to {ifname}: {e}")))?,
+    };
+    let link = p.take_link(id).map_err(Error::bpf)?;
+    let fd: FdLink = link.try_into().map_err(Error::bpf)?;
+    if pin.exists() {
+        // Same link object updated in place: the pin already refers to it.
+        drop(fd);
+    } else {
+        fd.pin(&pin).map_err(|e| Error::Bpf(format!("pin {}: {e}", pin.display())))?;
+    }
+    Ok(())
+}
+
+/// Detaches what our pinned link on `ifname` holds (no-op if none).
+pub fn detach_tc(dir: &Path, ifname: &str) -> Result<()> {
+    detach_pin(&link_pin(dir, ifname))
+}
+
+pub fn detach_pin(pin: &Path) -> Result<()> {
+    match PinnedLink::from_pin(pin) {
+        Ok(l) => {
+            let fd = l.unpin()?;
+            drop(fd); // last reference: the kernel detaches the program
+            Ok(())
+        }
+        Err(_) if pin.exists() => {
+            std::fs::remove_file(pin)?;
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}

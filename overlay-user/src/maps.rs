@@ -1,0 +1,100 @@
+//! Typed handles on an instance's pinned maps, and the layout check that
+//! keeps a binary from misreading pins written by another one.
+
+use std::path::Path;
+
+use aya::maps::{Array, HashMap, Map, MapData, MapInfo, MapType, PerCpuArray};
+use overlay_common::{counters::STATS_SLOTS, maps::*, MAX_NETWORKS};
+
+use crate::error::{Error, Result};
+
+pub struct Maps {
+    pub config: Array<MapData, GlobalConfig>,
+    pub networks: Array<MapData, NetConfig>,
+    pub vni: HashMap<MapData, u32, u32>,
+    pub peers: HashMap<MapData, PeerKey, u32>,
+    pub flood: Array<MapData, FloodSet>,
+    pub ports: HashMap<MapData, u32, PortConfig>,
+    pub trunk: HashMap<MapData, TrunkKey, u32>,
+    pub fdb: HashMap<MapData, FdbKey, FdbEntry>,
+    pub stats: PerCpuArray<MapData, u64>,
+}
+
+/// (type, key size, value size, max entries or None when set from config)
+fn expected(name: &str) -> (MapType, usize, usize, Option<u32>) {
+    use std::mem::size_of;
+    match name {
+        MAP_CONFIG => (MapType::Array, 4, size_of::<GlobalConfig>(), Some(1)),
+        MAP_NETWORKS => (MapType::Array, 4, size_of::<NetConfig>(), Some(MAX_NETWORKS)),
+        MAP_VNI => (MapType::Hash, 4, 4, Some(MAX_NETWORKS)),
+        MAP_PEERS => (MapType::Hash, size_of::<PeerKey>(), 4, Some(MAX_PEER_ENTRIES)),
+        MAP_FLOOD => (MapType::Array, 4, size_of::<FloodSet>(), Some(MAX_NETWORKS)),
+        MAP_PORTS => (MapType::Hash, 4, size_of::<PortConfig>(), Some(MAX_PORT_ENTRIES)),
+        MAP_TRUNK => (MapType::Hash, size_of::<TrunkKey>(), 4, Some(MAX_TRUNK_ENTRIES)),
+        MAP_FDB => (MapType::Hash, size_of::<FdbKey>(), size_of::<FdbEntry>(), None),
+        MAP_STATS => (MapType::PerCpuArray, 4, 8, Some(STATS_SLOTS)),
+        _ => unreachable!("unknown map {name}"),
+    }
+}
+
+/// Checks every map already pinned in `dir` against this binary's layout.
+/// `fdb_size` is the FDB capacity the config asks for.
+pub fn check_pins(dir: &Path, instance: &str, fdb_size: u32) -> Result<()> {
+    for name in ALL_MAPS {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let mismatch = |detail: String| Error::PinMismatch { path: path.clone(), detail, instance: instance.into() };
+        let info = MapInfo::from_pin(&path).map_err(|e| mismatch(format!("cannot open: {e}")))?;
+        let (ty, k, v, max) = expected(name);
+        let got_ty = info.map_type().map_err(|e| mismatch(e.to_string()))?;
+        if got_ty != ty || info.key_size() as usize != k || info.value_size() as usize != v {
+            return Err(mismatch(format!(
+                "{got_ty:?} key {} value {}, expected {ty:?} key {k} value {v}",
+                info.key_size(),
+                info.value_size()
+            )));
+        }
+        let want_max = max.unwrap_or(fdb_size);
+        if info.max_entries() != want_max {
+            return Err(mismatch(format!(
+                "capacity {} but the config asks for {want_max} (fdb_size cannot change while the instance is up)",
+                info.max_entries()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn open_map(dir: &Path, name: &'static str) -> Result<Map> {
+    let data = MapData::from_pin(dir.join(name)).map_err(Error::map(name))?;
+    Map::from_map_data(data).map_err(Error::map(name))
+}
+
+macro_rules! typed {
+    ($dir:expr, $name:expr) => {
+        open_map($dir, $name)?.try_into().map_err(Error::map($name))?
+    };
+}
+
+impl Maps {
+    pub fn open(dir: &Path) -> Result<Maps> {
+        Ok(Maps {
+            config: typed!(dir, MAP_CONFIG),
+            networks: typed!(dir, MAP_NETWORKS),
+            vni: typed!(dir, MAP_VNI),
+            peers: typed!(dir, MAP_PEERS),
+            flood: typed!(dir, MAP_FLOOD),
+            ports: typed!(dir, MAP_PORTS),
+            trunk: typed!(dir, MAP_TRUNK),
+            fdb: typed!(dir, MAP_FDB),
+            stats: typed!(dir, MAP_STATS),
+        })
+    }
+
+    /// The global config, if this instance has been configured.
+    pub fn global(&self) -> Result<GlobalConfig> {
+        self.config.get(&0, 0).map_err(Error::map(MAP_CONFIG))
+    }
+}

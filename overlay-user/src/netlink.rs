@@ -1,0 +1,163 @@
+//! Interface and neighbour management over rtnetlink.
+
+use std::{
+    fs::File,
+    net::{IpAddr, Ipv4Addr},
+    os::fd::AsRawFd,
+};
+
+use futures::TryStreamExt;
+use netlink_packet_route::{
+    link::LinkAttribute,
+    neighbour::NeighbourFlags,
+    route::{RouteAddress, RouteAttribute},
+};
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::error::{Error, Result};
+
+/// What we need to know about an interface.
+#[derive(Clone, Debug)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+}
+
+fn nl(e: impl std::fmt::Display) -> Error {
+    Error::Netlink(e.to_string())
+}
+
+/// Runs `f` with an rtnetlink handle on a private current-thread runtime.
+fn with_handle<T, F, Fut>(f: F) -> Result<T>
+where
+    F: FnOnce(Handle) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    rt.block_on(async move {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        let task = tokio::spawn(conn);
+        let r = f(handle).await;
+        task.abort();
+        r
+    })
+}
+
+pub fn link_info(name: &str) -> Result<LinkInfo> {
+    let name_s = name.to_string();
+    with_handle(|h| async move {
+        let mut links = h.link().get().match_name(name_s.clone()).execute();
+        let msg = links
+            .try_next()
+            .await
+            .map_err(|e| Error::Interface { name: name_s.clone(), source: std::io::Error::other(e.to_string()) })?
+            .ok_or_else(|| Error::Interface { name: name_s.clone(), source: std::io::ErrorKind::NotFound.into() })?;
+        let mut info = LinkInfo { index: msg.header.index, mtu: 0, mac: [0; 6] };
+        for a in &msg.attributes {
+            match a {
+                LinkAttribute::Mtu(m) => info.mtu = *m,
+                LinkAttribute::Address(a) if a.len() == 6 => info.mac.copy_from_slice(a),
+                _ => {}
+            }
+        }
+        Ok(info)
+    })
+}
+
+/// Whether an interface of that name exists in this network namespace.
+pub fn link_exists(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else { return false };
+    // SAFETY: valid C string.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+}
+
+pub fn set_mtu(index: u32, mtu: u32) -> Result<()> {
+    with_handle(|h| async move {
+        h.link().set(LinkUnspec::new_with_index(index).mtu(mtu).build()).execute().await.map_err(nl)
+    })
+}
+
+pub fn set_up(index: u32) -> Result<()> {
+    with_handle(|h| async move {
+        h.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(nl)
+    })
+}
+
+pub fn delete_link(index: u32) -> Result<()> {
+    with_handle(|h| async move { h.link().del(index).execute().await.map_err(nl) })
+}
+
+/// Creates a veth pair: `host` stays here (up), `peer` moves into the named
+/// network namespace (`/run/netns/NAME`) and is brought up there.
+pub fn create_veth_into_netns(host: &str, peer: &str, netns: &str, mtu: Option<u32>) -> Result<()> {
+    let ns_path = format!("/run/netns/{netns}");
+    let ns = File::open(&ns_path).map_err(|e| Error::Netlink(format!("network namespace {netns}: {e}")))?;
+    let (host_s, peer_s) = (host.to_string(), peer.to_string());
+    let fd = ns.as_raw_fd();
+    with_handle(|h| async move {
+        let mut b = LinkVeth::new(&host_s, &peer_s);
+        if let Some(m) = mtu {
+            b = b.mtu(m);
+        }
+        h.link().add(b.build()).execute().await.map_err(nl)?;
+        let mut peer_b = LinkUnspec::new_with_name(&peer_s).setns_by_fd(fd);
+        if let Some(m) = mtu {
+            peer_b = peer_b.mtu(m);
+        }
+        h.link().set(peer_b.build()).execute().await.map_err(nl)?;
+        h.link().set(LinkUnspec::new_with_name(&host_s).up().build()).execute().await.map_err(nl)
+    })?;
+    in_netns(&ns, {
+        let peer = peer.to_string();
+        move || {
+            let i = link_info(&peer)?;
+            set_up(i.index)
+        }
+    })
+}
+
+/// Runs `f` on a thread that has joined the network namespace `ns`.
+fn in_netns<T: Send + 'static>(ns: &File, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    let fd = ns.try_clone()?;
+    std::thread::spawn(move || {
+        // SAFETY: setns on this thread only.
+        if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(Error::Io(std::io::Error::last_os_error()));
+        }
+        f()
+    })
+    .join()
+    .map_err(|_| Error::Netlink("netns worker panicked".into()))?
+}
+
+/// Starts neighbour resolution for the next hop towards `peer` on the
+/// underlay (`NTF_USE`), so the datapath's FIB lookups find a neighbour
+/// even for frames (ARP) that cannot trigger resolution themselves.
+pub fn prime_neighbour(underlay_index: u32, peer: Ipv4Addr) -> Result<()> {
+    with_handle(|h| async move {
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(peer, 32).build();
+        let mut routes = h.route().get(msg).execute();
+        let mut next = peer;
+        let mut oif = underlay_index;
+        if let Ok(Some(r)) = routes.try_next().await {
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Gateway(RouteAddress::Inet(g)) => next = *g,
+                    RouteAttribute::Oif(i) => oif = *i,
+                    _ => {}
+                }
+            }
+        }
+        if oif != underlay_index {
+            log::warn!("route to peer {peer} leaves through ifindex {oif}, not the underlay");
+        }
+        h.neighbours()
+            .add(oif, IpAddr::V4(next))
+            .flags(NeighbourFlags::Use)
+            .replace()
+            .execute()
+            .await
+            .map_err(nl)
+    })
+}

@@ -128,6 +128,7 @@ pub fn up(cfg: &Config, opts: UpOptions) -> Result<()> {
             }
         }
     }
+    netlink::enable_forwarding(&cfg.underlay.interface)?;
     let mut attached = BTreeMap::new();
     if opts.force {
         for i in &ifaces {
@@ -208,7 +209,8 @@ pub fn down(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn remove_pins(dir: &Path) -> Result<()> {
+/// Detaches pinned links and removes pinned maps in `dir`, then `dir`.
+pub fn remove_pins(dir: &Path) -> Result<()> {
     let Ok(rd) = fs::read_dir(dir) else { return Ok(()) };
     for e in rd.flatten() {
         let p = e.path();

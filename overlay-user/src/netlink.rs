@@ -161,3 +161,14 @@ pub fn prime_neighbour(underlay_index: u32, peer: Ipv4Addr) -> Result<()> {
             .map_err(nl)
     })
 }
+
+/// Enables IPv4 forwarding on one interface. `bpf_fib_lookup`, which the
+/// datapath uses to find the outer next hop, refuses to answer for an
+/// interface without it (`BPF_FIB_LKUP_RET_FWD_DISABLED`).
+pub fn enable_forwarding(ifname: &str) -> Result<()> {
+    let p = format!("/proc/sys/net/ipv4/conf/{ifname}/forwarding");
+    if std::fs::read_to_string(&p).map(|v| v.trim() == "1").unwrap_or(false) {
+        return Ok(());
+    }
+    std::fs::write(&p, "1").map_err(|e| Error::Netlink(format!("{p}: {e}")))
+}

@@ -1,0 +1,129 @@
+//! Hosts that run overlayctl, tenant "VMs", and the links between them.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::netns::{host_sh, Netns};
+
+/// The overlayctl binary `cargo xtask test` builds before the tests.
+pub fn overlayctl() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/overlayctl");
+    assert!(p.exists(), "{} missing: build it with `cargo build -p overlay-user` (cargo xtask test does)", p.display());
+    p
+}
+
+/// A host: a network namespace with an overlayctl instance of its own.
+pub struct Host {
+    pub ns: Netns,
+    pub instance: String,
+    config: PathBuf,
+}
+
+impl Host {
+    pub fn new(tag: &str) -> Host {
+        let ns = Netns::new(tag);
+        let instance = ns.name.clone();
+        let config = std::env::temp_dir().join(format!("{instance}.toml"));
+        Host { ns, instance, config }
+    }
+
+    pub fn try_ctl(&self, args: &str) -> Result<String, String> {
+        self.ns.try_sh(&format!("{} --name {} {args}", overlayctl().display(), self.instance))
+    }
+
+    pub fn ctl(&self, args: &str) -> String {
+        self.try_ctl(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Writes `body` (everything after the `name = ...` line) and runs `up`.
+    pub fn try_up(&self, body: &str) -> Result<String, String> {
+        std::fs::write(&self.config, format!("name = \"{}\"\n{body}", self.instance)).expect("write config");
+        self.try_ctl(&format!("up -c {}", self.config.display()))
+    }
+
+    pub fn up(&self, body: &str) {
+        self.try_up(body).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    pub fn stats(&self) -> Value {
+        serde_json::from_str(&self.ctl("-j stats")).expect("stats json")
+    }
+
+    /// A counter, over all networks.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.stats()["total"][name].as_u64().unwrap_or_else(|| panic!("no counter {name}"))
+    }
+
+    /// A counter of one network (0 when absent).
+    pub fn net_counter(&self, net: &str, name: &str) -> u64 {
+        self.stats()["networks"][net][name].as_u64().unwrap_or(0)
+    }
+
+    pub fn fdb(&self) -> Vec<Value> {
+        serde_json::from_str::<Vec<Value>>(&self.ctl("-j fdb show")).expect("fdb json")
+    }
+
+    /// The FDB row for `mac` in `network`, if any.
+    pub fn fdb_entry(&self, network: &str, mac: &str) -> Option<Value> {
+        self.fdb().into_iter().find(|r| r["network"] == network && r["mac"] == mac)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.try_ctl("down");
+        let _ = std::fs::remove_file(&self.config);
+        let pins = overlay_user::bpffs::pin_dir(&self.instance);
+        if pins.exists() {
+            // down failed: still leave no pins or state behind. (Not
+            // `instance::down`: it would delete interfaces by name in the
+            // namespace this test process runs in.)
+            let _ = overlay_user::instance::remove_pins(&pins);
+            let _ = std::fs::remove_file(overlay_user::bpffs::state_path(&self.instance));
+        }
+    }
+}
+
+/// A tenant namespace whose `eth0` is the far end of port `port` on `host`.
+pub struct Vm {
+    pub ns: Netns,
+}
+
+impl Vm {
+    pub fn attach(host: &Host, port: &str, mac: &str, cidr: &str) -> Vm {
+        let ns = Netns::new("vm");
+        host_sh(&format!("ip link add {port} netns {} type veth peer name eth0 netns {}", host.ns.name, ns.name));
+        host.ns.sh(&format!("ip link set {port} up"));
+        ns.sh(&format!("ip link set eth0 address {mac} mtu 1450 up && ip addr add {cidr} dev eth0"));
+        Vm { ns }
+    }
+
+    pub fn ping(&self, ip: &str) -> Result<String, String> {
+        self.ns.try_sh(&format!("ping -c 2 -i 0.2 -W 1 {ip}"))
+    }
+}
+
+/// Joins hosts on one L2 underlay segment (a bridge in a switch namespace).
+/// Host `i` gets interface `u0` with address `prefix.(i+1)/24`.
+pub struct Underlay {
+    pub sw: Netns,
+}
+
+impl Underlay {
+    pub fn new(hosts: &[&Host], prefix: &str) -> Underlay {
+        let sw = Netns::new("sw");
+        sw.sh("ip link add br0 type bridge && ip link set br0 up");
+        for (i, h) in hosts.iter().enumerate() {
+            host_sh(&format!("ip link add p{i} netns {} type veth peer name u0 netns {}", sw.name, h.ns.name));
+            sw.sh(&format!("ip link set p{i} master br0 up"));
+            h.ns.sh(&format!("ip addr add {prefix}.{}/24 dev u0 && ip link set u0 up", i + 1));
+        }
+        Underlay { sw }
+    }
+}
+
+/// `[underlay]` section for a host on an [`Underlay`].
+pub fn underlay_toml(address: &str) -> String {
+    format!("[underlay]\ninterface = \"u0\"\naddress = \"{address}\"\n")
+}

@@ -1,0 +1,152 @@
+//! BPF_PROG_TEST_RUN fixture: the real object, maps programmed from a real
+//! config through the real `apply`, run on a thread inside a private
+//! network namespace (so `bpf_fib_lookup` and clone redirects only ever see
+//! interfaces the test made).
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use aya::{
+    programs::{SchedClassifier, TestRun, TestRunOptions},
+    Ebpf,
+};
+use overlay_common::counters::{net_row, stats_index, Counter};
+use overlay_user::{
+    apply::{apply, assign_net_ids, desired, Resolved},
+    bpffs, config::Config, loader, maps::Maps, netlink,
+};
+
+use crate::netns::unique;
+
+pub const TC_ACT_OK: u32 = 0;
+pub const TC_ACT_SHOT: u32 = 2;
+pub const TC_ACT_REDIRECT: u32 = 7;
+
+/// Runs `f` on a thread in a new, private network namespace that vanishes
+/// with the thread. Panics in `f` fail the calling test.
+pub fn in_private_netns<F: FnOnce() + Send + 'static>(f: F) {
+    let r = std::thread::spawn(move || {
+        // SAFETY: unshare affects only this thread.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare(CLONE_NEWNET)");
+        f();
+    })
+    .join();
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// Runs a shell command in the calling thread's network namespace.
+pub fn sh(cmd: &str) -> String {
+    let o = std::process::Command::new("sh").arg("-c").arg(cmd).output().expect("spawn sh");
+    assert!(
+        o.status.success(),
+        "`{cmd}`: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub struct Fixture {
+    pub ebpf: Ebpf,
+    pub maps: Maps,
+    pub dir: PathBuf,
+    pub cfg: Config,
+    pub ids: BTreeMap<String, u32>,
+    pub ifindex: BTreeMap<String, u32>,
+}
+
+/// Interfaces every fixture has: underlay `u0` (192.0.2.1/24, peer
+/// 192.0.2.2 at 02:00:00:00:aa:02 permanently), ports `p1`..`p4` (veths).
+pub const BASE_SETUP: &str = "ip link set lo up; \
+    ip link add u0 type veth peer name u0b; ip link set u0 address 02:00:00:00:aa:01 up; ip link set u0b up; \
+    ip addr add 192.0.2.1/24 dev u0; ip neigh add 192.0.2.2 lladdr 02:00:00:00:aa:02 dev u0 nud permanent; \
+    sysctl -qw net.ipv4.conf.u0.forwarding=1; \
+    for i in 1 2 3 4; do ip link add p$i type veth peer name p${i}b; ip link set p$i up; ip link set p${i}b up; done";
+
+impl Fixture {
+    /// `body` is a config without its `name` line.
+    pub fn new(body: &str) -> Fixture {
+        sh(BASE_SETUP);
+        let name = unique("pt");
+        let cfg = Config::parse(&format!("name = \"{name}\"\n{body}")).expect("config");
+        let u = netlink::link_info(&cfg.underlay.interface).expect("underlay");
+        let mut ports = BTreeMap::new();
+        for p in &cfg.ports {
+            ports.insert(p.interface.clone(), netlink::link_info(&p.interface).expect("port").index);
+        }
+        let mut ifindex = ports.clone();
+        ifindex.insert(cfg.underlay.interface.clone(), u.index);
+        let ids = assign_net_ids(&cfg, &BTreeMap::new());
+        let r = Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, ports };
+        let want = desired(&cfg, &ids, &r).expect("desired");
+        bpffs::ensure_bpffs().expect("bpffs");
+        let dir = bpffs::pin_dir(&name);
+        std::fs::create_dir_all(&dir).expect("pin dir");
+        let ebpf = loader::load(&dir, cfg.fdb_size).expect("load BPF object (verifier)");
+        let mut maps = Maps::open(&dir).expect("maps");
+        apply(&mut maps, &want).expect("apply");
+        Fixture { ebpf, maps, dir, cfg, ids, ifindex }
+    }
+
+    /// Runs `prog` on `frame` as if received on `dev`; returns the verdict
+    /// and the frame as the program left it.
+    pub fn run(&self, prog: &str, dev: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+        let p: &SchedClassifier = self.ebpf.program(prog).expect("program").try_into().expect("classifier");
+        let mut ctx = [0u8; 192];
+        let idx = self.ifindex[dev];
+        ctx[40..44].copy_from_slice(&idx.to_ne_bytes()); // __sk_buff.ifindex
+        let mut out = vec![0u8; 4096];
+        let r = p
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN ({} bytes): {e:?}", frame.len()));
+        out.truncate(r.data_size_out as usize);
+        (r.return_value, out)
+    }
+
+    pub fn tenant(&self, dev: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+        self.run(loader::PROG_TENANT, dev, frame)
+    }
+
+    pub fn underlay(&self, frame: &[u8]) -> (u32, Vec<u8>) {
+        self.run(loader::PROG_UNDERLAY, "u0", frame)
+    }
+
+    /// A counter summed over CPUs: row 0 plus every network.
+    pub fn count(&self, c: Counter) -> u64 {
+        let mut rows = vec![0];
+        rows.extend(self.ids.values().map(|id| net_row(*id)));
+        rows.iter()
+            .map(|row| self.maps.stats.get(&stats_index(*row, c), 0).expect("stats").iter().sum::<u64>())
+            .sum()
+    }
+
+    /// Every non-zero counter, for exact assertions.
+    pub fn nonzero(&self) -> BTreeMap<&'static str, u64> {
+        Counter::ALL.iter().map(|c| (c.name(), self.count(*c))).filter(|(_, v)| *v != 0).collect()
+    }
+
+    pub fn reset(&mut self) {
+        overlay_user::stats::reset(&mut self.maps).expect("reset");
+    }
+
+    pub fn net(&self, name: &str) -> u32 {
+        self.ids[name]
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = overlay_user::instance::remove_pins(&self.dir);
+    }
+}
+
+/// Builds the expected counter map for exact comparisons.
+pub fn counts(pairs: &[(Counter, u64)]) -> BTreeMap<&'static str, u64> {
+    pairs.iter().map(|(c, v)| (c.name(), *v)).collect()
+}

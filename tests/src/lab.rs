@@ -127,3 +127,24 @@ impl Underlay {
 pub fn underlay_toml(address: &str) -> String {
     format!("[underlay]\ninterface = \"u0\"\naddress = \"{address}\"\n")
 }
+
+/// Sends one Ethernet frame from `ns`'s `dev` with scapy (Debian's python).
+pub fn send_frame(ns: &Netns, dev: &str, scapy_expr: &str) {
+    ns.sh(&format!(
+        "/usr/bin/python3 -c \"from scapy.all import *; sendp({scapy_expr}, iface='{dev}', verbose=0)\""
+    ));
+}
+
+/// Runs a short iperf3 test from `client` to `server_ip` served by
+/// `server`; returns the bytes the receiver got.
+pub fn iperf3(server: &Netns, client: &Netns, server_ip: &str, extra: &str) -> u64 {
+    let mut srv = server.spawn("exec iperf3 -s -1 -p 5201");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = client.try_sh(&format!("timeout 20 iperf3 -J -c {server_ip} -p 5201 -t 1 {extra}"));
+    let _ = srv.kill();
+    let _ = srv.wait();
+    let out = out.unwrap_or_else(|e| panic!("iperf3 {extra}: {e}"));
+    let v: Value = serde_json::from_str(&out).expect("iperf3 json");
+    let end = &v["end"];
+    end["sum_received"]["bytes"].as_u64().or_else(|| end["sum"]["bytes"].as_u64()).expect("iperf3 bytes")
+}

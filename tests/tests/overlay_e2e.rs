@@ -1,0 +1,239 @@
+//! VXLAN overlay across hosts in network namespaces, with real traffic.
+
+use overlay_tests::lab::*;
+use overlay_tests::netns::{host_sh, Netns};
+
+fn mac(i: u8) -> String {
+    format!("02:00:00:00:00:{i:02x}")
+}
+
+fn net(name: &str, vni: u32, peers: &[&str]) -> String {
+    let p: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
+    format!("[[network]]\nname = \"{name}\"\nvni = {vni}\npeers = [{}]\n", p.join(", "))
+}
+
+fn port(iface: &str, network: &str) -> String {
+    format!("[[port]]\ninterface = \"{iface}\"\nnetwork = \"{network}\"\n")
+}
+
+const IPS: [&str; 3] = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
+
+fn others(i: usize) -> Vec<&'static str> {
+    IPS.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, ip)| *ip).collect()
+}
+
+/// Three hosts; VNI 100 (blue) and 200 (red) carry tenants with the same
+/// IP addresses and the same MAC addresses.
+#[test]
+fn three_hosts_two_vnis_with_overlapping_tenants_are_isolated() {
+    let hosts: Vec<Host> = (0..3).map(|_| Host::new("h")).collect();
+    let _u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
+    let mut blue = Vec::new();
+    let mut red = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        blue.push(Vm::attach(h, "vmb", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1)));
+        red.push(Vm::attach(h, "vmr", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1)));
+        h.up(&format!(
+            "{}{}{}{}{}",
+            underlay_toml(IPS[i]),
+            net("blue", 100, &others(i)),
+            net("red", 200, &others(i)),
+            port("vmb", "blue"),
+            port("vmr", "red")
+        ));
+    }
+    assert_eq!(host_sh("pgrep -x overlayctl || true").trim(), "", "no overlayctl process keeps running");
+    let red_rx: Vec<u64> = red.iter().map(|v| v.ns.rx_packets("eth0")).collect();
+    for j in [1, 2] {
+        blue[0].ping(&format!("203.0.113.{}", j + 1)).expect("blue ping across hosts");
+    }
+    assert!(iperf3(&blue[1].ns, &blue[0].ns, "203.0.113.2", "") > 1_000_000, "blue TCP");
+    assert!(iperf3(&blue[1].ns, &blue[0].ns, "203.0.113.2", "-u -b 20M") > 100_000, "blue UDP");
+    let red_after: Vec<u64> = red.iter().map(|v| v.ns.rx_packets("eth0")).collect();
+    assert_eq!(red_after, red_rx, "not one frame of blue reached red");
+
+    let blue_rx: Vec<u64> = blue.iter().map(|v| v.ns.rx_packets("eth0")).collect();
+    red[2].ping("203.0.113.1").expect("red ping across hosts");
+    assert!(iperf3(&red[0].ns, &red[2].ns, "203.0.113.1", "") > 1_000_000, "red TCP");
+    let blue_after: Vec<u64> = blue.iter().map(|v| v.ns.rx_packets("eth0")).collect();
+    assert_eq!(blue_after, blue_rx, "not one frame of red reached blue");
+
+    // Each host learned the other hosts' tenants per network.
+    let e = hosts[0].fdb_entry("blue", &mac(2)).expect("host1 learned blue vm2");
+    assert_eq!(e["location"], "remote:192.0.2.2");
+    let e = hosts[0].fdb_entry("red", &mac(3)).expect("host1 learned red vm3");
+    assert_eq!(e["location"], "remote:192.0.2.3");
+    assert_eq!(hosts[0].counter("drop_unknown_vni") + hosts[0].counter("drop_not_peer"), 0);
+}
+
+/// One broadcast frame reaches every remote host of the network exactly
+/// once, even with a configured peer that does not exist.
+#[test]
+fn broadcast_reaches_each_remote_host_exactly_once() {
+    let hosts: Vec<Host> = (0..3).map(|_| Host::new("h")).collect();
+    let _u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
+    let mut vms = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        vms.push(Vm::attach(h, "vm1", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1)));
+        let mut peers = others(i);
+        if i == 0 {
+            peers.push("192.0.2.99"); // down: never answers ARP
+        }
+        h.up(&format!("{}{}{}", underlay_toml(IPS[i]), net("blue", 100, &peers), port("vm1", "blue")));
+    }
+    let before: Vec<u64> = vms.iter().map(|v| v.ns.rx_packets("eth0")).collect();
+    send_frame(&vms[0].ns, "eth0", "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01', type=0x88b5)/Raw(b'x'*46)");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let after: Vec<u64> = vms.iter().map(|v| v.ns.rx_packets("eth0")).collect();
+    assert_eq!(after[0] - before[0], 0, "never back to the sender");
+    assert_eq!(after[1] - before[1], 1, "host2 got it once");
+    assert_eq!(after[2] - before[2], 1, "host3 got it once");
+    assert_eq!(hosts[0].counter("flood_remote_copies"), 2);
+    assert_eq!(hosts[0].counter("drop_no_neighbour"), 1, "the dead peer's copy is counted");
+    for h in &hosts[1..] {
+        assert_eq!(h.counter("decap"), 1);
+        assert_eq!(h.counter("flood_remote_copies"), 0, "split horizon: no re-flooding");
+    }
+}
+
+/// One host runs this datapath, the other the kernel's vxlan + bridge.
+#[test]
+fn interoperates_with_kernel_vxlan() {
+    let ours = Host::new("h");
+    let kern = Netns::new("k");
+    host_sh(&format!("ip link add u0 netns {} type veth peer name u0 netns {}", ours.ns.name, kern.name));
+    ours.ns.sh("ip addr add 192.0.2.1/24 dev u0 && ip link set u0 up");
+    kern.sh("ip addr add 192.0.2.2/24 dev u0 && ip link set u0 up");
+    let vm1 = Vm::attach(&ours, "vm1", &mac(1), "203.0.113.1/24");
+    let vm2 = Netns::new("vm");
+    host_sh(&format!("ip link add vm2 netns {} type veth peer name eth0 netns {}", kern.name, vm2.name));
+    vm2.sh(&format!("ip link set eth0 address {} mtu 1450 up && ip addr add 203.0.113.2/24 dev eth0", mac(2)));
+    kern.sh(
+        "ip link add vx100 type vxlan id 100 local 192.0.2.2 dstport 4789 dev u0 && \
+         ip link add br0 type bridge && ip link set vx100 master br0 && ip link set vm2 master br0 && \
+         ip link set vx100 up && ip link set vm2 up && ip link set br0 up && \
+         bridge fdb append 00:00:00:00:00:00 dev vx100 dst 192.0.2.1",
+    );
+    ours.up(&format!("{}{}{}", underlay_toml("192.0.2.1"), net("blue", 100, &["192.0.2.2"]), port("vm1", "blue")));
+    vm1.ping("203.0.113.2").expect("ours -> kernel");
+    vm2.try_sh("ping -c 2 -i 0.2 -W 1 203.0.113.1").expect("kernel -> ours");
+    assert!(iperf3(&vm2, &vm1.ns, "203.0.113.2", "") > 1_000_000, "TCP ours -> kernel");
+    assert!(iperf3(&vm1.ns, &vm2, "203.0.113.1", "") > 1_000_000, "TCP kernel -> ours");
+    let e = ours.fdb_entry("blue", &mac(2)).expect("we learned the kernel side's MAC");
+    assert_eq!(e["location"], "remote:192.0.2.2");
+    let kfdb = kern.sh("bridge fdb show dev vx100");
+    assert!(
+        kfdb.lines().any(|l| l.starts_with(&mac(1)) && l.contains("dst 192.0.2.1")),
+        "kernel learned our MAC: {kfdb}"
+    );
+}
+
+/// Learned entries age out; a static entry survives a spoofed frame.
+#[test]
+fn ageing_and_static_entries() {
+    let hosts: Vec<Host> = (0..2).map(|_| Host::new("h")).collect();
+    let _u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
+    let vms: Vec<Vm> =
+        (0..2).map(|i| Vm::attach(&hosts[i], "vm1", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1))).collect();
+    let statik = "[[fdb]]\nmac = \"02:00:00:00:00:01\"\nnetwork = \"blue\"\nport = \"vm1\"\n";
+    for i in 0..2 {
+        hosts[i].up(&format!(
+            "ageing = 2\n{}{}{}{}",
+            underlay_toml(IPS[i]),
+            net("blue", 100, &[IPS[1 - i]]),
+            port("vm1", "blue"),
+            if i == 0 { statik } else { "" }
+        ));
+    }
+    vms[0].ping("203.0.113.2").expect("ping");
+    let e = hosts[0].fdb_entry("blue", &mac(2)).expect("learned");
+    assert_eq!((e["type"].as_str(), e["location"].as_str()), (Some("learned"), Some("remote:192.0.2.2")));
+    assert_eq!(hosts[0].fdb_entry("blue", &mac(1)).expect("static")["type"], "static");
+    // VM2 claims VM1's MAC.
+    send_frame(&vms[1].ns, "eth0", "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01', type=0x88b5)/Raw(b'x'*46)");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(hosts[0].counter("drop_src_mac_static"), 1, "spoofed frame refused");
+    let e = hosts[0].fdb_entry("blue", &mac(1)).expect("static still there");
+    assert_eq!((e["type"].as_str(), e["location"].as_str()), (Some("static"), Some("port:vm1")));
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert!(hosts[0].fdb_entry("blue", &mac(2)).is_none(), "learned entry aged out");
+    assert!(hosts[0].fdb_entry("blue", &mac(1)).is_some(), "static entries never age");
+}
+
+/// VXLAN from a VTEP that is not a peer, for an unknown VNI, or from a peer
+/// of another network only: dropped, counted, never learned or delivered.
+#[test]
+fn spoofed_vteps_and_unknown_vnis_are_refused() {
+    let h = Host::new("h");
+    let other = Host::new("h");
+    let attacker = Netns::new("atk");
+    let u = Underlay::new(&[&h, &other], "192.0.2");
+    host_sh(&format!("ip link add p9 netns {} type veth peer name a0 netns {}", u.sw.name, attacker.name));
+    u.sw.sh("ip link set p9 master br0 up");
+    attacker.sh("ip addr add 192.0.2.66/24 dev a0 && ip link set a0 up");
+    let vm = Vm::attach(&h, "vm1", &mac(1), "203.0.113.1/24");
+    // 192.0.2.2 is a peer of red only.
+    h.up(&format!(
+        "{}{}{}{}",
+        underlay_toml("192.0.2.1"),
+        net("blue", 100, &[]),
+        net("red", 200, &["192.0.2.2"]),
+        port("vm1", "blue")
+    ));
+    let rx = vm.ns.rx_packets("eth0");
+    let hmac = h.ns.sh("cat /sys/class/net/u0/address").trim().to_string();
+    let inner = "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:66', type=0x88b5)/Raw(b'y'*46)";
+    let vx = |vni: u32| {
+        format!("Ether(dst='{hmac}')/IP(src='192.0.2.66', dst='192.0.2.1')/UDP(sport=50000, dport=4789)/VXLAN(vni={vni}, flags=0x08)/{inner}")
+    };
+    send_frame(&attacker, "a0", &vx(100));
+    send_frame(&attacker, "a0", &vx(999));
+    other.ns.sh("ip addr show u0 >/dev/null");
+    send_frame(&other.ns, "u0", &format!("Ether(dst='{hmac}')/IP(src='192.0.2.2', dst='192.0.2.1')/UDP(sport=50000, dport=4789)/VXLAN(vni=100, flags=0x08)/{inner}"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(h.counter("drop_not_peer"), 2, "stranger on blue, red-only peer on blue");
+    assert_eq!(h.counter("drop_unknown_vni"), 1);
+    assert_eq!(h.counter("decap"), 0);
+    assert!(h.fdb_entry("blue", "02:00:00:00:00:66").is_none(), "nothing learned");
+    assert_eq!(vm.ns.rx_packets("eth0"), rx, "nothing delivered");
+}
+
+/// Hosts in different subnets, joined by a router namespace.
+#[test]
+fn routed_underlay() {
+    let h1 = Host::new("h");
+    let h2 = Host::new("h");
+    let r = Netns::new("rt");
+    host_sh(&format!("ip link add u0 netns {} type veth peer name r1 netns {}", h1.ns.name, r.name));
+    host_sh(&format!("ip link add u0 netns {} type veth peer name r2 netns {}", h2.ns.name, r.name));
+    r.sh("ip addr add 192.0.2.254/24 dev r1 && ip addr add 198.51.100.254/24 dev r2 && ip link set r1 up && ip link set r2 up && sysctl -qw net.ipv4.ip_forward=1");
+    h1.ns.sh("ip addr add 192.0.2.1/24 dev u0 && ip link set u0 up && ip route add default via 192.0.2.254");
+    h2.ns.sh("ip addr add 198.51.100.1/24 dev u0 && ip link set u0 up && ip route add default via 198.51.100.254");
+    let vm1 = Vm::attach(&h1, "vm1", &mac(1), "203.0.113.1/24");
+    let vm2 = Vm::attach(&h2, "vm1", &mac(2), "203.0.113.2/24");
+    h1.up(&format!("{}{}{}", underlay_toml("192.0.2.1"), net("blue", 100, &["198.51.100.1"]), port("vm1", "blue")));
+    h2.up(&format!("{}{}{}", underlay_toml("198.51.100.1"), net("blue", 100, &["192.0.2.1"]), port("vm1", "blue")));
+    vm1.ping("203.0.113.2").expect("ping over a routed underlay");
+    assert!(iperf3(&vm2.ns, &vm1.ns, "203.0.113.2", "") > 1_000_000, "TCP over a routed underlay");
+}
+
+/// A frame that would not fit the underlay after encapsulation is dropped
+/// and counted, never fragmented.
+#[test]
+fn oversized_frames_are_counted_not_fragmented() {
+    let hosts: Vec<Host> = (0..2).map(|_| Host::new("h")).collect();
+    let _u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
+    let vms: Vec<Vm> =
+        (0..2).map(|i| Vm::attach(&hosts[i], "vm1", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1))).collect();
+    for i in 0..2 {
+        hosts[i].up(&format!("{}{}{}", underlay_toml(IPS[i]), net("blue", 100, &[IPS[1 - i]]), port("vm1", "blue")));
+    }
+    assert_eq!(hosts[0].ns.sh("cat /sys/class/net/vm1/mtu").trim(), "1450", "up sets tenant MTU to underlay - 50");
+    vms[0].ping("203.0.113.2").expect("small frames pass");
+    // Let a full-size frame reach the program (the veth would drop it first).
+    hosts[0].ns.sh("ip link set vm1 mtu 1500");
+    vms[0].ns.sh("ip link set eth0 mtu 1500");
+    let r = vms[0].ns.try_sh("ping -c 1 -W 1 -M do -s 1472 203.0.113.2");
+    assert!(r.is_err(), "a 1500-byte frame cannot cross a 1500-byte underlay with VXLAN");
+    assert_eq!(hosts[0].counter("drop_mtu"), 1);
+}

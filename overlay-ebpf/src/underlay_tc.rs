@@ -22,8 +22,8 @@ use crate::{
 };
 
 #[classifier]
-pub fn underlay_ingress(ctx: TcContext) -> i32 {
-    match try_underlay_ingress(&ctx) {
+pub fn vtep_ingress(ctx: TcContext) -> i32 {
+    match try_vtep_ingress(&ctx) {
         Ok(v) => v,
         Err(d) => count_drop(d),
     }
@@ -43,7 +43,7 @@ fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
     Ok(())
 }
 
-fn try_underlay_ingress(ctx: &TcContext) -> Result<i32, Drop> {
+fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     let Some(cfg) = config() else { return Ok(TC_ACT_OK) };
     pull_headers(ctx);
     count(0, Counter::RxUnderlay);

@@ -26,7 +26,7 @@ use crate::{
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("OVERLAY_EBPF_OBJ"));
 
 pub const PROG_TENANT: &str = "tenant_ingress";
-pub const PROG_UNDERLAY: &str = "underlay_ingress";
+pub const PROG_UNDERLAY: &str = "vtep_ingress";
 pub const ALL_PROGRAMS: &[&str] = &[PROG_TENANT, PROG_UNDERLAY];
 
 /// Loads the object; maps already pinned in `dir` are reused, the others

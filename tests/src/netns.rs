@@ -85,3 +85,28 @@ impl Drop for Netns {
             .status();
     }
 }
+
+impl Netns {
+    /// Runs `f` on a thread that joined this network namespace.
+    pub fn within<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(format!("/run/netns/{}", self.name)).expect("netns file");
+        std::thread::spawn(move || {
+            // SAFETY: setns on this thread only.
+            assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+            f()
+        })
+        .join()
+        .expect("netns thread")
+    }
+
+    /// Names of the programs attached to TCX ingress of `dev`.
+    pub fn tcx_ingress(&self, dev: &str) -> Vec<String> {
+        let dev = dev.to_string();
+        self.within(move || {
+            use aya::programs::{SchedClassifier, TcAttachType};
+            let (_, progs) = SchedClassifier::query_tcx(&dev, TcAttachType::Ingress).expect("query tcx");
+            progs.iter().map(|p| p.name_as_str().unwrap_or("?").to_string()).collect()
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! overlayctl lifecycle: idempotent re-apply, run-time changes, clear
+//! errors that change nothing, and `down` leaving nothing behind.
+
+use overlay_tests::lab::*;
+use overlay_tests::netns::Netns;
+
+fn two_hosts() -> (Vec<Host>, Underlay, Vec<Vm>) {
+    let hosts: Vec<Host> = (0..2).map(|_| Host::new("h")).collect();
+    let u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
+    let vms = (0..2)
+        .map(|i| Vm::attach(&hosts[i], "vm1", &format!("02:00:00:00:00:0{}", i + 1), &format!("203.0.113.{}/24", i + 1)))
+        .collect();
+    (hosts, u, vms)
+}
+
+fn body(i: usize, extra: &str) -> String {
+    let peer = if i == 0 { "192.0.2.2" } else { "192.0.2.1" };
+    format!(
+        "{}[[network]]\nname = \"blue\"\nvni = 100\npeers = [\"{peer}\"]\n[[port]]\ninterface = \"vm1\"\nnetwork = \"blue\"\n{extra}",
+        underlay_toml(&format!("192.0.2.{}", i + 1))
+    )
+}
+
+#[test]
+fn reapply_is_idempotent_and_keeps_learned_entries() {
+    let (hosts, _u, vms) = two_hosts();
+    for i in 0..2 {
+        hosts[i].up(&body(i, ""));
+    }
+    vms[0].ping("203.0.113.2").expect("ping");
+    let learned = hosts[0].fdb_entry("blue", "02:00:00:00:00:02").expect("learned");
+    let encap = hosts[0].counter("encap");
+    // Same file again, then a file with one more network and peer.
+    hosts[0].up(&body(0, ""));
+    hosts[0].up(&body(0, "[[network]]\nname = \"red\"\nvni = 200\npeers = [\"192.0.2.2\"]\n"));
+    let again = hosts[0].fdb_entry("blue", "02:00:00:00:00:02").expect("learned entry survives re-apply");
+    assert_eq!(again["location"], learned["location"]);
+    assert!(hosts[0].counter("encap") >= encap, "counters are not reset by up");
+    let status: serde_json::Value = serde_json::from_str(&hosts[0].ctl("-j status")).unwrap();
+    assert_eq!(status["networks"].as_array().unwrap().len(), 2);
+    vms[0].ping("203.0.113.2").expect("still forwarding");
+    // Removing the network again leaves blue alone.
+    hosts[0].up(&body(0, ""));
+    vms[0].ping("203.0.113.2").expect("still forwarding after removal of red");
+}
+
+#[test]
+fn upgrades_are_atomic_under_traffic() {
+    let (hosts, _u, vms) = two_hosts();
+    for i in 0..2 {
+        hosts[i].up(&body(i, ""));
+    }
+    vms[0].ping("203.0.113.2").expect("ping");
+    let mut ping = vms[0].ns.spawn("ping -c 300 -i 0.01 -W 1 203.0.113.2");
+    for _ in 0..5 {
+        hosts[0].up(&body(0, ""));
+        hosts[1].up(&body(1, ""));
+    }
+    let out = ping.wait_with_output().expect("ping");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("300 received"), "no loss across 10 program replacements: {text}");
+}
+
+#[test]
+fn port_add_with_netns_creates_and_removes_the_veth() {
+    let (hosts, _u, vms) = two_hosts();
+    for i in 0..2 {
+        hosts[i].up(&body(i, ""));
+    }
+    let c = Netns::new("ct");
+    hosts[0].ctl(&format!("port add vm9 --network blue --netns {}", c.name));
+    assert_eq!(c.sh("cat /sys/class/net/eth0/mtu").trim(), "1450", "container end gets underlay MTU - 50");
+    c.sh("ip addr add 203.0.113.9/24 dev eth0");
+    c.try_sh("ping -c 2 -i 0.2 -W 1 203.0.113.2").expect("container reaches the remote VM");
+    vms[1].ping("203.0.113.9").expect("and back");
+    hosts[0].ctl("port del vm9");
+    assert!(c.try_sh("ip link show eth0").is_err(), "veth deleted with the port");
+    assert!(hosts[0].fdb().iter().all(|r| r["location"] != "port:vm9"), "its FDB entries are gone");
+    let err = hosts[0].try_ctl("port add vm1 --network blue").expect_err("duplicate port");
+    assert!(err.contains("already a port"), "{err}");
+    let err = hosts[0].try_ctl("port add vm8 --network nosuch --netns x").expect_err("unknown network");
+    assert!(err.contains("unknown network"), "{err}");
+    assert!(hosts[0].ns.try_sh("ip link show vm8").is_err(), "nothing created on error");
+}
+
+#[test]
+fn errors_are_clear_and_change_nothing() {
+    let (hosts, _u, vms) = two_hosts();
+    for i in 0..2 {
+        hosts[i].up(&body(i, ""));
+    }
+    vms[0].ping("203.0.113.2").expect("ping");
+    let before = hosts[0].ctl("-j status");
+    let cases = [
+        (body(0, "[[port]]\ninterface = \"nope0\"\nnetwork = \"blue\"\n"), "port[1] \"nope0\""),
+        (body(0, "").replace("vni = 100", "vni = 0"), "vni 0 out of range"),
+        (format!("fdb_size = 1024\n{}", body(0, "")), "fdb_size cannot change"),
+        (body(0, "[[fdb]]\nmac = \"zz:00:00:00:00:01\"\nnetwork = \"blue\"\nport = \"vm1\"\n"), "not a MAC address"),
+    ];
+    for (text, want) in cases {
+        let e = hosts[0].try_up(&text).expect_err(want);
+        assert!(e.contains(want), "error should name {want:?}: {e}");
+        assert_eq!(hosts[0].ctl("-j status"), before, "nothing changed after: {want}");
+        vms[0].ping("203.0.113.2").expect("still forwarding");
+    }
+    let e = hosts[0].try_ctl("fdb add 02:00:00:00:00:99 --network blue --remote 192.0.2.1").expect_err("local VTEP");
+    assert!(e.contains("local VTEP"), "{e}");
+    let e = hosts[0].try_ctl("peer add 192.0.2.2 --network blue").expect_err("duplicate peer");
+    assert!(e.contains("already"), "{e}");
+}
+
+#[test]
+fn foreign_program_is_refused() {
+    let (hosts, _u, _vms) = two_hosts();
+    hosts[0].up(&body(0, ""));
+    // Another instance's program is foreign to this one.
+    let other = format!("{}x", hosts[0].instance);
+    let cfg = std::env::temp_dir().join(format!("{other}.toml"));
+    std::fs::write(&cfg, format!("name = \"{other}\"\n{}", body(0, ""))).unwrap();
+    let r = hosts[0].ns.try_sh(&format!("{} up -c {}", overlayctl().display(), cfg.display()));
+    let _ = std::fs::remove_file(&cfg);
+    let _ = hosts[0].ns.try_sh(&format!("{} down --name {other}", overlayctl().display()));
+    let e = r.expect_err("foreign program");
+    assert!(e.contains("did not attach") && e.contains("--force"), "{e}");
+}
+
+#[test]
+fn down_removes_everything_and_is_idempotent() {
+    let (hosts, _u, _vms) = two_hosts();
+    hosts[0].up(&body(0, ""));
+    hosts[0].ctl("fdb add 02:00:00:00:00:42 --network blue --remote 192.0.2.2");
+    assert_eq!(hosts[0].fdb_entry("blue", "02:00:00:00:00:42").unwrap()["type"], "static");
+    hosts[0].ctl("fdb del 02:00:00:00:00:42 --network blue");
+    assert!(hosts[0].fdb_entry("blue", "02:00:00:00:00:42").is_none());
+    let pins = overlay_user::bpffs::pin_dir(&hosts[0].instance);
+    assert!(pins.join("FDB").exists());
+    assert_eq!(hosts[0].ns.tcx_ingress("u0"), ["vtep_ingress"]);
+    assert_eq!(hosts[0].ns.tcx_ingress("vm1"), ["tenant_ingress"]);
+    hosts[0].ctl("down");
+    assert!(!pins.exists(), "pins removed");
+    assert!(!overlay_user::bpffs::state_path(&hosts[0].instance).exists(), "state removed");
+    assert!(hosts[0].ns.tcx_ingress("u0").is_empty(), "underlay program detached");
+    assert!(hosts[0].ns.tcx_ingress("vm1").is_empty(), "port program detached");
+    hosts[0].ctl("down");
+    let e = hosts[0].try_ctl("status").expect_err("not up");
+    assert!(e.contains("not up"), "{e}");
+}

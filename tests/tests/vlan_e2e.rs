@@ -1,0 +1,134 @@
+//! 802.1Q in BPF: access and trunk ports, VLAN-only networks, VLAN <-> VNI.
+//! The kernel here has no 8021q module: every tag is pushed and popped by
+//! the programs.
+
+use overlay_tests::lab::*;
+use overlay_tests::netns::{host_sh, Netns};
+
+const V10: &str = "[[network]]\nname = \"v10\"\nvlan = 10\n";
+const V20: &str = "[[network]]\nname = \"v20\"\nvlan = 20\n";
+
+fn access(iface: &str, net: &str) -> String {
+    format!("[[port]]\ninterface = \"{iface}\"\nnetwork = \"{net}\"\n")
+}
+
+fn trunk(iface: &str, nets: &[&str]) -> String {
+    let n: Vec<String> = nets.iter().map(|x| format!("\"{x}\"")).collect();
+    format!("[[port]]\ninterface = \"{iface}\"\ntrunk = [{}]\n", n.join(", "))
+}
+
+/// Two hosts joined by a trunk link `t0`; underlay on its own segment.
+fn trunked_hosts() -> (Host, Host, Underlay) {
+    let h1 = Host::new("h");
+    let h2 = Host::new("h");
+    let u = Underlay::new(&[&h1, &h2], "192.0.2");
+    host_sh(&format!("ip link add t0 netns {} type veth peer name t0 netns {}", h1.ns.name, h2.ns.name));
+    h1.ns.sh("ip link set t0 up");
+    h2.ns.sh("ip link set t0 up");
+    (h1, h2, u)
+}
+
+/// The seed scenario: VLAN 10 and VLAN 20 tenants on one host, same
+/// subnet, isolated; VLAN 10 reaches across the trunk, tagged on the wire.
+#[test]
+fn vlan_isolation_on_a_host_and_reach_across_a_trunk() {
+    let (h1, h2, _u) = trunked_hosts();
+    let a = Vm::attach(&h1, "vma", "02:00:00:00:00:0a", "203.0.113.1/24");
+    let b = Vm::attach(&h1, "vmb", "02:00:00:00:00:0b", "203.0.113.2/24");
+    let c = Vm::attach(&h2, "vmc", "02:00:00:00:00:0c", "203.0.113.3/24");
+    let d = Vm::attach(&h2, "vmd", "02:00:00:00:00:0d", "203.0.113.4/24");
+    h1.up(&format!("{}{V10}{V20}{}{}{}", underlay_toml("192.0.2.1"), access("vma", "v10"), access("vmb", "v20"), trunk("t0", &["v10", "v20"])));
+    h2.up(&format!("{}{V10}{V20}{}{}{}", underlay_toml("192.0.2.2"), access("vmc", "v10"), access("vmd", "v20"), trunk("t0", &["v10", "v20"])));
+
+    let b_rx = b.ns.rx_packets("eth0");
+    assert!(a.ping("203.0.113.2").is_err(), "VLAN 10 cannot reach VLAN 20 on the same host");
+    assert_eq!(b.ns.rx_packets("eth0"), b_rx, "not one frame of VLAN 10 reached VLAN 20");
+
+    let mut cap = h2.ns.spawn("exec timeout 8 tcpdump -l -nn -e -c 4 -i t0 icmp");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    a.ping("203.0.113.3").expect("VLAN 10 across the trunk");
+    let out = cap.wait_with_output().expect("tcpdump");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "captured: {text}");
+    assert!(lines.iter().all(|l| l.contains("vlan 10")), "every ICMP frame tagged 10: {text}");
+    assert!(lines.iter().any(|l| l.starts_with_any("02:00:00:00:00:0a >")), "A -> C tagged: {text}");
+    assert!(lines.iter().any(|l| l.starts_with_any("02:00:00:00:00:0c >")), "C -> A tagged: {text}");
+    b.ping("203.0.113.4").expect("VLAN 20 across the trunk too");
+    let e = h1.fdb_entry("v10", "02:00:00:00:00:0c").expect("C learned on the trunk");
+    assert_eq!(e["location"], "port:t0");
+}
+
+trait StartsWithAny {
+    fn starts_with_any(&self, p: &str) -> bool;
+}
+
+impl StartsWithAny for &str {
+    /// tcpdump -e lines start with a timestamp, then the source MAC.
+    fn starts_with_any(&self, p: &str) -> bool {
+        self.split_once(' ').is_some_and(|(_, rest)| rest.starts_with(p))
+    }
+}
+
+/// Crafted tags on the trunk: disallowed VID, VID 4095, priority tag,
+/// QinQ and 802.1ad are dropped and counted, one each.
+#[test]
+fn bad_tags_on_a_trunk_are_dropped_and_counted() {
+    let (h1, h2, _u) = trunked_hosts();
+    let a = Vm::attach(&h1, "vma", "02:00:00:00:00:0a", "203.0.113.1/24");
+    h1.up(&format!("{}{V10}{V20}{}{}", underlay_toml("192.0.2.1"), access("vma", "v10"), trunk("t0", &["v10", "v20"])));
+    let rx = a.ns.rx_packets("eth0");
+    let src = "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:99')";
+    let body = "Raw(b'z'*46)";
+    for frame in [
+        format!("{src}/Dot1Q(vlan=30)/{body}"),
+        format!("{src}/Dot1Q(vlan=4095)/{body}"),
+        format!("{src}/Dot1Q(vlan=0)/{body}"),
+        format!("{src}/Dot1Q(vlan=10)/Dot1Q(vlan=20)/{body}"),
+        format!("Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:99', type=0x88a8)/Dot1Q(vlan=10)/{body}"),
+    ] {
+        send_frame(&h2.ns, "t0", &frame);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(h1.counter("drop_vlan_not_allowed"), 1);
+    assert_eq!(h1.counter("drop_vlan_4095"), 1);
+    assert_eq!(h1.counter("drop_vlan_priority_tagged"), 1);
+    assert_eq!(h1.counter("drop_vlan_qinq"), 2);
+    assert_eq!(h1.counter("rx_tenant"), 0);
+    assert_eq!(a.ns.rx_packets("eth0"), rx, "nothing delivered");
+    assert!(h1.fdb_entry("v10", "02:00:00:00:00:99").is_none(), "nothing learned");
+}
+
+/// A VXLAN network mapped to VLAN 10 (Neutron's local VLAN per network):
+/// a tenant on VLAN 10 behind a VLAN-only host on the trunk talks to a
+/// tenant on another host over VXLAN (VNI 100). The tag never travels
+/// inside VXLAN. (This kernel has neither 8021q nor bridge VLAN filtering,
+/// so the VLAN-only side runs this datapath too.)
+#[test]
+fn vxlan_network_mapped_to_a_vlan_on_a_trunk() {
+    let h1 = Host::new("h");
+    let h2 = Host::new("h");
+    let h3 = Host::new("h");
+    let _u = Underlay::new(&[&h1, &h2, &h3], "192.0.2");
+    host_sh(&format!("ip link add t0 netns {} type veth peer name t0 netns {}", h1.ns.name, h3.ns.name));
+    h1.ns.sh("ip link set t0 up");
+    h3.ns.sh("ip link set t0 up");
+    let lvm = Vm::attach(&h3, "vm1", "02:00:00:00:00:01", "203.0.113.1/24");
+    let vm2 = Vm::attach(&h2, "vm1", "02:00:00:00:00:02", "203.0.113.2/24");
+    let blue = |peer: &str| format!("[[network]]\nname = \"blue\"\nvni = 100\nvlan = 10\npeers = [\"{peer}\"]\n");
+    h1.up(&format!("{}{}{}", underlay_toml("192.0.2.1"), blue("192.0.2.2"), trunk("t0", &["blue"])));
+    h2.up(&format!("{}{}{}", underlay_toml("192.0.2.2"), blue("192.0.2.1"), access("vm1", "blue")));
+    h3.up(&format!("{}{V10}{}{}", underlay_toml("192.0.2.3"), access("vm1", "v10"), trunk("t0", &["v10"])));
+    let mut cap = h1.ns.spawn("exec timeout 8 tcpdump -l -nn -e -c 2 -i t0 icmp");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    vm2.ping("203.0.113.1").expect("VXLAN tenant reaches the VLAN 10 tenant");
+    let text = String::from_utf8_lossy(&cap.wait_with_output().expect("tcpdump").stdout).into_owned();
+    assert_eq!(text.lines().filter(|l| l.contains("vlan 10")).count(), 2, "tagged 10 on the trunk: {text}");
+    lvm.ping("203.0.113.2").expect("and back");
+    assert!(iperf3(&vm2.ns, &lvm.ns, "203.0.113.2", "") > 1_000_000, "TCP VLAN -> VXLAN");
+    assert_eq!(h2.counter("drop_inner_tagged"), 0, "no tag inside VXLAN");
+    let e = h1.fdb_entry("blue", "02:00:00:00:00:01").expect("VLAN-side MAC learned on the trunk");
+    assert_eq!(e["location"], "port:t0");
+    let e = h1.fdb_entry("blue", "02:00:00:00:00:02").expect("VXLAN-side MAC learned at its VTEP");
+    assert_eq!(e["location"], "remote:192.0.2.2");
+}

@@ -1,7 +1,7 @@
 //! Building the outer headers of a VXLAN packet.
 
-use crate::headers::{Ipv4Hdr, UdpHdr, VxlanHdr};
 use crate::IPPROTO_UDP;
+use crate::headers::{Ipv4Hdr, UdpHdr, VxlanHdr};
 
 /// First and last UDP source port used for flow entropy (RFC 7348 §5
 /// recommends the dynamic range).

@@ -14,10 +14,8 @@ pub const MAP_FDB: &str = "FDB";
 pub const MAP_STATS: &str = "STATS";
 
 /// Every map the object defines (all pinned, by name).
-pub const ALL_MAPS: &[&str] = &[
-    MAP_CONFIG, MAP_NETWORKS, MAP_VNI, MAP_PEERS, MAP_FLOOD, MAP_PORTS, MAP_TRUNK, MAP_FDB,
-    MAP_STATS,
-];
+pub const ALL_MAPS: &[&str] =
+    &[MAP_CONFIG, MAP_NETWORKS, MAP_VNI, MAP_PEERS, MAP_FLOOD, MAP_PORTS, MAP_TRUNK, MAP_FDB, MAP_STATS];
 
 /// Default capacities (the FDB is sized from config at load time).
 pub const DEFAULT_FDB_ENTRIES: u32 = 65536;

@@ -5,7 +5,7 @@
 
 use crate::counters::Counter;
 use crate::frame::Frame;
-use crate::headers::{EthHdr, Ipv4Hdr, UdpHdr, VlanHdr, VxlanHdr, VXLAN_FLAG_I};
+use crate::headers::{EthHdr, Ipv4Hdr, UdpHdr, VXLAN_FLAG_I, VlanHdr, VxlanHdr};
 use crate::{ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, IPPROTO_UDP, NO_VLAN};
 
 /// Why a frame was not accepted by a parser.
@@ -99,11 +99,7 @@ pub struct L2Rx {
 /// `(tpid, tci)` in host order. `prio_ok` accepts VID 0 as untagged.
 /// Deeper stacks (a tag behind a tag, or 802.1ad) are refused.
 #[inline(always)]
-pub fn parse_l2<F: Frame + ?Sized>(
-    f: &F,
-    hw_tag: Option<(u16, u16)>,
-    prio_ok: bool,
-) -> Result<L2Rx, Reject> {
+pub fn parse_l2<F: Frame + ?Sized>(f: &F, hw_tag: Option<(u16, u16)>, prio_ok: bool) -> Result<L2Rx, Reject> {
     let eth: EthHdr = f.read(0).ok_or(Reject::Drop(Counter::DropMalformed))?;
     let ethertype = u16::from_be(eth.ethertype_be);
     let tci = match hw_tag {

@@ -2,7 +2,7 @@
 
 use std::vec::Vec;
 
-use crate::encap::{build_outer, EncapParams, OuterHdrs};
+use crate::encap::{EncapParams, OuterHdrs, build_outer};
 use crate::headers::{EthHdr, Ipv4Hdr, UdpHdr};
 
 pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
@@ -23,7 +23,15 @@ pub fn push_tag(frame: &[u8], tpid: u16, tci: u16) -> Vec<u8> {
 }
 
 /// An Ethernet + IPv4 + UDP frame with `payload_len` bytes of payload.
-pub fn udp4(dst: [u8; 6], src: [u8; 6], saddr: [u8; 4], daddr: [u8; 4], sport: u16, dport: u16, payload_len: usize) -> Vec<u8> {
+pub fn udp4(
+    dst: [u8; 6],
+    src: [u8; 6],
+    saddr: [u8; 4],
+    daddr: [u8; 4],
+    sport: u16,
+    dport: u16,
+    payload_len: usize,
+) -> Vec<u8> {
     let mut v = eth(dst, src, crate::ETH_P_IPV4);
     let udp_len = 8 + payload_len;
     let mut ip = Ipv4Hdr {
@@ -40,7 +48,12 @@ pub fn udp4(dst: [u8; 6], src: [u8; 6], saddr: [u8; 4], daddr: [u8; 4], sport: u
     };
     ip.check_be = crate::encap::ipv4_checksum(&ip).to_be();
     v.extend_from_slice(as_bytes(&ip));
-    let udp = UdpHdr { source_be: sport.to_be(), dest_be: dport.to_be(), len_be: (udp_len as u16).to_be(), check_be: 0 };
+    let udp = UdpHdr {
+        source_be: sport.to_be(),
+        dest_be: dport.to_be(),
+        len_be: (udp_len as u16).to_be(),
+        check_be: 0,
+    };
     v.extend_from_slice(as_bytes(&udp));
     v.extend((0..payload_len).map(|i| i as u8));
     v

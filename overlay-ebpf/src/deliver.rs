@@ -1,20 +1,20 @@
 //! Sending frames to local ports, with the 802.1Q tag the port needs.
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::TC_ACT_REDIRECT,
     helpers::{bpf_redirect, bpf_skb_vlan_pop, bpf_skb_vlan_push},
     programs::TcContext,
-    EbpfContext,
 };
 use overlay_common::{
+    ETH_P_8021Q, MAX_FLOOD_PORTS, NO_VLAN,
     counters::Counter,
     maps::{NetConfig, PORT_MODE_TRUNK},
-    ETH_P_8021Q, MAX_FLOOD_PORTS, NO_VLAN,
 };
 
 use crate::{
-    maps::{port, FLOOD},
-    stats::{add, Drop},
+    maps::{FLOOD, port},
+    stats::{Drop, add},
 };
 
 /// The VID a frame of `net_id` carries when leaving `ifindex`
@@ -88,7 +88,9 @@ pub fn flood_local(ctx: &TcContext, net_id: u32, net: &NetConfig, skip: u32, row
         if p == skip {
             continue;
         }
-        let Some(vid) = egress_vid(p, net_id, net) else { continue };
+        let Some(vid) = egress_vid(p, net_id, net) else {
+            continue;
+        };
         if let Some((pp, pv)) = pending {
             if clone_to(ctx, pp, pv).is_ok() {
                 copies += 1;

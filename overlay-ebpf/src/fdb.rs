@@ -4,12 +4,12 @@
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use overlay_common::{
     counters::Counter,
-    maps::{FdbEntry, FdbKey, FDB_KIND_PORT, FDB_KIND_REMOTE},
+    maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey},
 };
 
 use crate::{
     maps::FDB,
-    stats::{count, Drop},
+    stats::{Drop, count},
 };
 
 /// A learned entry is rewritten at most this often when traffic refreshes it.
@@ -30,10 +30,12 @@ pub fn key(net_id: u32, mac: [u8; 6]) -> FdbKey {
 pub fn lookup(row: u32, net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
     let k = key(net_id, mac);
     // SAFETY: plain-bytes value; see maps::port.
-    let Some(e) = (unsafe { FDB.get(&k) }) else { return Hit::Miss };
+    let Some(e) = (unsafe { FDB.get(k) }) else {
+        return Hit::Miss;
+    };
     let e = *e;
     if e.expired(unsafe { bpf_ktime_get_ns() }, ageing_ns) {
-        let _ = FDB.remove(&k);
+        let _ = FDB.remove(k);
         count(row, Counter::Aged);
         return Hit::Miss;
     }
@@ -53,7 +55,7 @@ pub fn learn(row: u32, net_id: u32, mac: [u8; 6], place: FdbEntry) -> Result<(),
     let k = key(net_id, mac);
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain-bytes value; see maps::port.
-    if let Some(old) = unsafe { FDB.get(&k) } {
+    if let Some(old) = unsafe { FDB.get(k) } {
         let old = *old;
         if old.is_static() {
             return if old.same_place(&place) { Ok(()) } else { Err(Drop::new(row, Counter::DropSrcStatic)) };
@@ -63,12 +65,12 @@ pub fn learn(row: u32, net_id: u32, mac: [u8; 6], place: FdbEntry) -> Result<(),
                 return Ok(());
             }
             // Refresh only: not counted as learned.
-            let _ = FDB.insert(&k, &FdbEntry { seen_ns: now, flags: 0, ..place }, 0);
+            let _ = FDB.insert(k, FdbEntry { seen_ns: now, flags: 0, ..place }, 0);
             return Ok(());
         }
     }
     let e = FdbEntry { seen_ns: now, flags: 0, ..place };
-    if FDB.insert(&k, &e, 0).is_ok() {
+    if FDB.insert(k, e, 0).is_ok() {
         count(row, Counter::Learned);
     } else {
         count(row, Counter::LearnFull);

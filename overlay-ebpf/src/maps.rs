@@ -5,11 +5,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray},
 };
-use overlay_common::{
-    counters::STATS_SLOTS,
-    maps::*,
-    MAX_NETWORKS,
-};
+use overlay_common::{MAX_NETWORKS, counters::STATS_SLOTS, maps::*};
 
 #[map(name = "CONFIG")]
 pub static CONFIG: Array<GlobalConfig> = Array::pinned(1, 0);

@@ -1,6 +1,6 @@
 //! Per-CPU counters.
 
-use overlay_common::counters::{stats_index, Counter};
+use overlay_common::counters::{Counter, stats_index};
 
 use crate::maps::STATS;
 

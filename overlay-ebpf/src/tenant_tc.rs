@@ -5,19 +5,19 @@
 
 use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
 use overlay_common::{
-    counters::{net_row, Counter},
-    is_group_mac,
-    maps::{PortConfig, TrunkKey, NET_F_VXLAN, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS},
-    parse::{parse_l2, Reject},
     NO_NET, NO_VLAN,
+    counters::{Counter, net_row},
+    is_group_mac,
+    maps::{NET_F_VXLAN, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS, PortConfig, TrunkKey},
+    parse::{Reject, parse_l2},
 };
 
 use crate::{
-    access::{pull_headers, SkbFrame},
+    access::{SkbFrame, pull_headers},
     deliver::{clone_pending, egress_vid, flood_local, pop, redirect_to},
-    fdb::{at_port, learn, lookup, Hit},
-    maps::{config, network, port, TRUNK_VLANS},
-    stats::{count, count_drop, Drop},
+    fdb::{Hit, at_port, learn, lookup},
+    maps::{TRUNK_VLANS, config, network, port},
+    stats::{Drop, count, count_drop},
     vxlan_tx::{encapsulate, flood_remote, send_final},
 };
 
@@ -48,11 +48,13 @@ fn ingress_network(ifindex: u32, p: &PortConfig, vid: u16) -> Result<u32, Drop> 
     }
     let k = TrunkKey { ifindex, vid, _pad: 0 };
     // SAFETY: plain u32 value.
-    unsafe { TRUNK_VLANS.get(&k) }.copied().ok_or(not_allowed)
+    unsafe { TRUNK_VLANS.get(k) }.copied().ok_or(not_allowed)
 }
 
 fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
-    let Some(cfg) = config() else { return Ok(TC_ACT_OK) };
+    let Some(cfg) = config() else {
+        return Ok(TC_ACT_OK);
+    };
     // SAFETY: reading context fields.
     let (ifindex, vlan_present, vlan_proto, vlan_tci) = unsafe {
         let s = &*ctx.skb.skb;
@@ -60,7 +62,8 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     };
     let p = port(ifindex).ok_or(Drop::new(0, Counter::DropNoPort))?;
     pull_headers(ctx);
-    let hw_tag = if vlan_present != 0 { Some((u16::from_be(vlan_proto as u16), vlan_tci as u16)) } else { None };
+    let hw_tag =
+        if vlan_present != 0 { Some((u16::from_be(vlan_proto as u16), vlan_tci as u16)) } else { None };
     let l2 = parse_l2(&SkbFrame(ctx), hw_tag, p.flags & PORT_F_PRIO_TAGGED != 0).map_err(|r| reject(0, r))?;
     let net_id = ingress_network(ifindex, p, l2.vid)?;
     let net = network(net_id).ok_or(Drop::new(0, Counter::DropNoNetwork))?;

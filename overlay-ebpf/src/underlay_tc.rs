@@ -1,24 +1,24 @@
 //! TC ingress of the underlay interface: VXLAN arriving from peer VTEPs.
 
 use aya_ebpf::{
-    bindings::{bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK},
+    bindings::{BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC},
     macros::classifier,
     programs::TcContext,
 };
 use overlay_common::{
-    counters::{net_row, Counter},
-    is_group_mac, is_zero_mac,
-    maps::{PeerKey, NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN},
-    parse::{parse_underlay, Reject, VxlanRx},
     ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q,
+    counters::{Counter, net_row},
+    is_group_mac, is_zero_mac,
+    maps::{NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, PeerKey},
+    parse::{Reject, VxlanRx, parse_underlay},
 };
 
 use crate::{
-    access::{pull_headers, SkbFrame},
+    access::{SkbFrame, pull_headers},
     deliver::{egress_vid, flood_local, redirect_to},
-    fdb::{at_remote, learn, lookup, Hit},
-    maps::{config, network, PEERS, VNI_TO_NET},
-    stats::{count, count_drop, Drop},
+    fdb::{Hit, at_remote, learn, lookup},
+    maps::{PEERS, VNI_TO_NET, config, network},
+    stats::{Drop, count, count_drop},
 };
 
 #[classifier]
@@ -44,7 +44,9 @@ fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
 }
 
 fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
-    let Some(cfg) = config() else { return Ok(TC_ACT_OK) };
+    let Some(cfg) = config() else {
+        return Ok(TC_ACT_OK);
+    };
     pull_headers(ctx);
     count(0, Counter::RxUnderlay);
     // SAFETY: reading a context field.
@@ -58,7 +60,7 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         Err(Reject::Drop(c)) => return Err(Drop::new(0, c)),
     };
     // SAFETY: plain u32 value.
-    let net_id = unsafe { VNI_TO_NET.get(&rx.vni) }.copied().ok_or(Drop::new(0, Counter::DropUnknownVni))?;
+    let net_id = unsafe { VNI_TO_NET.get(rx.vni) }.copied().ok_or(Drop::new(0, Counter::DropUnknownVni))?;
     let net = network(net_id).ok_or(Drop::new(0, Counter::DropUnknownVni))?;
     if net.flags & NET_F_VXLAN == 0 {
         return Err(Drop::new(0, Counter::DropUnknownVni));
@@ -66,7 +68,7 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     let row = net_row(net_id);
     let peer = PeerKey { net_id, vtep_be: rx.src_vtep_be };
     // SAFETY: plain u32 value.
-    if unsafe { PEERS.get(&peer) }.is_none() && net.flags & NET_F_LEARN_UNKNOWN_PEERS == 0 {
+    if unsafe { PEERS.get(peer) }.is_none() && net.flags & NET_F_LEARN_UNKNOWN_PEERS == 0 {
         return Err(Drop::new(row, Counter::DropNotPeer));
     }
     let inner_type = u16::from_be(rx.inner.ethertype_be);

@@ -12,33 +12,32 @@
 use core::mem::size_of;
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::{
-        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_fib_lookup as FibParams, bpf_redir_neigh,
-        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT,
         BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
-        BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_REDIRECT,
-        bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
+        BPF_F_ADJ_ROOM_FIXED_GSO, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT,
+        TC_ACT_REDIRECT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
+        bpf_fib_lookup as FibParams, bpf_redir_neigh,
     },
     helpers::{
         bpf_check_mtu, bpf_fib_lookup, bpf_get_hash_recalc, bpf_redirect, bpf_redirect_neigh,
         bpf_skb_change_head,
     },
     programs::TcContext,
-    EbpfContext,
 };
 use overlay_common::{
+    ENCAP_ROOM, ETH_P_IPV4, MAX_FLOOD_PEERS,
     counters::Counter,
-    encap::{build_outer, csum_replace4, udp_src_port, EncapParams},
+    encap::{EncapParams, build_outer, csum_replace4, udp_src_port},
     frame::Frame,
     headers::EthHdr,
     maps::{GlobalConfig, NetConfig},
-    ENCAP_ROOM, ETH_P_IPV4, MAX_FLOOD_PEERS,
 };
 
 use crate::{
     access::SkbFrame,
     maps::FLOOD,
-    stats::{count, Drop},
+    stats::{Drop, count},
 };
 
 const AF_INET: u8 = 2;
@@ -63,7 +62,13 @@ fn is_gso(ctx: &TcContext) -> bool {
 /// Puts outer Ethernet/IPv4/UDP/VXLAN headers in front of the frame,
 /// addressed to `dst_be`. Checks the result against the underlay MTU.
 #[inline(always)]
-pub fn encapsulate(ctx: &TcContext, cfg: &GlobalConfig, net: &NetConfig, dst_be: u32, row: u32) -> Result<(), Drop> {
+pub fn encapsulate(
+    ctx: &TcContext,
+    cfg: &GlobalConfig,
+    net: &NetConfig,
+    dst_be: u32,
+    row: u32,
+) -> Result<(), Drop> {
     let helper = Drop::new(row, Counter::DropHelper);
     let inner_len = ctx.len();
     // SAFETY: helper on our context; hashes the inner flow before we add headers.
@@ -101,9 +106,8 @@ pub fn encapsulate(ctx: &TcContext, cfg: &GlobalConfig, net: &NetConfig, dst_be:
     ctx.store(12, &ETH_P_IPV4.to_be(), 0).map_err(|_| helper)?;
     let mut mtu: u32 = 0;
     // SAFETY: helper on our context with a valid out pointer.
-    let r = unsafe {
-        bpf_check_mtu(ctx.as_ptr(), cfg.underlay_ifindex, &mut mtu, 0, BPF_MTU_CHK_SEGS as u64)
-    };
+    let r =
+        unsafe { bpf_check_mtu(ctx.as_ptr(), cfg.underlay_ifindex, &mut mtu, 0, BPF_MTU_CHK_SEGS as u64) };
     if r != 0 {
         return Err(Drop::new(row, Counter::DropMtu));
     }
@@ -128,9 +132,8 @@ fn next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
     p.__bindgen_anon_4.ipv4_dst = dst_be;
     // tot_len 0: the FIB's MTU check is skipped (bpf_check_mtu handles GSO).
     // SAFETY: helper with a valid parameter block of the declared size.
-    let r = unsafe {
-        bpf_fib_lookup(ctx.as_ptr(), &mut p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_OUTPUT)
-    };
+    let r =
+        unsafe { bpf_fib_lookup(ctx.as_ptr(), &mut p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_OUTPUT) };
     if r == BPF_FIB_LKUP_RET_SUCCESS as i64 {
         NextHop::Resolved { ifindex: p.ifindex, smac: p.smac, dmac: p.dmac }
     } else if r == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
@@ -164,7 +167,11 @@ pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) ->
             set_macs(ctx, &smac, &dmac).map_err(|_| Drop::new(row, Counter::DropHelper))?;
             // SAFETY: plain helper call.
             let r = unsafe { bpf_redirect(ifindex, 0) };
-            if r == TC_ACT_REDIRECT as i64 { Ok(TC_ACT_REDIRECT) } else { Err(Drop::new(row, Counter::DropHelper)) }
+            if r == TC_ACT_REDIRECT as i64 {
+                Ok(TC_ACT_REDIRECT)
+            } else {
+                Err(Drop::new(row, Counter::DropHelper))
+            }
         }
         NextHop::Unresolved { ifindex, gw_be } if skb_protocol(ctx) == ETH_P_IPV4 => {
             // SAFETY: all-zero is valid; the helper resolves the neighbour.
@@ -173,7 +180,11 @@ pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) ->
             nh.__bindgen_anon_1.ipv4_nh = gw_be;
             // SAFETY: helper with a valid parameter block.
             let r = unsafe { bpf_redirect_neigh(ifindex, &mut nh, size_of::<bpf_redir_neigh>() as i32, 0) };
-            if r == TC_ACT_REDIRECT as i64 { Ok(TC_ACT_REDIRECT) } else { Err(Drop::new(row, Counter::DropHelper)) }
+            if r == TC_ACT_REDIRECT as i64 {
+                Ok(TC_ACT_REDIRECT)
+            } else {
+                Err(Drop::new(row, Counter::DropHelper))
+            }
         }
         NextHop::Unresolved { .. } => Err(Drop::new(row, Counter::DropNoNeigh)),
         NextHop::Unreachable => Err(Drop::new(row, Counter::DropNoRoute)),
@@ -199,7 +210,13 @@ fn send_clone(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
 /// Head-end replication: one encapsulated copy per peer VTEP of the network.
 /// The frame itself goes to the last peer. Returns the TC verdict.
 #[inline(always)]
-pub fn flood_remote(ctx: &TcContext, cfg: &GlobalConfig, net_id: u32, net: &NetConfig, row: u32) -> Result<i32, Drop> {
+pub fn flood_remote(
+    ctx: &TcContext,
+    cfg: &GlobalConfig,
+    net_id: u32,
+    net: &NetConfig,
+    row: u32,
+) -> Result<i32, Drop> {
     let fs = FLOOD.get(net_id).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
     let n = fs.n_peers as usize;
     if n == 0 || n > MAX_FLOOD_PEERS {

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use overlay_common::{maps::*, NO_NET, NO_VLAN};
+use overlay_common::{NO_NET, NO_VLAN, maps::*};
 
 use crate::{
-    config::{parse_mac, Config},
+    config::{Config, parse_mac},
     error::{Error, Result},
     maps::Maps,
 };
@@ -112,7 +112,10 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         for (net, tagged) in nets {
             let id = ids[net];
             if tagged {
-                let vid = cfg.network(net).and_then(|n| n.vlan).ok_or_else(|| Error::Config(format!("{net} has no vlan")))?;
+                let vid = cfg
+                    .network(net)
+                    .and_then(|n| n.vlan)
+                    .ok_or_else(|| Error::Config(format!("{net} has no vlan")))?;
                 d.trunk.insert(TrunkKey { ifindex, vid, _pad: 0 }, id);
             } else {
                 pc.net_id = id;
@@ -249,7 +252,11 @@ mod tests {
         )
         .unwrap();
         let ids = assign_net_ids(&c, &BTreeMap::new());
-        let r = Resolved { underlay_ifindex: 1, underlay_mtu: 1500, ports: [("t1".into(), 7), ("p1".into(), 8)].into() };
+        let r = Resolved {
+            underlay_ifindex: 1,
+            underlay_mtu: 1500,
+            ports: [("t1".into(), 7), ("p1".into(), 8)].into(),
+        };
         let d = desired(&c, &ids, &r).unwrap();
         assert_eq!(d.ports[&7].mode, PORT_MODE_TRUNK);
         assert_eq!(d.ports[&7].net_id, ids["b"], "native network");

@@ -12,7 +12,9 @@ use crate::error::{Error, Result};
 /// Root of everything overlayctl keeps at run time (override for tests
 /// with `OVERLAYCTL_RUN_DIR`).
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("OVERLAYCTL_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/overlayctl"))
+    std::env::var_os("OVERLAYCTL_RUN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/overlayctl"))
 }
 
 pub fn bpffs_dir() -> PathBuf {
@@ -31,7 +33,9 @@ pub fn state_path(instance: &str) -> PathBuf {
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 fn is_bpffs(p: &Path) -> bool {
-    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return false };
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
     // SAFETY: statfs into a zeroed struct with a valid path.
     unsafe {
         let mut s: libc::statfs = std::mem::zeroed();
@@ -54,7 +58,11 @@ pub fn ensure_bpffs() -> Result<PathBuf> {
     }
     let c = CString::new(dir.as_os_str().as_bytes()).map_err(|e| Error::Bpffs(e.to_string()))?;
     if mount_here(&c) != 0 {
-        return Err(Error::Bpffs(format!("mount bpf on {}: {}", dir.display(), std::io::Error::last_os_error())));
+        return Err(Error::Bpffs(format!(
+            "mount bpf on {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(dir)
 }
@@ -67,7 +75,8 @@ fn ip_netns_exec_name() -> Option<String> {
     let after = line.split(" - ").nth(1)?;
     let mut f = after.split(' ');
     let (fstype, source) = (f.next()?, f.next()?);
-    (fstype == "sysfs" && source != "sysfs" && Path::new("/run/netns").join(source).exists()).then(|| source.to_string())
+    (fstype == "sysfs" && source != "sysfs" && Path::new("/run/netns").join(source).exists())
+        .then(|| source.to_string())
 }
 
 fn mnt_ns_of(pid: &str) -> Option<(u64, u64)> {
@@ -97,19 +106,19 @@ pub fn join_pin_mount_namespace() -> Result<()> {
     // SAFETY: plain syscall.
     let mut pid = unsafe { libc::getppid() } as u32;
     while pid > 1 {
-        if let Some(ns) = mnt_ns_of(&pid.to_string()) {
-            if Some(ns) != mine {
-                use std::os::fd::AsRawFd;
-                let f = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?;
-                // SAFETY: setns on a namespace fd; we are single-threaded.
-                if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
-                    return Err(Error::Bpffs(format!(
-                        "join mount namespace of pid {pid}: {}",
-                        std::io::Error::last_os_error()
-                    )));
-                }
-                return Ok(());
+        if let Some(ns) = mnt_ns_of(&pid.to_string())
+            && Some(ns) != mine
+        {
+            use std::os::fd::AsRawFd;
+            let f = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?;
+            // SAFETY: setns on a namespace fd; we are single-threaded.
+            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+                return Err(Error::Bpffs(format!(
+                    "join mount namespace of pid {pid}: {}",
+                    std::io::Error::last_os_error()
+                )));
             }
+            return Ok(());
         }
         pid = parent_of(pid).unwrap_or(0);
     }

@@ -138,13 +138,18 @@ pub fn valid_name(s: &str, max: usize) -> bool {
 /// Interface names as the kernel accepts them (up to 15 bytes, no `/`,
 /// whitespace or `:`).
 pub fn valid_ifname(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 15 && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+    !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| bad(format!("{}: {}", path.display(), e.to_string().trim_start_matches("config: "))))
+        Self::parse(&text)
+            .map_err(|e| bad(format!("{}: {}", path.display(), e.to_string().trim_start_matches("config: "))))
     }
 
     pub fn parse(text: &str) -> Result<Config> {
@@ -248,7 +253,9 @@ impl Config {
             for (net, tagged) in &nets {
                 let n = self.network(net).ok_or_else(|| bad(format!("{at}: unknown network {net:?}")))?;
                 if *tagged && n.vlan.is_none() {
-                    return Err(bad(format!("{at}: network {net:?} has no vlan, so it cannot be tagged on a trunk")));
+                    return Err(bad(format!(
+                        "{at}: network {net:?} has no vlan, so it cannot be tagged on a trunk"
+                    )));
                 }
                 let m = members.entry(net.as_str()).or_default();
                 *m += 1;
@@ -264,7 +271,9 @@ impl Config {
             if mac[0] & 1 == 1 || mac == [0; 6] {
                 return Err(bad(format!("{at}: must be a unicast MAC")));
             }
-            let n = self.network(&f.network).ok_or_else(|| bad(format!("{at}: unknown network {:?}", f.network)))?;
+            let n = self
+                .network(&f.network)
+                .ok_or_else(|| bad(format!("{at}: unknown network {:?}", f.network)))?;
             match (&f.remote, &f.port) {
                 (Some(r), None) => {
                     if n.vni.is_none() {

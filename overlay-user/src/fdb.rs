@@ -4,10 +4,10 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use overlay_common::maps::{FdbEntry, FdbKey, FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, MAP_FDB};
+use overlay_common::maps::{FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, MAP_FDB};
 
 use crate::{
-    config::{format_mac, parse_mac, StaticFdb},
+    config::{StaticFdb, format_mac, parse_mac},
     error::{Error, Result},
     instance::State,
     maps::Maps,
@@ -39,18 +39,24 @@ fn monotonic_ns() -> u64 {
 pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<FdbRow>> {
     let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
     let now = monotonic_ns();
-    let by_id: std::collections::BTreeMap<u32, &String> = state.net_ids.iter().map(|(n, i)| (*i, n)).collect();
-    let by_ifindex: std::collections::BTreeMap<u32, &String> = state.attached.iter().map(|(n, i)| (*i, n)).collect();
+    let by_id: std::collections::BTreeMap<u32, &String> =
+        state.net_ids.iter().map(|(n, i)| (*i, n)).collect();
+    let by_ifindex: std::collections::BTreeMap<u32, &String> =
+        state.attached.iter().map(|(n, i)| (*i, n)).collect();
     let mut rows = Vec::new();
     for r in maps.fdb.iter() {
         let (k, e) = r.map_err(Error::map(MAP_FDB))?;
-        let Some(name) = by_id.get(&k.net_id) else { continue };
+        let Some(name) = by_id.get(&k.net_id) else {
+            continue;
+        };
         if network.is_some_and(|n| n != name.as_str()) || e.expired(now, ageing_ns) {
             continue;
         }
         let net = state.config.network(name);
         let location = match e.kind {
-            FDB_KIND_PORT => format!("port:{}", by_ifindex.get(&e.ifindex).map(|s| s.as_str()).unwrap_or("?")),
+            FDB_KIND_PORT => {
+                format!("port:{}", by_ifindex.get(&e.ifindex).map(|s| s.as_str()).unwrap_or("?"))
+            }
             FDB_KIND_REMOTE => format!("remote:{}", Ipv4Addr::from(e.remote_be.to_ne_bytes())),
             _ => "?".into(),
         };
@@ -82,7 +88,8 @@ pub fn static_entry(state: &State, f: &StaticFdb) -> Result<(FdbKey, FdbEntry)> 
         e.remote_be = u32::from_ne_bytes(ip.octets());
     } else if let Some(p) = &f.port {
         e.kind = FDB_KIND_PORT;
-        e.ifindex = *state.attached.get(p).ok_or_else(|| Error::Config(format!("port {p:?} is not attached")))?;
+        e.ifindex =
+            *state.attached.get(p).ok_or_else(|| Error::Config(format!("port {p:?} is not attached")))?;
     }
     Ok((key, e))
 }
@@ -90,7 +97,9 @@ pub fn static_entry(state: &State, f: &StaticFdb) -> Result<(FdbKey, FdbEntry)> 
 /// Removes every learned entry (of one network, or all).
 pub fn flush(state: &State, maps: &mut Maps, network: Option<&str>) -> Result<usize> {
     let id = match network {
-        Some(n) => Some(*state.net_ids.get(n).ok_or_else(|| Error::Config(format!("unknown network {n:?}")))?),
+        Some(n) => {
+            Some(*state.net_ids.get(n).ok_or_else(|| Error::Config(format!("unknown network {n:?}")))?)
+        }
         None => None,
     };
     let victims: Vec<FdbKey> = maps

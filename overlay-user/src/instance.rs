@@ -6,12 +6,12 @@ use std::{collections::BTreeMap, fs, path::Path};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    apply::{apply, assign_net_ids, desired, Resolved},
+    apply::{Resolved, apply, assign_net_ids, desired},
     bpffs::{ensure_bpffs, pin_dir, state_path},
     config::Config,
     error::{Error, Result},
     loader::{self, PROG_TENANT, PROG_UNDERLAY},
-    maps::{check_pins, Maps},
+    maps::{Maps, check_pins},
     netlink,
 };
 
@@ -32,7 +32,7 @@ pub struct State {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UpOptions {
-    /// Replace programs other tools attached to our interfaces.
+    /// Attach even where other tools attached TC programs; ours go first.
     pub force: bool,
 }
 
@@ -44,7 +44,9 @@ fn current_netns() -> u64 {
 pub fn load_state(name: &str) -> Result<Option<State>> {
     let p = state_path(name);
     match fs::read_to_string(&p) {
-        Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| Error::State(format!("{}: {e}", p.display()))),
+        Ok(t) => {
+            serde_json::from_str(&t).map(Some).map_err(|e| Error::State(format!("{}: {e}", p.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -88,13 +90,13 @@ fn resolve(cfg: &Config) -> Result<Resolved> {
 pub fn up(cfg: &Config, opts: UpOptions) -> Result<()> {
     cfg.validate()?;
     let old = load_state(&cfg.name)?;
-    if let Some(o) = &old {
-        if o.netns != current_netns() {
-            return Err(Error::State(format!(
-                "instance {:?} is already up in another network namespace; pick another name",
-                cfg.name
-            )));
-        }
+    if let Some(o) = &old
+        && o.netns != current_netns()
+    {
+        return Err(Error::State(format!(
+            "instance {:?} is already up in another network namespace; pick another name",
+            cfg.name
+        )));
     }
     let resolved = resolve(cfg)?;
     let ids = assign_net_ids(cfg, old.as_ref().map(|o| &o.net_ids).unwrap_or(&BTreeMap::new()));
@@ -124,21 +126,17 @@ pub fn up(cfg: &Config, opts: UpOptions) -> Result<()> {
         if let Some(m) = mtu {
             let idx = resolved.ports[&p.interface];
             if netlink::link_info(&p.interface)?.mtu != m {
-                netlink::set_mtu(idx, m).map_err(|e| Error::Config(format!("port {:?}: set mtu {m}: {e}", p.interface)))?;
+                netlink::set_mtu(idx, m)
+                    .map_err(|e| Error::Config(format!("port {:?}: set mtu {m}: {e}", p.interface)))?;
             }
         }
     }
     netlink::enable_forwarding(&cfg.underlay.interface)?;
     let mut attached = BTreeMap::new();
-    if opts.force {
-        for i in &ifaces {
-            detach_foreign(i);
-        }
-    }
-    loader::attach_tc(&mut ebpf, &dir, PROG_UNDERLAY, &cfg.underlay.interface)?;
+    loader::attach_tc(&mut ebpf, &dir, PROG_UNDERLAY, &cfg.underlay.interface, opts.force)?;
     attached.insert(cfg.underlay.interface.clone(), resolved.underlay_ifindex);
     for p in &cfg.ports {
-        loader::attach_tc(&mut ebpf, &dir, PROG_TENANT, &p.interface)?;
+        loader::attach_tc(&mut ebpf, &dir, PROG_TENANT, &p.interface, opts.force)?;
         attached.insert(p.interface.clone(), resolved.ports[&p.interface]);
     }
     let mut created = BTreeMap::new();
@@ -156,17 +154,6 @@ pub fn up(cfg: &Config, opts: UpOptions) -> Result<()> {
     }
     prime_peers(cfg, resolved.underlay_ifindex);
     save_state(&State { config: cfg.clone(), net_ids: ids, created, attached, netns: current_netns() })
-}
-
-/// `--force`: a foreign TCX program on our hook is detached by detaching
-/// every program there that is not ours.
-fn detach_foreign(ifname: &str) {
-    use aya::programs::{SchedClassifier, TcAttachType};
-    if let Ok((_, progs)) = SchedClassifier::query_tcx(ifname, TcAttachType::Ingress) {
-        if !progs.is_empty() {
-            log::warn!("--force: {} foreign program(s) on {ifname} stay attached before ours (TCX keeps order)", progs.len());
-        }
-    }
 }
 
 /// Starts ARP resolution of every peer's next hop (best effort).
@@ -192,7 +179,7 @@ pub fn down(name: &str) -> Result<()> {
     let state = load_state(name)?;
     let dir = pin_dir(name);
     if let Some(s) = &state {
-        for (iface, _) in &s.attached {
+        for iface in s.attached.keys() {
             loader::detach_tc(&dir, iface)?;
         }
         for iface in s.created.keys() {
@@ -211,7 +198,9 @@ pub fn down(name: &str) -> Result<()> {
 
 /// Detaches pinned links and removes pinned maps in `dir`, then `dir`.
 pub fn remove_pins(dir: &Path) -> Result<()> {
-    let Ok(rd) = fs::read_dir(dir) else { return Ok(()) };
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(());
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("link_")) {

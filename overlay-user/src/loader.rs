@@ -8,12 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use aya::{
+    Ebpf, EbpfLoader,
     programs::{
+        LinkOrder, SchedClassifier, TcAttachType,
         links::{FdLink, PinnedLink},
         tc::{SchedClassifierLink, TcAttachOptions},
-        LinkOrder, SchedClassifier, TcAttachType,
     },
-    Ebpf, EbpfLoader,
 };
 use overlay_common::maps::MAP_FDB;
 
@@ -89,10 +89,18 @@ pub fn check_foreign(dir: &Path, ifname: &str) -> Result<()> {
 }
 
 /// Attaches program `prog` to TC ingress of `ifname`, or atomically swaps
-/// it into the existing pinned link.
-pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str) -> Result<()> {
-    let p: &mut SchedClassifier =
-        ebpf.program_mut(prog).ok_or_else(|| Error::Bpf(format!("no program {prog}")))?.try_into().map_err(Error::bpf)?;
+/// it into the existing pinned link. A new link goes first in the TCX
+/// chain when `first` (`--force`: our verdict ends the chain, so programs
+/// other tools attached no longer see the traffic), else last.
+pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str, first: bool) -> Result<()> {
+    let order = || {
+        if first { LinkOrder::first() } else { LinkOrder::default() }
+    };
+    let p: &mut SchedClassifier = ebpf
+        .program_mut(prog)
+        .ok_or_else(|| Error::Bpf(format!("no program {prog}")))?
+        .try_into()
+        .map_err(Error::bpf)?;
     let pin = link_pin(dir, ifname);
     let id = match PinnedLink::from_pin(&pin) {
         Ok(old) => {
@@ -104,13 +112,13 @@ pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str) -> Resul
                 // defunct. Start over with a fresh one.
                 Err(_) => {
                     let _ = std::fs::remove_file(&pin);
-                    p.attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(LinkOrder::default()))
+                    p.attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(order()))
                         .map_err(|e| Error::Bpf(format!("attach {prog} to {ifname}: {e}")))?
                 }
             }
         }
         Err(_) => p
-            .attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(LinkOrder::default()))
+            .attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(order()))
             .map_err(|e| Error::Bpf(format!("attach {prog} to {ifname}: {e}")))?,
     };
     let link = p.take_link(id).map_err(Error::bpf)?;

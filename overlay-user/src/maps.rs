@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, Map, MapData, MapInfo, MapType, PerCpuArray};
-use overlay_common::{counters::STATS_SLOTS, maps::*, MAX_NETWORKS};
+use overlay_common::{MAX_NETWORKS, counters::STATS_SLOTS, maps::*};
 
 use crate::error::{Error, Result};
 
@@ -45,7 +45,8 @@ pub fn check_pins(dir: &Path, instance: &str, fdb_size: u32) -> Result<()> {
         if !path.exists() {
             continue;
         }
-        let mismatch = |detail: String| Error::PinMismatch { path: path.clone(), detail, instance: instance.into() };
+        let mismatch =
+            |detail: String| Error::PinMismatch { path: path.clone(), detail, instance: instance.into() };
         let info = MapInfo::from_pin(&path).map_err(|e| mismatch(format!("cannot open: {e}")))?;
         let (ty, k, v, max) = expected(name);
         let got_ty = info.map_type().map_err(|e| mismatch(e.to_string()))?;

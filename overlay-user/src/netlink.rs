@@ -51,8 +51,14 @@ pub fn link_info(name: &str) -> Result<LinkInfo> {
         let msg = links
             .try_next()
             .await
-            .map_err(|e| Error::Interface { name: name_s.clone(), source: std::io::Error::other(e.to_string()) })?
-            .ok_or_else(|| Error::Interface { name: name_s.clone(), source: std::io::ErrorKind::NotFound.into() })?;
+            .map_err(|e| Error::Interface {
+                name: name_s.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+            .ok_or_else(|| Error::Interface {
+                name: name_s.clone(),
+                source: std::io::ErrorKind::NotFound.into(),
+            })?;
         let mut info = LinkInfo { index: msg.header.index, mtu: 0, mac: [0; 6] };
         for a in &msg.attributes {
             match a {
@@ -67,7 +73,9 @@ pub fn link_info(name: &str) -> Result<LinkInfo> {
 
 /// Whether an interface of that name exists in this network namespace.
 pub fn link_exists(name: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(name) else { return false };
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
     // SAFETY: valid C string.
     unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
 }

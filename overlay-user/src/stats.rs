@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use overlay_common::counters::{net_row, stats_index, Counter, STATS_SLOTS};
+use overlay_common::counters::{Counter, STATS_SLOTS, net_row, stats_index};
 use overlay_common::maps::MAP_STATS;
 
 use crate::{

@@ -4,12 +4,16 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::netns::{host_sh, Netns};
+use crate::netns::{Netns, host_sh};
 
 /// The overlayctl binary `cargo xtask test` builds before the tests.
 pub fn overlayctl() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/overlayctl");
-    assert!(p.exists(), "{} missing: build it with `cargo build -p overlay-user` (cargo xtask test does)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: build it with `cargo build -p overlay-user` (cargo xtask test does)",
+        p.display()
+    );
     p
 }
 
@@ -93,7 +97,10 @@ pub struct Vm {
 impl Vm {
     pub fn attach(host: &Host, port: &str, mac: &str, cidr: &str) -> Vm {
         let ns = Netns::new("vm");
-        host_sh(&format!("ip link add {port} netns {} type veth peer name eth0 netns {}", host.ns.name, ns.name));
+        host_sh(&format!(
+            "ip link add {port} netns {} type veth peer name eth0 netns {}",
+            host.ns.name, ns.name
+        ));
         host.ns.sh(&format!("ip link set {port} up"));
         ns.sh(&format!("ip link set eth0 address {mac} mtu 1450 up && ip addr add {cidr} dev eth0"));
         Vm { ns }
@@ -115,7 +122,10 @@ impl Underlay {
         let sw = Netns::new("sw");
         sw.sh("ip link add br0 type bridge && ip link set br0 up");
         for (i, h) in hosts.iter().enumerate() {
-            host_sh(&format!("ip link add p{i} netns {} type veth peer name u0 netns {}", sw.name, h.ns.name));
+            host_sh(&format!(
+                "ip link add p{i} netns {} type veth peer name u0 netns {}",
+                sw.name, h.ns.name
+            ));
             sw.sh(&format!("ip link set p{i} master br0 up"));
             h.ns.sh(&format!("ip addr add {prefix}.{}/24 dev u0 && ip link set u0 up", i + 1));
         }
@@ -147,4 +157,19 @@ pub fn iperf3(server: &Netns, client: &Netns, server_ip: &str, extra: &str) -> u
     let v: Value = serde_json::from_str(&out).expect("iperf3 json");
     let end = &v["end"];
     end["sum_received"]["bytes"].as_u64().or_else(|| end["sum"]["bytes"].as_u64()).expect("iperf3 bytes")
+}
+
+/// `n` hosts on one underlay segment (192.0.2.1..n), each with a tenant
+/// on port `vm1`: MAC 02:00:00:00:00:0i, address 203.0.113.i/24.
+pub fn hosts_with_vms(n: usize) -> (Vec<Host>, Underlay, Vec<Vm>) {
+    let hosts: Vec<Host> = (0..n).map(|_| Host::new("h")).collect();
+    let u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
+    let vms = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            Vm::attach(h, "vm1", &format!("02:00:00:00:00:{:02x}", i + 1), &format!("203.0.113.{}/24", i + 1))
+        })
+        .collect();
+    (hosts, u, vms)
 }

@@ -6,13 +6,17 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use aya::{
-    programs::{SchedClassifier, TestRun, TestRunOptions},
     Ebpf,
+    programs::{SchedClassifier, TestRun, TestRunOptions},
 };
-use overlay_common::counters::{net_row, stats_index, Counter};
+use overlay_common::counters::{Counter, net_row, stats_index};
 use overlay_user::{
-    apply::{apply, assign_net_ids, desired, Resolved},
-    bpffs, config::Config, loader, maps::Maps, netlink,
+    apply::{Resolved, apply, assign_net_ids, desired},
+    bpffs,
+    config::Config,
+    loader,
+    maps::Maps,
+    netlink,
 };
 
 use crate::netns::unique;

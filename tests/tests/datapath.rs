@@ -3,11 +3,11 @@
 
 use overlay_common::{
     counters::Counter::{self, *},
-    encap::{ipv4_checksum, EncapParams},
+    encap::{EncapParams, ipv4_checksum},
     frame::Frame,
     headers::Ipv4Hdr,
-    maps::{FdbKey, FDB_KIND_PORT, FDB_KIND_REMOTE},
-    parse::{parse_underlay, Reject},
+    maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbKey},
+    parse::{Reject, parse_underlay},
     pktbuild::*,
 };
 use overlay_tests::progtest::*;
@@ -63,7 +63,14 @@ fn tenant_frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
 }
 
 fn vxlan_from(src: [u8; 4], vni: u32, inner: &[u8]) -> Vec<u8> {
-    let p = EncapParams { src_be: ip_be(src), dst_be: ip_be(LOCAL), vni, ttl: 64, src_port: 50000, dst_port_be: 4789u16.to_be() };
+    let p = EncapParams {
+        src_be: ip_be(src),
+        dst_be: ip_be(LOCAL),
+        vni,
+        ttl: 64,
+        src_port: 50000,
+        dst_port_be: 4789u16.to_be(),
+    };
     vxlan(U0_MAC, PEER_MAC, &p, inner)
 }
 
@@ -343,9 +350,11 @@ fn kernel_and_host_parsers_agree() {
             }
         }
         let c = f.nonzero();
-        let pass_total = c.get("pass_host").copied().unwrap_or(0) + c.get("pass_fragment").copied().unwrap_or(0);
+        let pass_total =
+            c.get("pass_host").copied().unwrap_or(0) + c.get("pass_fragment").copied().unwrap_or(0);
         assert_eq!(pass_total, passes);
-        let drop_total: u64 = Counter::ALL.iter().filter(|x| x.is_drop()).map(|x| c.get(x.name()).copied().unwrap_or(0)).sum();
+        let drop_total: u64 =
+            Counter::ALL.iter().filter(|x| x.is_drop()).map(|x| c.get(x.name()).copied().unwrap_or(0)).sum();
         assert!(drop_total >= drops, "every host drop is a counted kernel drop ({drop_total} < {drops})");
         assert_eq!(c["rx_underlay"], frames.len() as u64);
     });

@@ -4,13 +4,10 @@
 use overlay_tests::lab::*;
 use overlay_tests::netns::Netns;
 
-fn two_hosts() -> (Vec<Host>, Underlay, Vec<Vm>) {
-    let hosts: Vec<Host> = (0..2).map(|_| Host::new("h")).collect();
-    let u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
-    let vms = (0..2)
-        .map(|i| Vm::attach(&hosts[i], "vm1", &format!("02:00:00:00:00:0{}", i + 1), &format!("203.0.113.{}/24", i + 1)))
-        .collect();
-    (hosts, u, vms)
+fn up_both(hosts: &[Host]) {
+    for (i, h) in hosts.iter().enumerate() {
+        h.up(&body(i, ""));
+    }
 }
 
 fn body(i: usize, extra: &str) -> String {
@@ -23,10 +20,8 @@ fn body(i: usize, extra: &str) -> String {
 
 #[test]
 fn reapply_is_idempotent_and_keeps_learned_entries() {
-    let (hosts, _u, vms) = two_hosts();
-    for i in 0..2 {
-        hosts[i].up(&body(i, ""));
-    }
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    up_both(&hosts);
     vms[0].ping("203.0.113.2").expect("ping");
     let learned = hosts[0].fdb_entry("blue", "02:00:00:00:00:02").expect("learned");
     let encap = hosts[0].counter("encap");
@@ -46,12 +41,10 @@ fn reapply_is_idempotent_and_keeps_learned_entries() {
 
 #[test]
 fn upgrades_are_atomic_under_traffic() {
-    let (hosts, _u, vms) = two_hosts();
-    for i in 0..2 {
-        hosts[i].up(&body(i, ""));
-    }
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    up_both(&hosts);
     vms[0].ping("203.0.113.2").expect("ping");
-    let mut ping = vms[0].ns.spawn("ping -c 300 -i 0.01 -W 1 203.0.113.2");
+    let ping = vms[0].ns.spawn("ping -c 300 -i 0.01 -W 1 203.0.113.2");
     for _ in 0..5 {
         hosts[0].up(&body(0, ""));
         hosts[1].up(&body(1, ""));
@@ -63,10 +56,8 @@ fn upgrades_are_atomic_under_traffic() {
 
 #[test]
 fn port_add_with_netns_creates_and_removes_the_veth() {
-    let (hosts, _u, vms) = two_hosts();
-    for i in 0..2 {
-        hosts[i].up(&body(i, ""));
-    }
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    up_both(&hosts);
     let c = Netns::new("ct");
     hosts[0].ctl(&format!("port add vm9 --network blue --netns {}", c.name));
     assert_eq!(c.sh("cat /sys/class/net/eth0/mtu").trim(), "1450", "container end gets underlay MTU - 50");
@@ -85,17 +76,18 @@ fn port_add_with_netns_creates_and_removes_the_veth() {
 
 #[test]
 fn errors_are_clear_and_change_nothing() {
-    let (hosts, _u, vms) = two_hosts();
-    for i in 0..2 {
-        hosts[i].up(&body(i, ""));
-    }
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    up_both(&hosts);
     vms[0].ping("203.0.113.2").expect("ping");
     let before = hosts[0].ctl("-j status");
     let cases = [
         (body(0, "[[port]]\ninterface = \"nope0\"\nnetwork = \"blue\"\n"), "port[1] \"nope0\""),
         (body(0, "").replace("vni = 100", "vni = 0"), "vni 0 out of range"),
         (format!("fdb_size = 1024\n{}", body(0, "")), "fdb_size cannot change"),
-        (body(0, "[[fdb]]\nmac = \"zz:00:00:00:00:01\"\nnetwork = \"blue\"\nport = \"vm1\"\n"), "not a MAC address"),
+        (
+            body(0, "[[fdb]]\nmac = \"zz:00:00:00:00:01\"\nnetwork = \"blue\"\nport = \"vm1\"\n"),
+            "not a MAC address",
+        ),
     ];
     for (text, want) in cases {
         let e = hosts[0].try_up(&text).expect_err(want);
@@ -103,7 +95,9 @@ fn errors_are_clear_and_change_nothing() {
         assert_eq!(hosts[0].ctl("-j status"), before, "nothing changed after: {want}");
         vms[0].ping("203.0.113.2").expect("still forwarding");
     }
-    let e = hosts[0].try_ctl("fdb add 02:00:00:00:00:99 --network blue --remote 192.0.2.1").expect_err("local VTEP");
+    let e = hosts[0]
+        .try_ctl("fdb add 02:00:00:00:00:99 --network blue --remote 192.0.2.1")
+        .expect_err("local VTEP");
     assert!(e.contains("local VTEP"), "{e}");
     let e = hosts[0].try_ctl("peer add 192.0.2.2 --network blue").expect_err("duplicate peer");
     assert!(e.contains("already"), "{e}");
@@ -111,7 +105,7 @@ fn errors_are_clear_and_change_nothing() {
 
 #[test]
 fn foreign_program_is_refused() {
-    let (hosts, _u, _vms) = two_hosts();
+    let (hosts, _u, _vms) = hosts_with_vms(2);
     hosts[0].up(&body(0, ""));
     // Another instance's program is foreign to this one.
     let other = format!("{}x", hosts[0].instance);
@@ -126,7 +120,7 @@ fn foreign_program_is_refused() {
 
 #[test]
 fn down_removes_everything_and_is_idempotent() {
-    let (hosts, _u, _vms) = two_hosts();
+    let (hosts, _u, _vms) = hosts_with_vms(2);
     hosts[0].up(&body(0, ""));
     hosts[0].ctl("fdb add 02:00:00:00:00:42 --network blue --remote 192.0.2.2");
     assert_eq!(hosts[0].fdb_entry("blue", "02:00:00:00:00:42").unwrap()["type"], "static");

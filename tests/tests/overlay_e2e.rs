@@ -1,7 +1,7 @@
 //! VXLAN overlay across hosts in network namespaces, with real traffic.
 
 use overlay_tests::lab::*;
-use overlay_tests::netns::{host_sh, Netns};
+use overlay_tests::netns::{Netns, host_sh};
 
 fn mac(i: u8) -> String {
     format!("02:00:00:00:00:{i:02x}")
@@ -82,7 +82,11 @@ fn broadcast_reaches_each_remote_host_exactly_once() {
         h.up(&format!("{}{}{}", underlay_toml(IPS[i]), net("blue", 100, &peers), port("vm1", "blue")));
     }
     let before: Vec<u64> = vms.iter().map(|v| v.ns.rx_packets("eth0")).collect();
-    send_frame(&vms[0].ns, "eth0", "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01', type=0x88b5)/Raw(b'x'*46)");
+    send_frame(
+        &vms[0].ns,
+        "eth0",
+        "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01', type=0x88b5)/Raw(b'x'*46)",
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     let after: Vec<u64> = vms.iter().map(|v| v.ns.rx_packets("eth0")).collect();
     assert_eq!(after[0] - before[0], 0, "never back to the sender");
@@ -107,14 +111,20 @@ fn interoperates_with_kernel_vxlan() {
     let vm1 = Vm::attach(&ours, "vm1", &mac(1), "203.0.113.1/24");
     let vm2 = Netns::new("vm");
     host_sh(&format!("ip link add vm2 netns {} type veth peer name eth0 netns {}", kern.name, vm2.name));
-    vm2.sh(&format!("ip link set eth0 address {} mtu 1450 up && ip addr add 203.0.113.2/24 dev eth0", mac(2)));
-    kern.sh(
-        "ip link add vx100 type vxlan id 100 local 192.0.2.2 dstport 4789 dev u0 && \
+    vm2.sh(&format!(
+        "ip link set eth0 address {} mtu 1450 up && ip addr add 203.0.113.2/24 dev eth0",
+        mac(2)
+    ));
+    kern.sh("ip link add vx100 type vxlan id 100 local 192.0.2.2 dstport 4789 dev u0 && \
          ip link add br0 type bridge && ip link set vx100 master br0 && ip link set vm2 master br0 && \
          ip link set vx100 up && ip link set vm2 up && ip link set br0 up && \
-         bridge fdb append 00:00:00:00:00:00 dev vx100 dst 192.0.2.1",
-    );
-    ours.up(&format!("{}{}{}", underlay_toml("192.0.2.1"), net("blue", 100, &["192.0.2.2"]), port("vm1", "blue")));
+         bridge fdb append 00:00:00:00:00:00 dev vx100 dst 192.0.2.1");
+    ours.up(&format!(
+        "{}{}{}",
+        underlay_toml("192.0.2.1"),
+        net("blue", 100, &["192.0.2.2"]),
+        port("vm1", "blue")
+    ));
     vm1.ping("203.0.113.2").expect("ours -> kernel");
     vm2.try_sh("ping -c 2 -i 0.2 -W 1 203.0.113.1").expect("kernel -> ours");
     assert!(iperf3(&vm2, &vm1.ns, "203.0.113.2", "") > 1_000_000, "TCP ours -> kernel");
@@ -131,10 +141,7 @@ fn interoperates_with_kernel_vxlan() {
 /// Learned entries age out; a static entry survives a spoofed frame.
 #[test]
 fn ageing_and_static_entries() {
-    let hosts: Vec<Host> = (0..2).map(|_| Host::new("h")).collect();
-    let _u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
-    let vms: Vec<Vm> =
-        (0..2).map(|i| Vm::attach(&hosts[i], "vm1", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1))).collect();
+    let (hosts, _u, vms) = hosts_with_vms(2);
     let statik = "[[fdb]]\nmac = \"02:00:00:00:00:01\"\nnetwork = \"blue\"\nport = \"vm1\"\n";
     for i in 0..2 {
         hosts[i].up(&format!(
@@ -150,7 +157,11 @@ fn ageing_and_static_entries() {
     assert_eq!((e["type"].as_str(), e["location"].as_str()), (Some("learned"), Some("remote:192.0.2.2")));
     assert_eq!(hosts[0].fdb_entry("blue", &mac(1)).expect("static")["type"], "static");
     // VM2 claims VM1's MAC.
-    send_frame(&vms[1].ns, "eth0", "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01', type=0x88b5)/Raw(b'x'*46)");
+    send_frame(
+        &vms[1].ns,
+        "eth0",
+        "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01', type=0x88b5)/Raw(b'x'*46)",
+    );
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(hosts[0].counter("drop_src_mac_static"), 1, "spoofed frame refused");
     let e = hosts[0].fdb_entry("blue", &mac(1)).expect("static still there");
@@ -184,12 +195,20 @@ fn spoofed_vteps_and_unknown_vnis_are_refused() {
     let hmac = h.ns.sh("cat /sys/class/net/u0/address").trim().to_string();
     let inner = "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:66', type=0x88b5)/Raw(b'y'*46)";
     let vx = |vni: u32| {
-        format!("Ether(dst='{hmac}')/IP(src='192.0.2.66', dst='192.0.2.1')/UDP(sport=50000, dport=4789)/VXLAN(vni={vni}, flags=0x08)/{inner}")
+        format!(
+            "Ether(dst='{hmac}')/IP(src='192.0.2.66', dst='192.0.2.1')/UDP(sport=50000, dport=4789)/VXLAN(vni={vni}, flags=0x08)/{inner}"
+        )
     };
     send_frame(&attacker, "a0", &vx(100));
     send_frame(&attacker, "a0", &vx(999));
     other.ns.sh("ip addr show u0 >/dev/null");
-    send_frame(&other.ns, "u0", &format!("Ether(dst='{hmac}')/IP(src='192.0.2.2', dst='192.0.2.1')/UDP(sport=50000, dport=4789)/VXLAN(vni=100, flags=0x08)/{inner}"));
+    send_frame(
+        &other.ns,
+        "u0",
+        &format!(
+            "Ether(dst='{hmac}')/IP(src='192.0.2.2', dst='192.0.2.1')/UDP(sport=50000, dport=4789)/VXLAN(vni=100, flags=0x08)/{inner}"
+        ),
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(h.counter("drop_not_peer"), 2, "stranger on blue, red-only peer on blue");
     assert_eq!(h.counter("drop_unknown_vni"), 1);
@@ -208,11 +227,23 @@ fn routed_underlay() {
     host_sh(&format!("ip link add u0 netns {} type veth peer name r2 netns {}", h2.ns.name, r.name));
     r.sh("ip addr add 192.0.2.254/24 dev r1 && ip addr add 198.51.100.254/24 dev r2 && ip link set r1 up && ip link set r2 up && sysctl -qw net.ipv4.ip_forward=1");
     h1.ns.sh("ip addr add 192.0.2.1/24 dev u0 && ip link set u0 up && ip route add default via 192.0.2.254");
-    h2.ns.sh("ip addr add 198.51.100.1/24 dev u0 && ip link set u0 up && ip route add default via 198.51.100.254");
+    h2.ns.sh(
+        "ip addr add 198.51.100.1/24 dev u0 && ip link set u0 up && ip route add default via 198.51.100.254",
+    );
     let vm1 = Vm::attach(&h1, "vm1", &mac(1), "203.0.113.1/24");
     let vm2 = Vm::attach(&h2, "vm1", &mac(2), "203.0.113.2/24");
-    h1.up(&format!("{}{}{}", underlay_toml("192.0.2.1"), net("blue", 100, &["198.51.100.1"]), port("vm1", "blue")));
-    h2.up(&format!("{}{}{}", underlay_toml("198.51.100.1"), net("blue", 100, &["192.0.2.1"]), port("vm1", "blue")));
+    h1.up(&format!(
+        "{}{}{}",
+        underlay_toml("192.0.2.1"),
+        net("blue", 100, &["198.51.100.1"]),
+        port("vm1", "blue")
+    ));
+    h2.up(&format!(
+        "{}{}{}",
+        underlay_toml("198.51.100.1"),
+        net("blue", 100, &["192.0.2.1"]),
+        port("vm1", "blue")
+    ));
     vm1.ping("203.0.113.2").expect("ping over a routed underlay");
     assert!(iperf3(&vm2.ns, &vm1.ns, "203.0.113.2", "") > 1_000_000, "TCP over a routed underlay");
 }
@@ -221,14 +252,20 @@ fn routed_underlay() {
 /// and counted, never fragmented.
 #[test]
 fn oversized_frames_are_counted_not_fragmented() {
-    let hosts: Vec<Host> = (0..2).map(|_| Host::new("h")).collect();
-    let _u = Underlay::new(&hosts.iter().collect::<Vec<_>>(), "192.0.2");
-    let vms: Vec<Vm> =
-        (0..2).map(|i| Vm::attach(&hosts[i], "vm1", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1))).collect();
+    let (hosts, _u, vms) = hosts_with_vms(2);
     for i in 0..2 {
-        hosts[i].up(&format!("{}{}{}", underlay_toml(IPS[i]), net("blue", 100, &[IPS[1 - i]]), port("vm1", "blue")));
+        hosts[i].up(&format!(
+            "{}{}{}",
+            underlay_toml(IPS[i]),
+            net("blue", 100, &[IPS[1 - i]]),
+            port("vm1", "blue")
+        ));
     }
-    assert_eq!(hosts[0].ns.sh("cat /sys/class/net/vm1/mtu").trim(), "1450", "up sets tenant MTU to underlay - 50");
+    assert_eq!(
+        hosts[0].ns.sh("cat /sys/class/net/vm1/mtu").trim(),
+        "1450",
+        "up sets tenant MTU to underlay - 50"
+    );
     vms[0].ping("203.0.113.2").expect("small frames pass");
     // Let a full-size frame reach the program (the veth would drop it first).
     hosts[0].ns.sh("ip link set vm1 mtu 1500");

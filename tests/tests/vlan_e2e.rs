@@ -3,7 +3,7 @@
 //! the programs.
 
 use overlay_tests::lab::*;
-use overlay_tests::netns::{host_sh, Netns};
+use overlay_tests::netns::host_sh;
 
 const V10: &str = "[[network]]\nname = \"v10\"\nvlan = 10\n";
 const V20: &str = "[[network]]\nname = \"v20\"\nvlan = 20\n";
@@ -35,16 +35,28 @@ fn vlan_isolation_on_a_host_and_reach_across_a_trunk() {
     let (h1, h2, _u) = trunked_hosts();
     let a = Vm::attach(&h1, "vma", "02:00:00:00:00:0a", "203.0.113.1/24");
     let b = Vm::attach(&h1, "vmb", "02:00:00:00:00:0b", "203.0.113.2/24");
-    let c = Vm::attach(&h2, "vmc", "02:00:00:00:00:0c", "203.0.113.3/24");
-    let d = Vm::attach(&h2, "vmd", "02:00:00:00:00:0d", "203.0.113.4/24");
-    h1.up(&format!("{}{V10}{V20}{}{}{}", underlay_toml("192.0.2.1"), access("vma", "v10"), access("vmb", "v20"), trunk("t0", &["v10", "v20"])));
-    h2.up(&format!("{}{V10}{V20}{}{}{}", underlay_toml("192.0.2.2"), access("vmc", "v10"), access("vmd", "v20"), trunk("t0", &["v10", "v20"])));
+    let _c = Vm::attach(&h2, "vmc", "02:00:00:00:00:0c", "203.0.113.3/24");
+    let _d = Vm::attach(&h2, "vmd", "02:00:00:00:00:0d", "203.0.113.4/24");
+    h1.up(&format!(
+        "{}{V10}{V20}{}{}{}",
+        underlay_toml("192.0.2.1"),
+        access("vma", "v10"),
+        access("vmb", "v20"),
+        trunk("t0", &["v10", "v20"])
+    ));
+    h2.up(&format!(
+        "{}{V10}{V20}{}{}{}",
+        underlay_toml("192.0.2.2"),
+        access("vmc", "v10"),
+        access("vmd", "v20"),
+        trunk("t0", &["v10", "v20"])
+    ));
 
     let b_rx = b.ns.rx_packets("eth0");
     assert!(a.ping("203.0.113.2").is_err(), "VLAN 10 cannot reach VLAN 20 on the same host");
     assert_eq!(b.ns.rx_packets("eth0"), b_rx, "not one frame of VLAN 10 reached VLAN 20");
 
-    let mut cap = h2.ns.spawn("exec timeout 8 tcpdump -l -nn -e -c 4 -i t0 icmp");
+    let cap = h2.ns.spawn("exec timeout 8 tcpdump -l -nn -e -c 4 -i t0 icmp");
     std::thread::sleep(std::time::Duration::from_millis(700));
     a.ping("203.0.113.3").expect("VLAN 10 across the trunk");
     let out = cap.wait_with_output().expect("tcpdump");
@@ -76,7 +88,12 @@ impl StartsWithAny for &str {
 fn bad_tags_on_a_trunk_are_dropped_and_counted() {
     let (h1, h2, _u) = trunked_hosts();
     let a = Vm::attach(&h1, "vma", "02:00:00:00:00:0a", "203.0.113.1/24");
-    h1.up(&format!("{}{V10}{V20}{}{}", underlay_toml("192.0.2.1"), access("vma", "v10"), trunk("t0", &["v10", "v20"])));
+    h1.up(&format!(
+        "{}{V10}{V20}{}{}",
+        underlay_toml("192.0.2.1"),
+        access("vma", "v10"),
+        trunk("t0", &["v10", "v20"])
+    ));
     let rx = a.ns.rx_packets("eth0");
     let src = "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:99')";
     let body = "Raw(b'z'*46)";
@@ -115,11 +132,12 @@ fn vxlan_network_mapped_to_a_vlan_on_a_trunk() {
     h3.ns.sh("ip link set t0 up");
     let lvm = Vm::attach(&h3, "vm1", "02:00:00:00:00:01", "203.0.113.1/24");
     let vm2 = Vm::attach(&h2, "vm1", "02:00:00:00:00:02", "203.0.113.2/24");
-    let blue = |peer: &str| format!("[[network]]\nname = \"blue\"\nvni = 100\nvlan = 10\npeers = [\"{peer}\"]\n");
+    let blue =
+        |peer: &str| format!("[[network]]\nname = \"blue\"\nvni = 100\nvlan = 10\npeers = [\"{peer}\"]\n");
     h1.up(&format!("{}{}{}", underlay_toml("192.0.2.1"), blue("192.0.2.2"), trunk("t0", &["blue"])));
     h2.up(&format!("{}{}{}", underlay_toml("192.0.2.2"), blue("192.0.2.1"), access("vm1", "blue")));
     h3.up(&format!("{}{V10}{}{}", underlay_toml("192.0.2.3"), access("vm1", "v10"), trunk("t0", &["v10"])));
-    let mut cap = h1.ns.spawn("exec timeout 8 tcpdump -l -nn -e -c 2 -i t0 icmp");
+    let cap = h1.ns.spawn("exec timeout 8 tcpdump -l -nn -e -c 2 -i t0 icmp");
     std::thread::sleep(std::time::Duration::from_millis(700));
     vm2.ping("203.0.113.1").expect("VXLAN tenant reaches the VLAN 10 tenant");
     let text = String::from_utf8_lossy(&cap.wait_with_output().expect("tcpdump").stdout).into_owned();

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::cmd::{clean, output, run, step};
 
@@ -44,13 +44,15 @@ fn nightly_llvm(sysroot: &Path) -> Result<(String, String)> {
     let lib = sysroot.join("lib");
     for e in std::fs::read_dir(&lib).with_context(|| lib.display().to_string())? {
         let name = e?.file_name().to_string_lossy().into_owned();
-        if let Some(stem) = name.strip_prefix("lib").and_then(|s| s.strip_suffix(".so")) {
-            if let Some(rest) = stem.strip_prefix("LLVM-") {
-                let major = rest.split('-').next().unwrap_or_default().to_string();
-                if !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) {
-                    return Ok((stem.to_string(), major));
-                }
-            }
+        let Some(stem) = name.strip_prefix("lib").and_then(|s| s.strip_suffix(".so")) else {
+            continue;
+        };
+        let Some(rest) = stem.strip_prefix("LLVM-") else {
+            continue;
+        };
+        let major = rest.split('-').next().unwrap_or_default().to_string();
+        if !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok((stem.to_string(), major));
         }
     }
     bail!("no libLLVM-*.so in {}", lib.display())
@@ -76,13 +78,22 @@ fn bpf_linker(sysroot: &Path) -> Result<()> {
     }
     let lib_s = lib.to_string_lossy();
     run(clean("cargo")
-        .args(["+nightly", "install", "--force", "bpf-linker", "--version", "0.13.0", "--no-default-features"])
+        .args([
+            "+nightly",
+            "install",
+            "--force",
+            "bpf-linker",
+            "--version",
+            "0.13.0",
+            "--no-default-features",
+        ])
         .args(["--features", &format!("llvm-{major},no-llvm-linking")])
         .env("RUSTFLAGS", format!("-L {lib_s} -l dylib={dylib} -C link-arg=-Wl,-rpath,{lib_s}")))
 }
 
 fn packages() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES.iter().filter(|(f, _)| !Path::new(f).exists()).map(|(_, p)| *p).collect();
+    let missing: Vec<&str> =
+        PACKAGES.iter().filter(|(f, _)| !Path::new(f).exists()).map(|(_, p)| *p).collect();
     if missing.is_empty() {
         step("Debian packages: present");
         return Ok(());

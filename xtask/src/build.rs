@@ -13,9 +13,20 @@ pub fn object_path() -> PathBuf {
 pub fn ebpf() -> Result<()> {
     step("build BPF object (nightly, bpfel-unknown-none, release, BTF)");
     run(clean("cargo")
-        .args(["+nightly", "build", "--package", "overlay-ebpf", "--release", "--target", "bpfel-unknown-none"])
+        .args([
+            "+nightly",
+            "build",
+            "--package",
+            "overlay-ebpf",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+        ])
         .args(["-Z", "build-std=core"])
-        .env("CARGO_ENCODED_RUSTFLAGS", ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f")))?;
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
+        ))?;
     step(&format!("BPF object: {}", object_path().display()));
     Ok(())
 }
@@ -24,10 +35,27 @@ pub fn clippy() -> Result<()> {
     crate::bootstrap::toolchain()?;
     ebpf()?;
     step("clippy (host crates)");
-    run(clean("cargo").args(["clippy", "--workspace", "--exclude", "overlay-ebpf", "--all-targets", "--", "-D", "warnings"]))?;
+    run(clean("cargo").args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "overlay-ebpf",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     step("clippy (BPF crate)");
     run(clean("cargo")
-        .args(["+nightly", "clippy", "--package", "overlay-ebpf", "--release", "--target", "bpfel-unknown-none"])
+        .args([
+            "+nightly",
+            "clippy",
+            "--package",
+            "overlay-ebpf",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+        ])
         .args(["-Z", "build-std=core", "--", "-D", "warnings"])
         .env("CARGO_ENCODED_RUSTFLAGS", "--cfg=bpf_target_arch=\"x86_64\""))
 }

@@ -5,7 +5,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// Workspace root (the parent of this crate).
 pub fn root() -> PathBuf {
@@ -18,8 +18,12 @@ pub fn clean(program: &str) -> Command {
     let mut c = Command::new(program);
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
-        if k.starts_with("CARGO") || k.starts_with("RUSTUP_TOOLCHAIN") || k == "RUSTC" || k == "RUSTDOC"
-            || k == "RUSTFLAGS" || k.starts_with("RUSTC_")
+        if k.starts_with("CARGO")
+            || k.starts_with("RUSTUP_TOOLCHAIN")
+            || k == "RUSTC"
+            || k == "RUSTDOC"
+            || k == "RUSTFLAGS"
+            || k.starts_with("RUSTC_")
         {
             c.env_remove(k.as_ref());
         }
@@ -28,10 +32,17 @@ pub fn clean(program: &str) -> Command {
     c
 }
 
+/// `program arg arg ...`, without the environment noise of `{:?}`.
+pub fn show(c: &Command) -> String {
+    let mut v = vec![c.get_program().to_string_lossy().into_owned()];
+    v.extend(c.get_args().map(|a| a.to_string_lossy().into_owned()));
+    v.join(" ")
+}
+
 pub fn run(c: &mut Command) -> Result<()> {
-    let s = c.status().with_context(|| format!("run {c:?}"))?;
+    let s = c.status().with_context(|| format!("run {}", show(c)))?;
     if !s.success() {
-        bail!("{c:?} failed: {s}");
+        bail!("`{}` failed: {s}", show(c));
     }
     Ok(())
 }

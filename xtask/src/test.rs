@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 
 use crate::cmd::{clean, step};
 
@@ -17,7 +17,10 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     // Host unit tests may run in parallel; kernel tests share kernel state
     // (interfaces, bpffs) and run one at a time.
     let runs: [(&str, Vec<&str>); 2] = [
-        ("host unit tests", vec!["test", "--workspace", "--exclude", "overlay-ebpf", "--exclude", "overlay-tests"]),
+        (
+            "host unit tests",
+            vec!["test", "--workspace", "--exclude", "overlay-ebpf", "--exclude", "overlay-tests"],
+        ),
         ("kernel tests (BPF_PROG_TEST_RUN, netns)", vec!["test", "--package", "overlay-tests"]),
     ];
     for (i, (what, args)) in runs.iter().enumerate() {

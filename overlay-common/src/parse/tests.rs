@@ -10,7 +10,14 @@ const M2: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const BCAST: [u8; 6] = [0xff; 6];
 
 fn params(vni: u32) -> EncapParams {
-    EncapParams { src_be: ip_be(PEER), dst_be: ip_be(LOCAL), vni, ttl: 64, src_port: 50000, dst_port_be: 4789u16.to_be() }
+    EncapParams {
+        src_be: ip_be(PEER),
+        dst_be: ip_be(LOCAL),
+        vni,
+        ttl: 64,
+        src_port: 50000,
+        dst_port_be: 4789u16.to_be(),
+    }
 }
 
 fn inner() -> Vec<u8> {

@@ -2,7 +2,7 @@
 
 use std::{net::Ipv4Addr, path::PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use overlay_user::{
     bpffs,
@@ -29,7 +29,7 @@ enum Cmd {
     Up {
         #[arg(short, long)]
         config: PathBuf,
-        /// Attach even where another tool already attached a TC program.
+        /// Attach even where another tool already attached a TC program (ours run first).
         #[arg(long)]
         force: bool,
     },
@@ -187,7 +187,12 @@ fn run(cli: Cli) -> Result<()> {
             instance::up(&cfg, instance::UpOptions { force })
                 .with_context(|| format!("up {} ({})", cfg.name, config.display()))?;
             if !cli.json {
-                println!("instance {} up: {} network(s), {} port(s)", cfg.name, cfg.networks.len(), cfg.ports.len());
+                println!(
+                    "instance {} up: {} network(s), {} port(s)",
+                    cfg.name,
+                    cfg.networks.len(),
+                    cfg.ports.len()
+                );
             }
         }
         Cmd::Down { config } => {
@@ -211,7 +216,11 @@ fn run(cli: Cli) -> Result<()> {
                 PeerCmd::Del { ip, network } => (ip, network, false),
             };
             change(&name, |cfg| {
-                let n = cfg.networks.iter_mut().find(|n| n.name == network).with_context(|| format!("unknown network {network:?}"))?;
+                let n = cfg
+                    .networks
+                    .iter_mut()
+                    .find(|n| n.name == network)
+                    .with_context(|| format!("unknown network {network:?}"))?;
                 let had = n.peers.contains(&ip);
                 if add && had {
                     bail!("peer {ip} is already in {network}");
@@ -219,7 +228,11 @@ fn run(cli: Cli) -> Result<()> {
                 if !add && !had {
                     bail!("peer {ip} is not in {network}");
                 }
-                if add { n.peers.push(ip) } else { n.peers.retain(|p| *p != ip) }
+                if add {
+                    n.peers.push(ip)
+                } else {
+                    n.peers.retain(|p| *p != ip)
+                }
                 Ok(())
             })?;
         }
@@ -253,16 +266,19 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
     match c {
         FdbCmd::Show { network } => {
             let (s, m) = instance::open_maps(name)?;
-            if let Some(n) = &network {
-                if !s.net_ids.contains_key(n) {
-                    bail!("unknown network {n:?}");
-                }
+            if let Some(n) = &network
+                && !s.net_ids.contains_key(n)
+            {
+                bail!("unknown network {n:?}");
             }
             let rows = fdb::show(&s, &m, network.as_deref())?;
             if json {
                 return print_json(&rows);
             }
-            println!("{:<12} {:>8} {:>5}  {:<17}  {:<22} {:<8} {:>5}", "network", "vni", "vlan", "mac", "location", "type", "age");
+            println!(
+                "{:<12} {:>8} {:>5}  {:<17}  {:<22} {:<8} {:>5}",
+                "network", "vni", "vlan", "mac", "location", "type", "age"
+            );
             for r in rows {
                 let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
                 println!(
@@ -278,9 +294,11 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
             }
         }
         FdbCmd::Add(t) => {
-            let entry = StaticFdb { mac: t.mac.clone(), network: t.network.clone(), remote: t.remote, port: t.port };
+            let entry =
+                StaticFdb { mac: t.mac.clone(), network: t.network.clone(), remote: t.remote, port: t.port };
             change(name, |cfg| {
-                let mac = config::parse_mac(&entry.mac).with_context(|| format!("{:?} is not a MAC address", entry.mac))?;
+                let mac = config::parse_mac(&entry.mac)
+                    .with_context(|| format!("{:?} is not a MAC address", entry.mac))?;
                 cfg.fdb.retain(|f| !(f.network == entry.network && config::parse_mac(&f.mac) == Some(mac)));
                 cfg.fdb.push(entry);
                 Ok(())
@@ -289,7 +307,8 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
         FdbCmd::Del { mac, network } => {
             let m = config::parse_mac(&mac).with_context(|| format!("{mac:?} is not a MAC address"))?;
             let s = instance::require_state(name)?;
-            let is_static = s.config.fdb.iter().any(|f| f.network == network && config::parse_mac(&f.mac) == Some(m));
+            let is_static =
+                s.config.fdb.iter().any(|f| f.network == network && config::parse_mac(&f.mac) == Some(m));
             if is_static {
                 change(name, |cfg| {
                     cfg.fdb.retain(|f| !(f.network == network && config::parse_mac(&f.mac) == Some(m)));
@@ -320,7 +339,8 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
             if s.config.ports.iter().any(|p| p.interface == interface) {
                 bail!("{interface} is already a port");
             }
-            let port = Port { interface: interface.clone(), network, trunk, native, priority_tagged: false, mtu };
+            let port =
+                Port { interface: interface.clone(), network, trunk, native, priority_tagged: false, mtu };
             // Check the change before creating anything.
             let mut cfg = s.config.clone();
             cfg.ports.push(port.clone());
@@ -335,10 +355,10 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
                     .with_context(|| format!("create veth {interface} <-> {ns}:{peer_name}"))?;
             }
             if let Err(e) = instance::up(&cfg, instance::UpOptions::default()) {
-                if netns.is_some() {
-                    if let Ok(l) = netlink::link_info(&interface) {
-                        let _ = netlink::delete_link(l.index);
-                    }
+                if netns.is_some()
+                    && let Ok(l) = netlink::link_info(&interface)
+                {
+                    let _ = netlink::delete_link(l.index);
                 }
                 return Err(e.into());
             }
@@ -356,10 +376,10 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
                 cfg.fdb.retain(|f| f.port.as_deref() != Some(interface.as_str()));
                 Ok(())
             })?;
-            if s.created.contains_key(&interface) {
-                if let Ok(l) = netlink::link_info(&interface) {
-                    netlink::delete_link(l.index)?;
-                }
+            if s.created.contains_key(&interface)
+                && let Ok(l) = netlink::link_info(&interface)
+            {
+                netlink::delete_link(l.index)?;
             }
         }
     }
@@ -388,7 +408,9 @@ fn status(name: &str, json: bool) -> Result<()> {
                 .config
                 .ports
                 .iter()
-                .filter(|p| s.config.port_networks(p).map(|v| v.iter().any(|(x, _)| **x == n.name)).unwrap_or(false))
+                .filter(|p| {
+                    s.config.port_networks(p).map(|v| v.iter().any(|(x, _)| **x == n.name)).unwrap_or(false)
+                })
                 .map(|p| p.interface.as_str())
                 .collect();
             serde_json::json!({"name": n.name, "id": s.net_ids.get(&n.name), "vni": n.vni, "vlan": n.vlan,
@@ -427,7 +449,10 @@ fn status(name: &str, json: bool) -> Result<()> {
             n["vni"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
             n["vlan"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
             n["peers"].as_array().map(|a| a.len()).unwrap_or(0),
-            n["ports"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default()
+            n["ports"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))
+                .unwrap_or_default()
         );
     }
     Ok(())

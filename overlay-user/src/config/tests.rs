@@ -52,16 +52,28 @@ fn errors_name_the_field() {
         (GOOD.replace("vlan = 20", "vlan = 10"), "vlan 10 already used by network \"blue\""),
         (GOOD.replace("\"192.0.2.3\"", "\"192.0.2.1\""), "peer 192.0.2.1 is the local VTEP"),
         (GOOD.replace("\"192.0.2.3\"", "\"192.0.2.2\""), "peer 192.0.2.2 listed twice"),
-        (GOOD.replace("network = \"blue\"\n[[port]]", "network = \"green\"\n[[port]]"), "port[0] \"vm1\": unknown network \"green\""),
+        (
+            GOOD.replace("network = \"blue\"\n[[port]]", "network = \"green\"\n[[port]]"),
+            "port[0] \"vm1\": unknown network \"green\"",
+        ),
         (GOOD.replace("02:00:00:00:00:02", "01:00:00:00:00:02"), "must be a unicast MAC"),
         (GOOD.replace("02:00:00:00:00:02", "02:00:00:00:02"), "not a MAC address"),
         (GOOD.replace("address = \"192.0.2.1\"", "address = \"192.0.2.300\""), "address"),
         (GOOD.replace("name = \"host1\"", "name = \"../etc\""), "name \"../etc\""),
         (GOOD.replace("interface = \"eth1\"", "interface = \"vm1\""), "interface used twice"),
-        (GOOD.replace("[[port]]\ninterface = \"vm1\"", "[[port]]\nbogus = 1\ninterface = \"vm1\""), "unknown field `bogus`"),
-        (GOOD.replace("remote = \"192.0.2.2\"", "remote = \"192.0.2.2\"\nport = \"vm1\""), "exactly one of remote or port"),
+        (
+            GOOD.replace("[[port]]\ninterface = \"vm1\"", "[[port]]\nbogus = 1\ninterface = \"vm1\""),
+            "unknown field `bogus`",
+        ),
+        (
+            GOOD.replace("remote = \"192.0.2.2\"", "remote = \"192.0.2.2\"\nport = \"vm1\""),
+            "exactly one of remote or port",
+        ),
         (GOOD.replace("name = \"red\"\nvlan = 20", "name = \"red\""), "needs a vni, a vlan, or both"),
-        (GOOD.replace("trunk = [\"blue\", \"red\"]", "trunk = [\"blue\", \"red\"]\nnative = \"red\""), "also in trunk"),
+        (
+            GOOD.replace("trunk = [\"blue\", \"red\"]", "trunk = [\"blue\", \"red\"]\nnative = \"red\""),
+            "also in trunk",
+        ),
     ];
     for (text, want) in cases {
         let e = err_of(&text);

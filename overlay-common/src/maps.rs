@@ -67,21 +67,28 @@ pub struct PeerKey {
 }
 
 /// `FLOOD[net_id]`: where broadcast, multicast and unknown unicast go.
+/// Local ports are split by whether the network's frames leave them
+/// untagged (access, trunk-native) or tagged with the network's VID
+/// (trunk), so the datapath pushes a tag once for all tagged copies.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FloodSet {
-    pub n_ports: u32,
+    pub n_untagged: u16,
+    pub n_tagged: u16,
     pub n_peers: u32,
-    pub ports: [u32; crate::MAX_FLOOD_PORTS],
+    pub untagged: [u32; crate::MAX_FLOOD_PORTS],
+    pub tagged: [u32; crate::MAX_FLOOD_PORTS],
     pub peers_be: [u32; crate::MAX_FLOOD_PEERS],
 }
 
 impl Default for FloodSet {
     fn default() -> Self {
         Self {
-            n_ports: 0,
+            n_untagged: 0,
+            n_tagged: 0,
             n_peers: 0,
-            ports: [0; crate::MAX_FLOOD_PORTS],
+            untagged: [0; crate::MAX_FLOOD_PORTS],
+            tagged: [0; crate::MAX_FLOOD_PORTS],
             peers_be: [0; crate::MAX_FLOOD_PEERS],
         }
     }
@@ -163,7 +170,7 @@ impl FdbEntry {
 const _: () = assert!(size_of::<GlobalConfig>() == 32);
 const _: () = assert!(size_of::<NetConfig>() == 8);
 const _: () = assert!(size_of::<PeerKey>() == 8);
-const _: () = assert!(size_of::<FloodSet>() == 8 + 4 * (crate::MAX_FLOOD_PORTS + crate::MAX_FLOOD_PEERS));
+const _: () = assert!(size_of::<FloodSet>() == 8 + 4 * (2 * crate::MAX_FLOOD_PORTS + crate::MAX_FLOOD_PEERS));
 const _: () = assert!(size_of::<PortConfig>() == 8);
 const _: () = assert!(size_of::<TrunkKey>() == 8);
 const _: () = assert!(size_of::<FdbKey>() == 12);

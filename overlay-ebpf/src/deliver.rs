@@ -2,19 +2,20 @@
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::TC_ACT_REDIRECT,
-    helpers::{bpf_redirect, bpf_skb_vlan_pop, bpf_skb_vlan_push},
+    bindings::{__sk_buff, TC_ACT_REDIRECT},
+    cty::c_void,
+    helpers::{bpf_clone_redirect, bpf_loop, bpf_redirect, bpf_skb_vlan_pop, bpf_skb_vlan_push},
     programs::TcContext,
 };
 use overlay_common::{
     ETH_P_8021Q, MAX_FLOOD_PORTS, NO_VLAN,
     counters::Counter,
-    maps::{NetConfig, PORT_MODE_TRUNK},
+    maps::{FloodSet, NetConfig, PORT_MODE_TRUNK},
 };
 
 use crate::{
     maps::{FLOOD, port},
-    stats::{Drop, add},
+    stats::{Drop, count},
 };
 
 /// The VID a frame of `net_id` carries when leaving `ifindex`
@@ -48,18 +49,6 @@ pub fn pop(ctx: &TcContext) -> Result<(), ()> {
     if r == 0 { Ok(()) } else { Err(()) }
 }
 
-/// Sends a copy to `ifindex`, tagged with `vid`; the frame itself is left
-/// untagged for the next copy.
-#[inline(always)]
-fn clone_to(ctx: &TcContext, ifindex: u32, vid: u16) -> Result<(), ()> {
-    push(ctx, vid)?;
-    let r = ctx.clone_redirect(ifindex, 0);
-    if vid != NO_VLAN {
-        pop(ctx)?;
-    }
-    r.map_err(|_| ())
-}
-
 /// Hands the frame itself to `ifindex` (the program's last action).
 #[inline(always)]
 pub fn redirect_to(ctx: &TcContext, ifindex: u32, vid: u16, row: u32) -> Result<i32, Drop> {
@@ -69,49 +58,58 @@ pub fn redirect_to(ctx: &TcContext, ifindex: u32, vid: u16, row: u32) -> Result<
     if r == TC_ACT_REDIRECT as i64 { Ok(TC_ACT_REDIRECT) } else { Err(Drop::new(row, Counter::DropHelper)) }
 }
 
-/// Copies the frame to every local port of the network except `skip`.
-/// All but one copy are clones; the last target is returned (with its VID)
-/// for the caller to send the frame itself there, or to clone it as well.
-#[inline(always)]
-pub fn flood_local(ctx: &TcContext, net_id: u32, net: &NetConfig, skip: u32, row: u32) -> Option<(u32, u16)> {
-    let fs = FLOOD.get(net_id)?;
-    let n = fs.n_ports as usize;
-    let mut pending: Option<(u32, u16)> = None;
-    let mut copies = 0u64;
-    let mut i = 0usize;
-    while i < MAX_FLOOD_PORTS {
-        if i >= n {
-            break;
-        }
-        let p = fs.ports[i];
-        i += 1;
-        if p == skip {
-            continue;
-        }
-        let Some(vid) = egress_vid(p, net_id, net) else {
-            continue;
-        };
-        if let Some((pp, pv)) = pending {
-            if clone_to(ctx, pp, pv).is_ok() {
-                copies += 1;
-            } else {
-                add(row, Counter::DropHelper, 1);
-            }
-        }
-        pending = Some((p, vid));
-    }
-    add(row, Counter::FloodLocal, copies);
-    pending
+/// What the `bpf_loop` callback needs to send one flood copy.
+#[repr(C)]
+struct FloodCtx {
+    skb: *mut __sk_buff,
+    fs: *const FloodSet,
+    tagged: u32,
+    skip: u32,
+    row: u32,
 }
 
-/// Sends the pending flood target a clone (when more copies follow).
-#[inline(always)]
-pub fn clone_pending(ctx: &TcContext, pending: Option<(u32, u16)>, row: u32) {
-    if let Some((p, vid)) = pending {
-        if clone_to(ctx, p, vid).is_ok() {
-            add(row, Counter::FloodLocal, 1);
-        } else {
-            add(row, Counter::DropHelper, 1);
-        }
+/// `bpf_loop` callback: clones the frame to member `index` of the list.
+/// Verified once, however many paths reach the loop and however long the
+/// list (a plain loop multiplied the verifier's work past its limit).
+extern "C" fn flood_one(index: u64, data: *mut c_void) -> i64 {
+    // SAFETY: `data` is the FloodCtx on the caller's stack.
+    let c = unsafe { &*(data as *const FloodCtx) };
+    let i = index as usize;
+    if i >= MAX_FLOOD_PORTS {
+        return 1;
     }
+    // SAFETY: a pointer to the FLOOD map value, valid during the program.
+    let fs = unsafe { &*c.fs };
+    let p = if c.tagged != 0 { fs.tagged[i] } else { fs.untagged[i] };
+    if p != c.skip {
+        // SAFETY: helper on the program's own context.
+        let r = unsafe { bpf_clone_redirect(c.skb, p, 0) };
+        count(c.row, if r == 0 { Counter::FloodLocal } else { Counter::DropHelper });
+    }
+    0
+}
+
+#[inline(always)]
+fn clone_all(ctx: &TcContext, fs: &FloodSet, tagged: bool, skip: u32, row: u32) {
+    let n = if tagged { fs.n_tagged } else { fs.n_untagged } as u32;
+    let mut c = FloodCtx { skb: ctx.skb.skb, fs, tagged: tagged as u32, skip, row };
+    // SAFETY: callback and context as bpf_loop expects.
+    unsafe { bpf_loop(n, flood_one as *mut c_void, &mut c as *mut FloodCtx as *mut c_void, 0) };
+}
+
+/// Copies the frame to every local port of the network except `skip` (the
+/// port it came in on, a member of the network, or 0): untagged members
+/// first, then tagged members with one tag push for all. The frame itself
+/// is left as it came. Returns how many ports were flooded to.
+#[inline(always)]
+pub fn flood_local(ctx: &TcContext, net_id: u32, net: &NetConfig, skip: u32, row: u32) -> Result<u32, Drop> {
+    let fs = FLOOD.get(net_id).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
+    clone_all(ctx, fs, false, skip, row);
+    if fs.n_tagged != 0 && net.vlan != NO_VLAN {
+        push(ctx, net.vlan).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+        clone_all(ctx, fs, true, skip, row);
+        pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+    }
+    let members = fs.n_untagged as u32 + fs.n_tagged as u32;
+    Ok(if skip != 0 { members.saturating_sub(1) } else { members })
 }

@@ -3,7 +3,11 @@
 //! TC, not XDP: frames leaving a veth from a namespace are skbs that may be
 //! GSO super-packets; XDP on the veth would force them to be segmented.
 
-use aya_ebpf::{bindings::TC_ACT_OK, macros::classifier, programs::TcContext};
+use aya_ebpf::{
+    bindings::{TC_ACT_OK, TC_ACT_STOLEN},
+    macros::classifier,
+    programs::TcContext,
+};
 use overlay_common::{
     NO_NET, NO_VLAN,
     counters::{Counter, net_row},
@@ -14,7 +18,7 @@ use overlay_common::{
 
 use crate::{
     access::{SkbFrame, pull_headers},
-    deliver::{clone_pending, egress_vid, flood_local, pop, redirect_to},
+    deliver::{egress_vid, flood_local, pop, redirect_to},
     fdb::{Hit, at_port, learn, lookup},
     maps::{TRUNK_VLANS, config, network, port},
     stats::{Drop, count, count_drop},
@@ -92,19 +96,12 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         }
         Hit::Remote(_) => Err(Drop::new(row, Counter::DropNoNetwork)),
         Hit::Miss => {
-            let pending = flood_local(ctx, net_id, net, ifindex, row);
+            let targets = flood_local(ctx, net_id, net, ifindex, row)?;
             if net.flags & NET_F_VXLAN != 0 && has_peers(net_id) {
-                clone_pending(ctx, pending, row);
                 return flood_remote(ctx, cfg, net_id, net, row);
             }
-            match pending {
-                Some((out, vid)) => {
-                    let v = redirect_to(ctx, out, vid, row)?;
-                    count(row, Counter::FloodLocal);
-                    Ok(v)
-                }
-                None => Err(Drop::new(row, Counter::DropFloodEmpty)),
-            }
+            // Every copy was a clone; the frame itself is consumed.
+            if targets == 0 { Err(Drop::new(row, Counter::DropFloodEmpty)) } else { Ok(TC_ACT_STOLEN) }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! TC ingress of the underlay interface: VXLAN arriving from peer VTEPs.
 
 use aya_ebpf::{
-    bindings::{BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC},
+    bindings::{BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK, TC_ACT_STOLEN, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC},
     macros::classifier,
     programs::TcContext,
 };
@@ -94,14 +94,9 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         Hit::Remote(_) => Err(Drop::new(row, Counter::DropSplitHorizon)),
         Hit::Miss => {
             decapsulate(ctx, &rx, row)?;
-            match flood_local(ctx, net_id, net, 0, row) {
-                Some((out, vid)) => {
-                    let v = redirect_to(ctx, out, vid, row)?;
-                    count(row, Counter::FloodLocal);
-                    Ok(v)
-                }
-                None => Err(Drop::new(row, Counter::DropFloodEmpty)),
-            }
+            // Split horizon: local ports only, never other VTEPs.
+            let targets = flood_local(ctx, net_id, net, 0, row)?;
+            if targets == 0 { Err(Drop::new(row, Counter::DropFloodEmpty)) } else { Ok(TC_ACT_STOLEN) }
         }
     }
 }

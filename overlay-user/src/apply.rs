@@ -121,8 +121,13 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
                 pc.net_id = id;
             }
             let fs = d.flood.get_mut(&id).expect("network flood set");
-            fs.ports[fs.n_ports as usize] = ifindex;
-            fs.n_ports += 1;
+            if tagged {
+                fs.tagged[fs.n_tagged as usize] = ifindex;
+                fs.n_tagged += 1;
+            } else {
+                fs.untagged[fs.n_untagged as usize] = ifindex;
+                fs.n_untagged += 1;
+            }
         }
         d.ports.insert(ifindex, pc);
     }
@@ -263,7 +268,10 @@ mod tests {
         assert_eq!(d.trunk[&TrunkKey { ifindex: 7, vid: 10, _pad: 0 }], ids["a"]);
         assert_eq!(d.ports[&8].net_id, ids["a"]);
         let fa = &d.flood[&ids["a"]];
-        assert_eq!(&fa.ports[..fa.n_ports as usize], &[7, 8]);
+        assert_eq!(&fa.tagged[..fa.n_tagged as usize], &[7], "trunk member: tagged");
+        assert_eq!(&fa.untagged[..fa.n_untagged as usize], &[8], "access member: untagged");
+        let fb = &d.flood[&ids["b"]];
+        assert_eq!((&fb.untagged[..fb.n_untagged as usize], fb.n_tagged), (&[7][..], 0), "native: untagged");
         assert_eq!(fa.n_peers, 1);
         assert_eq!(d.vni[&5], ids["a"]);
         assert_eq!(d.networks[&ids["b"]].flags & NET_F_VXLAN, 0);

@@ -23,6 +23,7 @@ use crate::netns::unique;
 
 pub const TC_ACT_OK: u32 = 0;
 pub const TC_ACT_SHOT: u32 = 2;
+pub const TC_ACT_STOLEN: u32 = 4;
 pub const TC_ACT_REDIRECT: u32 = 7;
 
 /// Runs `f` on a thread in a new, private network namespace that vanishes

@@ -288,11 +288,12 @@ fn trunk_tags_are_checked_and_popped() {
 fn vlan_only_network_never_reaches_vxlan() {
     in_private_netns(|| {
         let f = Fixture::new(CONFIG);
-        // Unknown destination in red (VLAN only): flooded to the trunk p3
-        // (tagged, as a clone) and... p4 is the sender: only p3 remains.
+        // Unknown destination in red (VLAN only): p4 is the sender, so one
+        // tagged clone goes to the trunk p3 and the frame itself is consumed.
         let frame = tenant_frame([2, 0, 0, 0, 0, 0x77], [2, 0, 0, 0, 0, 0x78]);
-        let (v, _) = f.tenant("p4", &frame);
-        assert_eq!(v, TC_ACT_REDIRECT, "last flood copy goes as the frame itself");
+        let (v, out) = f.tenant("p4", &frame);
+        assert_eq!(v, TC_ACT_STOLEN, "all copies are clones; the original is consumed");
+        assert_eq!(out, frame, "the tag pushed for the trunk copy was popped again");
         assert_eq!(f.count(Encap), 0);
         assert_eq!(f.count(FloodRemote), 0);
         assert_eq!(f.count(FloodLocal), 1);
@@ -357,5 +358,71 @@ fn kernel_and_host_parsers_agree() {
             Counter::ALL.iter().filter(|x| x.is_drop()).map(|x| c.get(x.name()).copied().unwrap_or(0)).sum();
         assert!(drop_total >= drops, "every host drop is a counted kernel drop ({drop_total} < {drops})");
         assert_eq!(c["rx_underlay"], frames.len() as u64);
+    });
+}
+
+#[test]
+fn every_program_passes_the_verifier() {
+    in_private_netns(|| {
+        let f = Fixture::new(CONFIG);
+        for name in overlay_user::loader::ALL_PROGRAMS {
+            let p: &aya::programs::SchedClassifier =
+                f.ebpf.program(name).expect("in object").try_into().expect("classifier");
+            let info = p.info().expect("loaded program info");
+            assert!(info.id() > 0, "{name} loaded");
+        }
+    });
+}
+
+/// The largest flood: 63 local copies (every member but the sender),
+/// each counted once.
+#[test]
+fn flood_reaches_every_local_port_at_the_limit() {
+    in_private_netns(|| {
+        let n = overlay_common::MAX_FLOOD_PORTS;
+        sh(&format!(
+            "for i in $(seq 10 {}); do ip link add f$i type veth peer name f${{i}}b; ip link set f$i up; ip link set f${{i}}b up; done",
+            9 + n
+        ));
+        let mut cfg = String::from(
+            "[underlay]\ninterface = \"u0\"\naddress = \"192.0.2.1\"\n[[network]]\nname = \"big\"\nvlan = 30\n",
+        );
+        for i in 10..10 + n {
+            cfg += &format!("[[port]]\ninterface = \"f{i}\"\nnetwork = \"big\"\n");
+        }
+        let f = Fixture::new(&cfg);
+        let frame = tenant_frame([0xff; 6], VM1);
+        let (v, _) = f.tenant("f10", &frame);
+        assert_eq!(v, TC_ACT_STOLEN);
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodLocal, n as u64 - 1)]));
+    });
+}
+
+/// Head-end replication to 128 peer VTEPs: one encapsulated copy each.
+#[test]
+fn head_end_replication_to_128_peers() {
+    in_private_netns(|| {
+        let n = overlay_common::MAX_FLOOD_PEERS;
+        sh(
+            "ip link add u1 type veth peer name u1b; ip link set u1 up; ip link set u1b up; ip addr add 198.51.100.1/24 dev u1",
+        );
+        sh(&format!(
+            "for i in $(seq 1 {n}); do ip neigh add 198.51.100.$((i+1)) lladdr 02:00:00:00:bb:$(printf %02x $i) dev u1 nud permanent; done"
+        ));
+        let peers: Vec<String> = (0..n).map(|i| format!("\"198.51.100.{}\"", i + 2)).collect();
+        let cfg = format!(
+            "[underlay]\ninterface = \"u1\"\naddress = \"198.51.100.1\"\n[[network]]\nname = \"big\"\nvni = 7\npeers = [{}]\n\
+             [[port]]\ninterface = \"p1\"\nnetwork = \"big\"\n",
+            peers.join(", ")
+        );
+        sh("sysctl -qw net.ipv4.conf.u1.forwarding=1");
+        let f = Fixture::new(&cfg);
+        let (v, out) = f.tenant("p1", &tenant_frame([0xff; 6], VM1));
+        assert_eq!(v, TC_ACT_REDIRECT, "the last copy is the frame itself");
+        let ip: Ipv4Hdr = out.read(14).unwrap();
+        assert_eq!(ip.daddr_be, ip_be([198, 51, 100, n as u8 + 1]), "last peer");
+        assert_eq!(ipv4_checksum(&ip), 0, "checksum valid after retargeting");
+        assert_eq!(&out[0..6], &[2, 0, 0, 0, 0xbb, n as u8], "MAC of the last peer");
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodRemote, n as u64)]));
     });
 }

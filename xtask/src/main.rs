@@ -3,6 +3,7 @@
 mod bootstrap;
 mod build;
 mod cmd;
+mod demo;
 mod test;
 
 use anyhow::Result;
@@ -28,6 +29,15 @@ enum Task {
     },
     /// Clippy over the host crates and the BPF crate.
     Clippy,
+    /// The demo lab: three hosts, VXLAN, DHCP, a router, VLANs (main job).
+    Demo {
+        /// Leave the lab up to explore it.
+        #[arg(long)]
+        keep: bool,
+        /// Remove a lab left up with --keep.
+        #[arg(long, conflicts_with = "keep")]
+        down: bool,
+    },
 }
 
 fn main() {
@@ -37,6 +47,13 @@ fn main() {
         Task::BuildEbpf => bootstrap::toolchain().and_then(|_| build::ebpf()),
         Task::Test { filter } => test::run(filter.as_deref()),
         Task::Clippy => build::clippy(),
+        Task::Demo { keep, down } => {
+            if down {
+                demo::down()
+            } else {
+                demo::run(keep)
+            }
+        }
     };
     if let Err(e) = r {
         eprintln!("xtask: {e:#}");

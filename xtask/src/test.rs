@@ -10,6 +10,15 @@ use crate::cmd::{clean, step};
 pub fn run(filter: Option<&str>) -> Result<()> {
     crate::bootstrap::all()?;
     crate::build::ebpf()?;
+    step("build overlayctl (the end-to-end tests run it)");
+    crate::cmd::run(clean("cargo").args([
+        "build",
+        "--quiet",
+        "--package",
+        "overlay-user",
+        "--bin",
+        "overlayctl",
+    ]))?;
     let mut passed = 0u64;
     let mut failed = 0u64;
     let mut ignored = 0u64;
@@ -19,9 +28,20 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     let runs: [(&str, Vec<&str>); 2] = [
         (
             "host unit tests",
-            vec!["test", "--workspace", "--exclude", "overlay-ebpf", "--exclude", "overlay-tests"],
+            vec![
+                "test",
+                "--no-fail-fast",
+                "--workspace",
+                "--exclude",
+                "overlay-ebpf",
+                "--exclude",
+                "overlay-tests",
+            ],
         ),
-        ("kernel tests (BPF_PROG_TEST_RUN, netns)", vec!["test", "--package", "overlay-tests"]),
+        (
+            "kernel tests (BPF_PROG_TEST_RUN, netns)",
+            vec!["test", "--no-fail-fast", "--package", "overlay-tests"],
+        ),
     ];
     for (i, (what, args)) in runs.iter().enumerate() {
         step(what);

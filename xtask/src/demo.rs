@@ -1,0 +1,379 @@
+//! `cargo xtask demo`: the classic OVS/Neutron labs on this datapath, in
+//! network namespaces on this machine.
+//!
+//! Three hosts on an underlay (192.0.2.0/24). VXLAN networks vxlan10
+//! (VNI 10) and vxlan11 (VNI 11); dnsmasq on host 1 serves DHCP on VNI 10
+//! to a VM on host 3; a router namespace joins both networks like a
+//! Neutron router; VLAN 10/20 tenants isolated on host 1 while VLAN 10
+//! reaches host 2 over a trunk. Everything is torn down at the end (and on
+//! Ctrl-C or failure) unless `--keep`.
+
+use std::{
+    path::PathBuf,
+    process::Command,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Instant,
+};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd::{self, clean, root, step};
+
+const PREFIX: &str = "ovdemo";
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn ns(name: &str) -> String {
+    format!("{PREFIX}-{name}")
+}
+
+/// Runs `sh -c cmd` in namespace `name` (or the root namespace for "").
+fn sh_in(name: &str, cmd: &str) -> Result<String> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    let mut c = if name.is_empty() {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(cmd);
+        c
+    } else {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &ns(name), "sh", "-c", cmd]);
+        c
+    };
+    let o = c.output().with_context(|| format!("spawn {cmd}"))?;
+    if !o.status.success() {
+        bail!(
+            "[{name}] {cmd}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+struct Lab {
+    dir: PathBuf,
+    ctl: PathBuf,
+    keep: bool,
+    checks: Vec<(String, bool)>,
+}
+
+const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+const NAMESPACES: &[&str] =
+    &["sw", "h1", "h2", "h3", "dhcp", "router", "vm-a", "vm-b", "vm-c", "v10a", "v20b", "v10c"];
+
+impl Lab {
+    fn ctl(&self, host: &str, args: &str) -> Result<String> {
+        sh_in(host, &format!("{} --name {} {args}", self.ctl.display(), ns(host)))
+    }
+
+    fn check(&mut self, what: &str, r: Result<()>) {
+        let ok = r.is_ok();
+        match &r {
+            Ok(()) => println!("    \u{2714} {what}"),
+            Err(e) => println!("    \u{2718} {what}: {e:#}"),
+        }
+        self.checks.push((what.to_string(), ok));
+    }
+
+    fn teardown(&self) {
+        for h in HOSTS {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", &ns(h)])
+                .arg(&self.ctl)
+                .args(["down", "--name", &ns(h)])
+                .output();
+        }
+        for n in NAMESPACES {
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "ip netns pids {0} 2>/dev/null | xargs -r kill -9; ip netns del {0} 2>/dev/null",
+                    ns(n)
+                ))
+                .status();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.keep && !INTERRUPTED.load(Ordering::SeqCst) {
+            return;
+        }
+        step("tearing the lab down");
+        self.teardown();
+    }
+}
+
+fn host_config(i: usize) -> String {
+    let me = format!("192.0.2.{}", i + 1);
+    let peers: Vec<String> = (0..3).filter(|j| *j != i).map(|j| format!("\"192.0.2.{}\"", j + 1)).collect();
+    let peers = peers.join(", ");
+    let mut c = format!(
+        "# Host {n} of the demo lab: `ip netns exec {p}-h{n} overlayctl up -c THIS_FILE`\n\
+         name = \"{p}-h{n}\"\n\n[underlay]\ninterface = \"u0\"\naddress = \"{me}\"\n\n\
+         [[network]]\nname = \"vxlan10\"\nvni = 10\npeers = [{peers}]\n\n\
+         [[network]]\nname = \"vxlan11\"\nvni = 11\npeers = [{peers}]\n",
+        n = i + 1,
+        p = PREFIX
+    );
+    if i < 2 {
+        c += "\n[[network]]\nname = \"vlan10\"\nvlan = 10\n\n[[network]]\nname = \"vlan20\"\nvlan = 20\n\n\
+              [[port]]\ninterface = \"t0\"\ntrunk = [\"vlan10\", \"vlan20\"]\n";
+    }
+    c
+}
+
+pub fn run(keep: bool) -> Result<()> {
+    let started = Instant::now();
+    crate::bootstrap::all()?;
+    crate::build::ebpf()?;
+    step("build overlayctl");
+    cmd::run(clean("cargo").args(["build", "--quiet", "--package", "overlay-user", "--bin", "overlayctl"]))?;
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+    let dir = root().join("lab");
+    std::fs::create_dir_all(&dir)?;
+    let mut lab = Lab { dir, ctl: root().join("target/debug/overlayctl"), keep, checks: Vec::new() };
+    lab.teardown(); // leftovers of an interrupted run
+    build_underlay(&lab)?;
+    bring_up_hosts(&mut lab)?;
+    dhcp_over_vxlan(&mut lab)?;
+    isolation_and_routing(&mut lab)?;
+    vlan_scenario(&mut lab)?;
+    show_state(&lab)?;
+    summary(&lab, started.elapsed().as_secs());
+    if lab.checks.iter().any(|(_, ok)| !ok) {
+        bail!("some checks failed");
+    }
+    Ok(())
+}
+
+fn build_underlay(_lab: &Lab) -> Result<()> {
+    step("underlay: three hosts on one L2 segment (192.0.2.0/24), a trunk between host 1 and host 2");
+    for n in ["sw", "h1", "h2", "h3"] {
+        sh_in("", &format!("ip netns add {}", ns(n)))?;
+        sh_in(
+            n,
+            "ip link set lo up; sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+        )?;
+    }
+    sh_in("sw", "ip link add br0 type bridge && ip link set br0 up")?;
+    for (i, h) in HOSTS.iter().enumerate() {
+        sh_in("", &format!("ip link add p{i} netns {} type veth peer name u0 netns {}", ns("sw"), ns(h)))?;
+        sh_in("sw", &format!("ip link set p{i} master br0 up"))?;
+        sh_in(h, &format!("ip addr add 192.0.2.{}/24 dev u0 && ip link set u0 up", i + 1))?;
+    }
+    sh_in("", &format!("ip link add t0 netns {} type veth peer name t0 netns {}", ns("h1"), ns("h2")))?;
+    sh_in("h1", "ip link set t0 up")?;
+    sh_in("h2", "ip link set t0 up")?;
+    Ok(())
+}
+
+fn bring_up_hosts(lab: &mut Lab) -> Result<()> {
+    step(&format!("overlayctl up on each host (configs in {})", lab.dir.display()));
+    for (i, h) in HOSTS.iter().enumerate() {
+        let path = lab.dir.join(format!("{h}.toml"));
+        std::fs::write(&path, host_config(i))?;
+        let r = sh_in(h, &format!("{} up -c {}", lab.ctl.display(), path.display()))
+            .map(|out| print!("    {out}"));
+        lab.check(&format!("{h}: overlayctl up"), r);
+    }
+    Ok(())
+}
+
+/// A VM namespace attached with `overlayctl port add --netns`.
+fn vm(lab: &Lab, host: &str, port: &str, network: &str, name: &str) -> Result<()> {
+    sh_in("", &format!("ip netns add {}", ns(name)))?;
+    sh_in(
+        name,
+        "ip link set lo up; sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+    )?;
+    lab.ctl(host, &format!("port add {port} --network {network} --netns {}", ns(name)))?;
+    println!("    {host}: overlayctl port add {port} --network {network} --netns {}", ns(name));
+    Ok(())
+}
+
+fn ping(from: &str, to: &str) -> Result<()> {
+    sh_in(from, &format!("ping -c 2 -i 0.3 -W 1 {to}")).map(|_| ())
+}
+
+fn no_ping(from: &str, to: &str) -> Result<()> {
+    match ping(from, to) {
+        Ok(()) => bail!("{to} answered"),
+        Err(_) => Ok(()),
+    }
+}
+
+fn dhcp_over_vxlan(lab: &mut Lab) -> Result<()> {
+    step("DHCP over VXLAN: dnsmasq on host 1 (VNI 10), a real DHCP client on host 3");
+    vm(lab, "h1", "dhcp10", "vxlan10", "dhcp")?;
+    sh_in("dhcp", "ip addr add 203.0.113.2/24 dev eth0")?;
+    let leases = lab.dir.join("dnsmasq.leases");
+    let _ = std::fs::remove_file(&leases);
+    sh_in(
+        "dhcp",
+        &format!(
+            "dnsmasq --user=root --no-resolv --no-hosts --port=0 --interface=eth0 --bind-interfaces \
+             --dhcp-range=203.0.113.100,203.0.113.150,255.255.255.0,1h --dhcp-option=option:router,203.0.113.1 \
+             --dhcp-leasefile={} --pid-file={}",
+            leases.display(),
+            lab.dir.join("dnsmasq.pid").display()
+        ),
+    )?;
+    vm(lab, "h3", "vmb", "vxlan10", "vm-b")?;
+    let script = lab.dir.join("dhclient-script");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n# Applies the lease to the VM's interface only (no resolv.conf changes).\n\
+         case \"$reason\" in BOUND|RENEW|REBOOT)\n\
+           ip addr add \"$new_ip_address/24\" dev \"$interface\"\n\
+           [ -n \"$new_routers\" ] && ip route replace default via \"${new_routers%% *}\"\n\
+         esac\nexit 0\n",
+    )?;
+    cmd::run(Command::new("chmod").args(["755", &script.to_string_lossy()]))?;
+    let r = sh_in(
+        "vm-b",
+        &format!(
+            "timeout 40 dhclient -1 -4 -sf {} -lf {} -pf {} eth0 && ip -4 -o addr show eth0",
+            script.display(),
+            lab.dir.join("vm-b.leases").display(),
+            lab.dir.join("vm-b.pid").display()
+        ),
+    );
+    let r = r.and_then(|out| {
+        let addr = out.split_whitespace().nth(3).unwrap_or("").to_string();
+        if addr.starts_with("203.0.113.1") {
+            println!("    vm-b on host 3 leased {addr} from dnsmasq on host 1");
+            Ok(())
+        } else {
+            bail!("no lease: {out}")
+        }
+    });
+    lab.check("DHCP lease obtained over VNI 10 (host 3 <- host 1)", r);
+    let r = ping("vm-b", "203.0.113.2");
+    lab.check("vm-b (host 3) pings the DHCP server (host 1) on VNI 10", r);
+    Ok(())
+}
+
+fn isolation_and_routing(lab: &mut Lab) -> Result<()> {
+    step("tenant isolation between VNI 10 and VNI 11, then a router between them");
+    vm(lab, "h2", "vma", "vxlan10", "vm-a")?;
+    sh_in("vm-a", "ip addr add 203.0.113.10/24 dev eth0")?;
+    vm(lab, "h3", "vmc", "vxlan11", "vm-c")?;
+    sh_in("vm-c", "ip addr add 198.51.100.10/24 dev eth0 && ip addr add 203.0.113.99/24 dev eth0")?;
+    let r = ping("vm-a", "203.0.113.2");
+    lab.check("vm-a (host 2) pings the DHCP server (host 1) on VNI 10", r);
+    let r = no_ping("vm-a", "203.0.113.99");
+    lab.check("VNI 10 cannot reach VNI 11, even in the same subnet", r);
+    sh_in("vm-c", "ip addr del 203.0.113.99/24 dev eth0")?;
+    vm(lab, "h1", "r10", "vxlan10", "router")?;
+    lab.ctl("h1", &format!("port add r11 --network vxlan11 --netns {} --peer-name eth1", ns("router")))?;
+    println!("    h1: overlayctl port add r11 --network vxlan11 --netns {} --peer-name eth1", ns("router"));
+    sh_in(
+        "router",
+        "ip addr add 203.0.113.1/24 dev eth0 && ip addr add 198.51.100.1/24 dev eth1 && sysctl -qw net.ipv4.ip_forward=1",
+    )?;
+    sh_in("vm-a", "ip route add default via 203.0.113.1")?;
+    sh_in("vm-c", "ip route add default via 198.51.100.1")?;
+    let r = ping("vm-a", "198.51.100.10");
+    lab.check("vm-a (VNI 10) reaches vm-c (VNI 11) through the router", r);
+    let r = ping("vm-b", "198.51.100.10");
+    lab.check("vm-b (DHCP, default route from the lease) reaches vm-c", r);
+    Ok(())
+}
+
+fn vlan_scenario(lab: &mut Lab) -> Result<()> {
+    step("VLANs in BPF (no 8021q): VLAN 10 and 20 on host 1, VLAN 10 across the trunk to host 2");
+    vm(lab, "h1", "v10a", "vlan10", "v10a")?;
+    vm(lab, "h1", "v20b", "vlan20", "v20b")?;
+    vm(lab, "h2", "v10c", "vlan10", "v10c")?;
+    sh_in("v10a", "ip addr add 203.0.113.21/24 dev eth0")?;
+    sh_in("v20b", "ip addr add 203.0.113.22/24 dev eth0")?;
+    sh_in("v10c", "ip addr add 203.0.113.23/24 dev eth0")?;
+    let r = no_ping("v10a", "203.0.113.22");
+    lab.check("VLAN 10 and VLAN 20 on host 1 are isolated (same subnet)", r);
+    let cap = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns("h2"),
+            "timeout",
+            "6",
+            "tcpdump",
+            "-l",
+            "-nn",
+            "-e",
+            "-c",
+            "2",
+            "-i",
+            "t0",
+            "icmp",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let r = ping("v10a", "203.0.113.23");
+    lab.check("VLAN 10 reaches host 2 across the trunk", r);
+    let out = cap.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let tagged = text.lines().filter(|l| l.contains("vlan 10")).count();
+    for l in text.lines() {
+        println!("    trunk: {}", l.split_once(' ').map(|(_, r)| r).unwrap_or(l));
+    }
+    let r = if tagged >= 2 { Ok(()) } else { Err(anyhow::anyhow!("capture: {text}")) };
+    lab.check("the trunk carries 802.1Q VLAN 10 both ways (tcpdump)", r);
+    Ok(())
+}
+
+fn show_state(lab: &Lab) -> Result<()> {
+    step("overlayctl fdb show (host 1)");
+    print!("{}", lab.ctl("h1", "fdb show")?);
+    step("overlayctl stats (host 1), non-zero totals");
+    let st: Vec<String> = lab
+        .ctl("h1", "stats")?
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.trim_end().ends_with(" 0"))
+        .map(str::to_string)
+        .collect();
+    println!("{}", st.join("\n"));
+    Ok(())
+}
+
+fn summary(lab: &Lab, secs: u64) {
+    println!("\n{:-<72}", "");
+    for (what, ok) in &lab.checks {
+        println!(" {}  {what}", if *ok { "PASS" } else { "FAIL" });
+    }
+    let passed = lab.checks.iter().filter(|(_, ok)| *ok).count();
+    println!("{:-<72}\n {passed}/{} checks passed in {secs}s", "", lab.checks.len());
+    if lab.keep {
+        println!("\nThe lab stays up (--keep). Explore it:");
+        println!("  ip netns exec {p}-h1 {} status", lab.ctl.display(), p = PREFIX);
+        println!("  ip netns exec {p}-h1 {} fdb show", lab.ctl.display(), p = PREFIX);
+        println!("  ip netns exec {p}-vm-a ping 198.51.100.10", p = PREFIX);
+        println!("  ip netns exec {p}-h2 tcpdump -nn -e -i t0", p = PREFIX);
+        println!("  configs: {}", lab.dir.display());
+        println!("Tear it down: cargo xtask demo --down");
+    }
+}
+
+/// `--down`: remove a lab left with `--keep`.
+pub fn down() -> Result<()> {
+    let lab = Lab {
+        dir: root().join("lab"),
+        ctl: root().join("target/debug/overlayctl"),
+        keep: true,
+        checks: vec![],
+    };
+    lab.teardown();
+    step("demo lab removed");
+    Ok(())
+}

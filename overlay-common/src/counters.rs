@@ -98,6 +98,10 @@ counters! {
     DropNoNetwork = 34, "drop_no_network", true;
     /// No route to the peer VTEP in the kernel FIB.
     DropNoRoute = 35, "drop_no_route", true;
+    /// A GSO super-packet that still carries tunnel offload state from an
+    /// earlier decapsulation on this machine (veth underlays, routed
+    /// between overlay networks): it cannot be encapsulated again.
+    DropTunnelGso = 36, "drop_tunnel_gso", true;
 }
 
 /// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).

@@ -1,7 +1,10 @@
 //! TC ingress of the underlay interface: VXLAN arriving from peer VTEPs.
 
 use aya_ebpf::{
-    bindings::{BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK, TC_ACT_STOLEN, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC},
+    bindings::{
+        BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK, TC_ACT_STOLEN,
+        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
+    },
     macros::classifier,
     programs::TcContext,
 };
@@ -37,7 +40,11 @@ pub fn vtep_ingress(ctx: TcContext) -> i32 {
 fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
     let helper = Drop::new(row, Counter::DropHelper);
     let room = (rx.inner_off - ETH_HLEN + ETH_HLEN) as i32;
-    ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO as u64).map_err(|_| helper)?;
+    // DECAP_L3_IPV4 also clears the skb's tunnel state (encapsulation bit,
+    // tunnel GSO type), so the frame can be encapsulated again later, e.g.
+    // after a router namespace forwards it into another network.
+    let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | BPF_F_ADJ_ROOM_DECAP_L3_IPV4 as u64;
+    ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).map_err(|_| helper)?;
     ctx.store(0, &rx.inner, 0).map_err(|_| helper)?;
     count(row, Counter::Decap);
     Ok(())

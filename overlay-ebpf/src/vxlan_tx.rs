@@ -81,7 +81,18 @@ pub fn encapsulate(
             | BPF_F_ADJ_ROOM_ENCAP_L4_UDP as u64
             | BPF_F_ADJ_ROOM_ENCAP_L2_ETH as u64
             | (14u64 << BPF_ADJ_ROOM_ENCAP_L2_SHIFT);
-        ctx.adjust_room(ENCAP_ROOM as i32, BPF_ADJ_ROOM_MAC, flags).map_err(|_| helper)?;
+        if ctx.adjust_room(ENCAP_ROOM as i32, BPF_ADJ_ROOM_MAC, flags).is_err() {
+            // The helper refuses frames still marked encapsulated: a frame
+            // we decapsulated earlier (the kernel keeps the mark, BPF cannot
+            // clear it) now routed into another network. Plain room works
+            // for a single frame: the payload never moves, so the stale
+            // inner-header offsets still point at the inner headers.
+            if is_gso(ctx) {
+                return Err(Drop::new(row, Counter::DropTunnelGso));
+            }
+            ctx.adjust_room(ENCAP_ROOM as i32, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO as u64)
+                .map_err(|_| helper)?;
+        }
         ctx.store(50, &eth, 0).map_err(|_| helper)?;
     } else {
         if is_gso(ctx) {

@@ -13,13 +13,19 @@ use crate::{
     loader::{self, PROG_TENANT, PROG_UNDERLAY},
     maps::{Maps, check_pins},
     netlink,
+    runtime::Runtime,
 };
 
 /// What `up` did, kept in `/run/overlayctl/NAME.json`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct State {
-    /// The configuration in force (the file, plus run-time changes).
+    /// The configuration in force: the file plus run-time changes.
     pub config: Config,
+    /// The config file as last given to `up`.
+    pub file: Config,
+    /// Changes made with `port|peer|fdb add` since.
+    #[serde(default)]
+    pub runtime: Runtime,
     pub net_ids: BTreeMap<String, u32>,
     /// Interfaces overlayctl created (`port add --netns`): name -> netns.
     #[serde(default)]
@@ -85,9 +91,29 @@ fn resolve(cfg: &Config) -> Result<Resolved> {
     Ok(Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, ports })
 }
 
-/// Brings the instance to `cfg`. Everything is checked before anything
-/// changes; re-running with another file applies only the difference.
-pub fn up(cfg: &Config, opts: UpOptions) -> Result<()> {
+/// Brings the instance to the config file `file` plus the run-time changes
+/// made since the last `up`. Everything is checked before anything changes;
+/// re-running with another file applies only the difference.
+pub fn up(file: &Config, opts: UpOptions) -> Result<()> {
+    file.validate()?;
+    let runtime = load_state(&file.name)?.map(|s| s.runtime).unwrap_or_default();
+    apply_config(file, &runtime, opts)
+}
+
+/// Changes the run-time additions of a running instance and applies them.
+pub fn change_runtime(name: &str, f: impl FnOnce(&State, &mut Runtime) -> Result<()>) -> Result<()> {
+    let s = require_state(name)?;
+    let mut rt = s.runtime.clone();
+    f(&s, &mut rt)?;
+    apply_config(&s.file, &rt, UpOptions::default())
+}
+
+fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()> {
+    let (merged, runtime, warnings) = runtime.merge(file);
+    for w in &warnings {
+        log::warn!("{w}");
+    }
+    let cfg = &merged;
     cfg.validate()?;
     let old = load_state(&cfg.name)?;
     if let Some(o) = &old
@@ -153,7 +179,15 @@ pub fn up(cfg: &Config, opts: UpOptions) -> Result<()> {
         }
     }
     prime_peers(cfg, resolved.underlay_ifindex);
-    save_state(&State { config: cfg.clone(), net_ids: ids, created, attached, netns: current_netns() })
+    save_state(&State {
+        config: cfg.clone(),
+        file: file.clone(),
+        runtime,
+        net_ids: ids,
+        created,
+        attached,
+        netns: current_netns(),
+    })
 }
 
 /// Starts ARP resolution of every peer's next hop (best effort).
@@ -176,15 +210,25 @@ pub fn record_created(name: &str, iface: &str, netns: &str) -> Result<()> {
 /// Detaches everything, deletes interfaces we created, removes pins and
 /// state. Safe to run twice, and after a crash (works from pins alone).
 pub fn down(name: &str) -> Result<()> {
-    let state = load_state(name)?;
+    let state = match load_state(name) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("{e}: cleaning up from the pins alone");
+            None
+        }
+    };
     let dir = pin_dir(name);
     if let Some(s) = &state {
         for iface in s.attached.keys() {
             loader::detach_tc(&dir, iface)?;
         }
-        for iface in s.created.keys() {
-            if let Ok(l) = netlink::link_info(iface) {
-                let _ = netlink::delete_link(l.index);
+        // Interfaces are deleted by name: only in the instance's own
+        // namespace, never in another one that has the same names.
+        if s.netns == current_netns() {
+            for iface in s.created.keys() {
+                if let Ok(l) = netlink::link_info(iface) {
+                    let _ = netlink::delete_link(l.index);
+                }
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod instance;
 pub mod loader;
 pub mod maps;
 pub mod netlink;
+pub mod runtime;
 pub mod stats;
 
 pub use error::{Error, Result};

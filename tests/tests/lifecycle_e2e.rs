@@ -64,6 +64,11 @@ fn port_add_with_netns_creates_and_removes_the_veth() {
     c.sh("ip addr add 203.0.113.9/24 dev eth0");
     c.try_sh("ping -c 2 -i 0.2 -W 1 203.0.113.2").expect("container reaches the remote VM");
     vms[1].ping("203.0.113.9").expect("and back");
+    // Re-running up with the same file keeps ports added at run time.
+    hosts[0].up(&body(0, ""));
+    c.try_sh("ping -c 2 -i 0.2 -W 1 203.0.113.2").expect("run-time port survives up -c FILE");
+    let e = hosts[0].try_ctl("port del vm1").expect_err("file port");
+    assert!(e.contains("config file"), "{e}");
     hosts[0].ctl("port del vm9");
     assert!(c.try_sh("ip link show eth0").is_err(), "veth deleted with the port");
     assert!(hosts[0].fdb().iter().all(|r| r["location"] != "port:vm9"), "its FDB entries are gone");

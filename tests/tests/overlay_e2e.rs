@@ -274,3 +274,52 @@ fn oversized_frames_are_counted_not_fragmented() {
     assert!(r.is_err(), "a 1500-byte frame cannot cross a 1500-byte underlay with VXLAN");
     assert_eq!(hosts[0].counter("drop_mtu"), 1);
 }
+
+/// A router namespace attached to two VXLAN networks (a Neutron router):
+/// ping and TCP cross from VNI 100 to VNI 200 through it. Traffic
+/// decapsulated on the router's host is encapsulated again there.
+#[test]
+fn routing_between_two_vnis_through_a_router_namespace() {
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    for h in &hosts {
+        // VXLAN as single frames on the veth underlay (README, Known limits).
+        h.ns.sh("ethtool -K u0 tx-udp_tnl-segmentation off tx-udp_tnl-csum-segmentation off >/dev/null");
+    }
+    let router = Netns::new("rt");
+    host_sh(&format!(
+        "ip link add r100 netns {} type veth peer name eth0 netns {}",
+        hosts[0].ns.name, router.name
+    ));
+    host_sh(&format!(
+        "ip link add r200 netns {} type veth peer name eth1 netns {}",
+        hosts[0].ns.name, router.name
+    ));
+    hosts[0].ns.sh("ip link set r100 up && ip link set r200 up");
+    router.sh(
+        "ip link set eth0 mtu 1450 up && ip link set eth1 mtu 1450 up && ip addr add 203.0.113.254/24 dev eth0 && \
+         ip addr add 198.51.100.254/24 dev eth1 && sysctl -qw net.ipv4.ip_forward=1",
+    );
+    hosts[0].up(&format!(
+        "{}{}{}{}{}",
+        underlay_toml(IPS[0]),
+        net("blue", 100, &[IPS[1]]),
+        net("red", 200, &[IPS[1]]),
+        port("r100", "blue"),
+        port("r200", "red")
+    ));
+    // vms[1] is blue on host 2; a red tenant on host 2 too.
+    let red = Vm::attach(&hosts[1], "vm2", &mac(9), "198.51.100.9/24");
+    hosts[1].up(&format!(
+        "{}{}{}{}{}",
+        underlay_toml(IPS[1]),
+        net("blue", 100, &[IPS[0]]),
+        net("red", 200, &[IPS[0]]),
+        port("vm1", "blue"),
+        port("vm2", "red")
+    ));
+    vms[1].ns.sh("ip route add default via 203.0.113.254");
+    red.ns.sh("ip route add default via 198.51.100.254");
+    vms[1].ping("198.51.100.9").expect("blue -> router -> red");
+    assert!(iperf3(&red.ns, &vms[1].ns, "198.51.100.9", "") > 1_000_000, "TCP blue -> red");
+    assert_eq!(hosts[0].counter("drop_tunnel_gso"), 0);
+}

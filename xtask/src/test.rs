@@ -69,6 +69,17 @@ pub fn run(filter: Option<&str>) -> Result<()> {
             bad_runs.push(*what);
         }
     }
+    if filter.is_none() {
+        step("the demo lab, end to end (cargo xtask demo)");
+        match crate::demo::run(false) {
+            Ok(()) => passed += 1,
+            Err(e) => {
+                eprintln!("demo: {e:#}");
+                failed += 1;
+                bad_runs.push("demo");
+            }
+        }
+    }
     println!();
     println!("{passed} passed, {failed} failed, {ignored} skipped");
     if failed > 0 || !bad_runs.is_empty() {

@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use overlay_user::{
     bpffs,
     config::{self, Config, Port, StaticFdb},
-    fdb, instance, loader, netlink, stats,
+    fdb, instance, loader, netlink,
+    runtime::Runtime,
+    stats,
 };
 
 #[derive(Parser)]
@@ -171,13 +173,22 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     Ok(())
 }
 
-/// Applies a modified copy of the running config.
-fn change(name: &str, f: impl FnOnce(&mut Config) -> Result<()>) -> Result<()> {
-    let s = instance::require_state(name)?;
-    let mut cfg = s.config.clone();
-    f(&mut cfg)?;
-    instance::up(&cfg, instance::UpOptions::default())?;
-    Ok(())
+/// Applies a change to the run-time additions of an instance (kept across
+/// `up -c FILE`, like `ovs-vsctl add-port`).
+fn change(name: &str, f: impl FnOnce(&instance::State, &mut Runtime) -> Result<()>) -> Result<()> {
+    let mut refused: Option<anyhow::Error> = None;
+    let r = instance::change_runtime(name, |s, rt| {
+        f(s, rt).map_err(|e| {
+            let msg = format!("{e:#}");
+            refused = Some(e);
+            overlay_user::Error::Config(msg)
+        })
+    });
+    match (r, refused) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(e.into()),
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -215,23 +226,17 @@ fn run(cli: Cli) -> Result<()> {
                 PeerCmd::Add { ip, network } => (ip, network, true),
                 PeerCmd::Del { ip, network } => (ip, network, false),
             };
-            change(&name, |cfg| {
-                let n = cfg
-                    .networks
-                    .iter_mut()
-                    .find(|n| n.name == network)
-                    .with_context(|| format!("unknown network {network:?}"))?;
-                let had = n.peers.contains(&ip);
-                if add && had {
-                    bail!("peer {ip} is already in {network}");
-                }
-                if !add && !had {
-                    bail!("peer {ip} is not in {network}");
-                }
-                if add {
-                    n.peers.push(ip)
-                } else {
-                    n.peers.retain(|p| *p != ip)
+            change(&name, |s, rt| {
+                let n = s.config.network(&network).with_context(|| format!("unknown network {network:?}"))?;
+                let in_file = s.file.network(&network).is_some_and(|f| f.peers.contains(&ip));
+                match (add, n.peers.contains(&ip)) {
+                    (true, true) => bail!("peer {ip} is already in {network}"),
+                    (true, false) => rt.peers.push((network.clone(), ip)),
+                    (false, false) => bail!("peer {ip} is not in {network}"),
+                    (false, true) if in_file => {
+                        bail!("peer {ip} of {network} comes from the config file: remove it there and run up")
+                    }
+                    (false, true) => rt.peers.retain(|(n, p)| !(n == &network && *p == ip)),
                 }
                 Ok(())
             })?;
@@ -296,22 +301,33 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
         FdbCmd::Add(t) => {
             let entry =
                 StaticFdb { mac: t.mac.clone(), network: t.network.clone(), remote: t.remote, port: t.port };
-            change(name, |cfg| {
+            change(name, |s, rt| {
                 let mac = config::parse_mac(&entry.mac)
                     .with_context(|| format!("{:?} is not a MAC address", entry.mac))?;
-                cfg.fdb.retain(|f| !(f.network == entry.network && config::parse_mac(&f.mac) == Some(mac)));
-                cfg.fdb.push(entry);
+                let same =
+                    |f: &StaticFdb| f.network == entry.network && config::parse_mac(&f.mac) == Some(mac);
+                if s.file.fdb.iter().any(same) {
+                    bail!(
+                        "{} in {} is a static entry of the config file: change it there",
+                        entry.mac,
+                        entry.network
+                    );
+                }
+                rt.fdb.retain(|f| !same(f));
+                rt.fdb.push(entry);
                 Ok(())
             })?;
         }
         FdbCmd::Del { mac, network } => {
             let m = config::parse_mac(&mac).with_context(|| format!("{mac:?} is not a MAC address"))?;
             let s = instance::require_state(name)?;
-            let is_static =
-                s.config.fdb.iter().any(|f| f.network == network && config::parse_mac(&f.mac) == Some(m));
-            if is_static {
-                change(name, |cfg| {
-                    cfg.fdb.retain(|f| !(f.network == network && config::parse_mac(&f.mac) == Some(m)));
+            let same = |f: &StaticFdb| f.network == network && config::parse_mac(&f.mac) == Some(m);
+            if s.file.fdb.iter().any(same) {
+                bail!("{mac} in {network} is a static entry of the config file: remove it there and run up");
+            }
+            if s.runtime.fdb.iter().any(same) {
+                change(name, |_, rt| {
+                    rt.fdb.retain(|f| !same(f));
                     Ok(())
                 })?;
             } else {
@@ -354,13 +370,17 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
                 netlink::create_veth_into_netns(&interface, &peer_name, ns, Some(m))
                     .with_context(|| format!("create veth {interface} <-> {ns}:{peer_name}"))?;
             }
-            if let Err(e) = instance::up(&cfg, instance::UpOptions::default()) {
+            let added = change(name, |_, rt| {
+                rt.ports.push(port.clone());
+                Ok(())
+            });
+            if let Err(e) = added {
                 if netns.is_some()
                     && let Ok(l) = netlink::link_info(&interface)
                 {
                     let _ = netlink::delete_link(l.index);
                 }
-                return Err(e.into());
+                return Err(e);
             }
             if let Some(ns) = &netns {
                 instance::record_created(name, &interface, ns)?;
@@ -368,12 +388,15 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
         }
         PortCmd::Del { interface } => {
             let s = instance::require_state(name)?;
-            if !s.config.ports.iter().any(|p| p.interface == interface) {
+            if s.file.ports.iter().any(|p| p.interface == interface) {
+                bail!("{interface} is a port of the config file: remove it there and run up");
+            }
+            if !s.runtime.ports.iter().any(|p| p.interface == interface) {
                 bail!("{interface} is not a port");
             }
-            change(name, |cfg| {
-                cfg.ports.retain(|p| p.interface != interface);
-                cfg.fdb.retain(|f| f.port.as_deref() != Some(interface.as_str()));
+            change(name, |_, rt| {
+                rt.ports.retain(|p| p.interface != interface);
+                rt.fdb.retain(|f| f.port.as_deref() != Some(interface.as_str()));
                 Ok(())
             })?;
             if s.created.contains_key(&interface)

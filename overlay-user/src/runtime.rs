@@ -1,0 +1,125 @@
+//! Run-time changes (`overlayctl port|peer|fdb add`) kept beside the
+//! config file's contents, so that re-running `up -c FILE` keeps them, as
+//! `ovs-vsctl add-port` survives in OVS.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Port, StaticFdb, parse_mac};
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct Runtime {
+    #[serde(default)]
+    pub ports: Vec<Port>,
+    /// (network, peer VTEP)
+    #[serde(default)]
+    pub peers: Vec<(String, Ipv4Addr)>,
+    #[serde(default)]
+    pub fdb: Vec<StaticFdb>,
+}
+
+impl Runtime {
+    /// The file's configuration plus these changes. Changes that no longer
+    /// fit the file (their network is gone, or the file now has the same
+    /// item) are left out and returned as warnings.
+    pub fn merge(&self, file: &Config) -> (Config, Runtime, Vec<String>) {
+        let mut cfg = file.clone();
+        let mut kept = Runtime::default();
+        let mut warnings = Vec::new();
+        for p in &self.ports {
+            if cfg.ports.iter().any(|q| q.interface == p.interface) {
+                warnings.push(format!(
+                    "port {}: now in the config file; the file's definition applies",
+                    p.interface
+                ));
+                continue;
+            }
+            let mut trial = cfg.clone();
+            trial.ports.push(p.clone());
+            match trial.validate() {
+                Ok(()) => {
+                    cfg = trial;
+                    kept.ports.push(p.clone());
+                }
+                Err(e) => warnings.push(format!("port {} added at run time dropped: {e}", p.interface)),
+            }
+        }
+        for (net, ip) in &self.peers {
+            let Some(n) = cfg.networks.iter_mut().find(|n| &n.name == net) else {
+                warnings.push(format!("peer {ip} dropped: network {net:?} is gone"));
+                continue;
+            };
+            if !n.peers.contains(ip) && n.vni.is_some() {
+                n.peers.push(*ip);
+                kept.peers.push((net.clone(), *ip));
+            }
+        }
+        for f in &self.fdb {
+            let same = |o: &StaticFdb| o.network == f.network && parse_mac(&o.mac) == parse_mac(&f.mac);
+            if cfg.fdb.iter().any(same) {
+                continue;
+            }
+            let mut trial = cfg.clone();
+            trial.fdb.push(f.clone());
+            match trial.validate() {
+                Ok(()) => {
+                    cfg = trial;
+                    kept.fdb.push(f.clone());
+                }
+                Err(e) => warnings.push(format!("fdb {} added at run time dropped: {e}", f.mac)),
+            }
+        }
+        (cfg, kept, warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(extra: &str) -> Config {
+        Config::parse(&format!(
+            "name = \"t\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.1\"\n\
+             [[network]]\nname = \"blue\"\nvni = 1\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    fn port(name: &str, net: &str) -> Port {
+        Port {
+            interface: name.into(),
+            network: Some(net.into()),
+            trunk: None,
+            native: None,
+            priority_tagged: false,
+            mtu: None,
+        }
+    }
+
+    #[test]
+    fn runtime_changes_survive_and_stale_ones_are_dropped() {
+        let rt = Runtime {
+            ports: vec![port("vm9", "blue"), port("vm8", "gone")],
+            peers: vec![
+                ("blue".into(), "192.0.2.9".parse().unwrap()),
+                ("gone".into(), "192.0.2.8".parse().unwrap()),
+            ],
+            fdb: vec![],
+        };
+        let (cfg, kept, warnings) = rt.merge(&file(""));
+        assert!(cfg.ports.iter().any(|p| p.interface == "vm9"));
+        assert_eq!(kept.ports.len(), 1);
+        assert_eq!(cfg.network("blue").unwrap().peers, vec!["192.0.2.9".parse::<Ipv4Addr>().unwrap()]);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn the_file_wins_over_a_runtime_port_of_the_same_name() {
+        let rt = Runtime { ports: vec![port("vm9", "blue")], ..Default::default() };
+        let (cfg, kept, warnings) = rt.merge(&file("[[port]]\ninterface = \"vm9\"\nnetwork = \"blue\"\n"));
+        assert_eq!(cfg.ports.len(), 1);
+        assert!(kept.ports.is_empty());
+        assert_eq!(warnings.len(), 1);
+    }
+}

@@ -102,3 +102,11 @@ fn mac_round_trip() {
     assert!(parse_mac("0g:ab:cd:00:11:ff").is_none());
     assert!(parse_mac("2:ab:cd:00:11:ff").is_none());
 }
+
+#[test]
+fn shipped_examples_are_valid() {
+    for f in ["host1.toml", "host2.toml"] {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(f);
+        Config::load(&p).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+}

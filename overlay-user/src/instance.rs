@@ -105,6 +105,11 @@ pub fn change_runtime(name: &str, f: impl FnOnce(&State, &mut Runtime) -> Result
     let s = require_state(name)?;
     let mut rt = s.runtime.clone();
     f(&s, &mut rt)?;
+    // A change that cannot be kept is refused, not dropped with a warning.
+    let (_, kept, warnings) = rt.merge(&s.file);
+    if kept != rt {
+        return Err(Error::Config(warnings.join("; ")));
+    }
     apply_config(&s.file, &rt, UpOptions::default())
 }
 

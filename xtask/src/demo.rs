@@ -8,51 +8,24 @@
 //! reaches host 2 over a trunk. Everything is torn down at the end (and on
 //! Ctrl-C or failure) unless `--keep`.
 
-use std::{
-    path::PathBuf,
-    process::Command,
-    sync::atomic::{AtomicBool, Ordering},
-    time::Instant,
+use std::{path::PathBuf, process::Command, time::Instant};
+
+use anyhow::{Result, bail};
+
+use crate::{
+    cmd::{self, clean, root, step},
+    lab,
 };
 
-use anyhow::{Context, Result, bail};
-
-use crate::cmd::{self, clean, root, step};
-
 const PREFIX: &str = "ovdemo";
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
 
 fn ns(name: &str) -> String {
     format!("{PREFIX}-{name}")
 }
 
-/// Runs `sh -c cmd` in namespace `name` (or the root namespace for "").
+/// Runs `sh -c cmd` in the demo namespace `name` (root namespace for "").
 fn sh_in(name: &str, cmd: &str) -> Result<String> {
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        bail!("interrupted");
-    }
-    let mut c = if name.is_empty() {
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(cmd);
-        c
-    } else {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &ns(name), "sh", "-c", cmd]);
-        c
-    };
-    let o = c.output().with_context(|| format!("spawn {cmd}"))?;
-    if !o.status.success() {
-        bail!(
-            "[{name}] {cmd}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    if name.is_empty() { lab::sh_root(cmd) } else { lab::sh_in(&ns(name), cmd) }
 }
 
 struct Lab {
@@ -92,21 +65,14 @@ impl Lab {
                 let _ = Command::new(&self.ctl).args(["down", "--name", &ns(h)]).output();
             }
         }
-        for n in NAMESPACES {
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "ip netns pids {0} 2>/dev/null | xargs -r kill -9; ip netns del {0} 2>/dev/null",
-                    ns(n)
-                ))
-                .status();
-        }
+        let names: Vec<String> = NAMESPACES.iter().map(|n| ns(n)).collect();
+        lab::delete_namespaces(names.iter().map(String::as_str));
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if self.keep && !INTERRUPTED.load(Ordering::SeqCst) {
+        if self.keep && !lab::interrupted() {
             return;
         }
         step("tearing the lab down");
@@ -139,8 +105,7 @@ pub fn run(keep: bool) -> Result<()> {
     crate::build::ebpf()?;
     step("build overlayctl");
     cmd::run(clean("cargo").args(["build", "--quiet", "--package", "overlay-user", "--bin", "overlayctl"]))?;
-    // SAFETY: installing a handler that only stores to an atomic.
-    unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+    lab::catch_interrupt();
     let dir = root().join("lab");
     std::fs::create_dir_all(&dir)?;
     let mut lab = Lab { dir, ctl: root().join("target/debug/overlayctl"), keep, checks: Vec::new() };

@@ -4,6 +4,7 @@ mod bootstrap;
 mod build;
 mod cmd;
 mod demo;
+mod lab;
 mod test;
 
 use anyhow::Result;

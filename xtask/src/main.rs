@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask build-ebpf | test | demo | bootstrap | clippy`.
 
+mod bench;
 mod bootstrap;
 mod build;
 mod cmd;
@@ -30,6 +31,12 @@ enum Task {
     },
     /// Clippy over the host crates and the BPF crate.
     Clippy,
+    /// Benchmark against the kernel's vxlan + bridge; writes BENCHMARKS.md.
+    Bench {
+        /// One round of short runs (under two minutes).
+        #[arg(long)]
+        quick: bool,
+    },
     /// The demo lab: three hosts, VXLAN, DHCP, a router, VLANs (main job).
     Demo {
         /// Leave the lab up to explore it.
@@ -48,6 +55,7 @@ fn main() {
         Task::BuildEbpf => bootstrap::toolchain().and_then(|_| build::ebpf()),
         Task::Test { filter } => test::run(filter.as_deref()),
         Task::Clippy => build::clippy(),
+        Task::Bench { quick } => bench::run(quick),
         Task::Demo { keep, down } => {
             if down {
                 demo::down()

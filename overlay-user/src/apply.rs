@@ -181,29 +181,45 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
             m.flood.set(*id, fs, 0).map_err(Error::map(MAP_FLOOD))?;
         }
     }
-    // Static entries: install (evicting a learned entry if the map is full),
-    // then drop statics no longer configured and learned entries that point
-    // at a removed network or port.
-    for (k, e) in &d.static_fdb {
-        if m.fdb.get(k, 0).ok().as_ref() == Some(e) {
-            continue;
+    // Static entries: installed in batches; when the map is full, learned
+    // entries make room (static entries must always install). Then statics
+    // no longer configured and learned entries that point at a removed
+    // network or port are dropped.
+    let current: HashMap<FdbKey, FdbEntry> = m.fdb.iter().filter_map(|r| r.ok()).collect();
+    let (keys, values): (Vec<FdbKey>, Vec<FdbEntry>) =
+        d.static_fdb.iter().filter(|(k, e)| current.get(k) != Some(e)).map(|(k, e)| (*k, *e)).unzip();
+    let mut start = 0;
+    while start < keys.len() {
+        let (n, err) = crate::batch::update(&m.fdb_raw, &keys[start..], &values[start..]);
+        start += n;
+        let Some(err) = err else { break };
+        let learned: Vec<FdbKey> = m
+            .fdb
+            .iter()
+            .filter_map(|r| r.ok())
+            .filter(|(_, v)| !v.is_static())
+            .map(|(k, _)| k)
+            .take(keys.len() - start)
+            .collect();
+        if learned.is_empty() {
+            return Err(Error::Config(format!(
+                "FDB full: {} static entries do not fit fdb_size ({err})",
+                keys.len() - start
+            )));
         }
-        if m.fdb.insert(k, e, 0).is_err() {
-            let victim = m.fdb.iter().filter_map(|r| r.ok()).find(|(_, v)| !v.is_static()).map(|(k, _)| k);
-            if let Some(v) = victim {
-                let _ = m.fdb.remove(&v);
-            }
-            m.fdb.insert(k, e, 0).map_err(Error::map(MAP_FDB))?;
+        for k in learned {
+            let _ = m.fdb.remove(&k);
         }
     }
-    let stale: Vec<FdbKey> = m
-        .fdb
-        .iter()
-        .filter_map(|r| r.ok())
+    let stale: Vec<FdbKey> = current
+        .into_iter()
         .filter(|(k, e)| {
-            (e.is_static() && !d.static_fdb.contains_key(k))
-                || !d.networks.contains_key(&k.net_id)
-                || (e.kind == FDB_KIND_PORT && !d.ports.contains_key(&e.ifindex))
+            // A key configured as static now holds that entry, whatever the
+            // snapshot said.
+            !d.static_fdb.contains_key(k)
+                && (e.is_static()
+                    || !d.networks.contains_key(&k.net_id)
+                    || (e.kind == FDB_KIND_PORT && !d.ports.contains_key(&e.ifindex)))
         })
         .map(|(k, _)| k)
         .collect();

@@ -61,7 +61,7 @@ pub fn load_state(name: &str) -> Result<Option<State>> {
 fn save_state(s: &State) -> Result<()> {
     let p = state_path(&s.config.name);
     let tmp = p.with_extension("json.tmp");
-    fs::write(&tmp, serde_json::to_vec_pretty(s).map_err(|e| Error::State(e.to_string()))?)?;
+    fs::write(&tmp, serde_json::to_vec(s).map_err(|e| Error::State(e.to_string()))?)?;
     fs::rename(tmp, p)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! operations behind `overlayctl`.
 
 pub mod apply;
+pub mod batch;
 pub mod bpffs;
 pub mod config;
 pub mod error;

@@ -17,6 +17,8 @@ pub struct Maps {
     pub ports: HashMap<MapData, u32, PortConfig>,
     pub trunk: HashMap<MapData, TrunkKey, u32>,
     pub fdb: HashMap<MapData, FdbKey, FdbEntry>,
+    /// The FDB again, for batched updates.
+    pub fdb_raw: MapData,
     pub stats: PerCpuArray<MapData, u64>,
 }
 
@@ -65,6 +67,19 @@ pub fn check_pins(dir: &Path, instance: &str, fdb_size: u32) -> Result<()> {
             )));
         }
     }
+    // Same sizes but another meaning: the layout version in CONFIG says so.
+    if dir.join(MAP_CONFIG).exists() {
+        let config: Array<MapData, GlobalConfig> =
+            open_map(dir, MAP_CONFIG)?.try_into().map_err(Error::map(MAP_CONFIG))?;
+        let v = config.get(&0, 0).map(|g| g.layout_version).unwrap_or(0);
+        if v != 0 && v != overlay_common::LAYOUT_VERSION {
+            return Err(Error::PinMismatch {
+                path: dir.join(MAP_CONFIG),
+                detail: format!("layout version {v}, this binary writes {}", overlay_common::LAYOUT_VERSION),
+                instance: instance.into(),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -90,6 +105,7 @@ impl Maps {
             ports: typed!(dir, MAP_PORTS),
             trunk: typed!(dir, MAP_TRUNK),
             fdb: typed!(dir, MAP_FDB),
+            fdb_raw: MapData::from_pin(dir.join(MAP_FDB)).map_err(Error::map(MAP_FDB))?,
             stats: typed!(dir, MAP_STATS),
         })
     }

@@ -100,13 +100,18 @@ impl Netns {
         .expect("netns thread")
     }
 
-    /// Names of the programs attached to TCX ingress of `dev`.
+    /// Names of the programs attached to TCX ingress of `dev`, in order.
     pub fn tcx_ingress(&self, dev: &str) -> Vec<String> {
+        self.tcx_ingress_programs(dev).into_iter().map(|(_, n)| n).collect()
+    }
+
+    /// (id, name) of the programs attached to TCX ingress of `dev`, in order.
+    pub fn tcx_ingress_programs(&self, dev: &str) -> Vec<(u32, String)> {
         let dev = dev.to_string();
         self.within(move || {
             use aya::programs::{SchedClassifier, TcAttachType};
             let (_, progs) = SchedClassifier::query_tcx(&dev, TcAttachType::Ingress).expect("query tcx");
-            progs.iter().map(|p| p.name_as_str().unwrap_or("?").to_string()).collect()
+            progs.iter().map(|p| (p.id(), p.name_as_str().unwrap_or("?").to_string())).collect()
         })
     }
 }

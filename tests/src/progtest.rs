@@ -140,6 +140,14 @@ impl Fixture {
         overlay_user::stats::reset(&mut self.maps).expect("reset");
     }
 
+    /// The interfaces of this fixture, as `apply` wants them.
+    pub fn resolved(&self) -> Resolved {
+        let u = netlink::link_info(&self.cfg.underlay.interface).expect("underlay");
+        let ports =
+            self.cfg.ports.iter().map(|p| (p.interface.clone(), self.ifindex[&p.interface])).collect();
+        Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, ports }
+    }
+
     pub fn net(&self, name: &str) -> u32 {
         self.ids[name]
     }

@@ -426,3 +426,42 @@ fn head_end_replication_to_128_peers() {
         assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodRemote, n as u64)]));
     });
 }
+
+/// A full FDB: learning stops (counted), static entries still install
+/// (learned ones make room), and a config that cannot fit is refused.
+#[test]
+fn full_fdb_stops_learning_but_static_entries_install() {
+    in_private_netns(|| {
+        let small = CONFIG.replace("ageing = 300", "ageing = 300\nfdb_size = 16");
+        let mut f = Fixture::new(&small);
+        // 2 static entries; learn until the map is full.
+        for i in 0..20u8 {
+            f.tenant("p1", &tenant_frame(VM2, [2, 0, 0, 0, 1, i]));
+        }
+        assert_eq!(f.count(Learned), 14, "16 slots, 2 static");
+        assert_eq!(f.count(LearnFull), 6);
+        // Four more static entries: installed by evicting learned ones.
+        let mut extra = small.clone();
+        for i in 0..4 {
+            extra += &format!(
+                "[[fdb]]\nmac = \"02:00:00:00:02:0{i}\"\nnetwork = \"blue\"\nremote = \"192.0.2.2\"\n"
+            );
+        }
+        let cfg = overlay_user::config::Config::parse(&format!("name = \"x\"\n{extra}")).unwrap();
+        let want = overlay_user::apply::desired(&cfg, &f.ids, &f.resolved()).unwrap();
+        overlay_user::apply::apply(&mut f.maps, &want).expect("statics fit after eviction");
+        let statics = f.maps.fdb.iter().filter_map(|r| r.ok()).filter(|(_, e)| e.is_static()).count();
+        assert_eq!(statics, 6);
+        // More static entries than slots: a clear error.
+        let mut too_many = small.clone();
+        for i in 0..20 {
+            too_many += &format!(
+                "[[fdb]]\nmac = \"02:00:00:00:03:{i:02x}\"\nnetwork = \"blue\"\nremote = \"192.0.2.2\"\n"
+            );
+        }
+        let cfg = overlay_user::config::Config::parse(&format!("name = \"x\"\n{too_many}")).unwrap();
+        let want = overlay_user::apply::desired(&cfg, &f.ids, &f.resolved()).unwrap();
+        let e = overlay_user::apply::apply(&mut f.maps, &want).expect_err("does not fit");
+        assert!(e.to_string().contains("FDB full"), "{e}");
+    });
+}

@@ -116,11 +116,29 @@ fn foreign_program_is_refused() {
     let other = format!("{}x", hosts[0].instance);
     let cfg = std::env::temp_dir().join(format!("{other}.toml"));
     std::fs::write(&cfg, format!("name = \"{other}\"\n{}", body(0, ""))).unwrap();
-    let r = hosts[0].ns.try_sh(&format!("{} up -c {}", overlayctl().display(), cfg.display()));
-    let _ = std::fs::remove_file(&cfg);
-    let _ = hosts[0].ns.try_sh(&format!("{} down --name {other}", overlayctl().display()));
+    let ctl = overlayctl();
+    let r = hosts[0].ns.try_sh(&format!("{} up -c {}", ctl.display(), cfg.display()));
     let e = r.expect_err("foreign program");
     assert!(e.contains("did not attach") && e.contains("--force"), "{e}");
+    assert_eq!(hosts[0].ns.tcx_ingress("vm1"), ["tenant_ingress"], "nothing attached on refusal");
+    // --force: attached anyway, first in the TCX chain.
+    let forced = hosts[0].ns.try_sh(&format!("{} up --force -c {}", ctl.display(), cfg.display()));
+    let chain = hosts[0].ns.tcx_ingress_programs("vm1");
+    let status = hosts[0].ns.try_sh(&format!("{} --name {other} -j status", ctl.display()));
+    let _ = hosts[0].ns.try_sh(&format!("{} down --name {other}", ctl.display()));
+    let _ = std::fs::remove_file(&cfg);
+    forced.expect("--force attaches");
+    let status: serde_json::Value = serde_json::from_str(&status.expect("status")).unwrap();
+    let ours = status["interfaces"].as_array().unwrap().iter().find(|i| i["interface"] == "vm1").unwrap()["program_id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(chain.len(), 2, "{chain:?}");
+    assert_eq!(chain[0].0 as u64, ours, "the forced program runs first: {chain:?}");
+    assert_eq!(
+        hosts[0].ns.tcx_ingress("vm1"),
+        ["tenant_ingress"],
+        "its down leaves the other instance attached"
+    );
 }
 
 #[test]

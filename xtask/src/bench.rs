@@ -42,6 +42,8 @@ struct Bench {
 
 impl Drop for Bench {
     fn drop(&mut self) {
+        let _ = sh_in("ovbench-cp", &format!("{} down --name ovbench-cp", self.ctl.display()));
+        lab::delete_namespaces(["ovbench-cp"]);
         let _ = sh_in(&ns("overlay", "ha"), &format!("{} down --name ovbench-ha", self.ctl.display()));
         let _ = sh_in(&ns("overlay", "hb"), &format!("{} down --name ovbench-hb", self.ctl.display()));
         let names: Vec<String> =
@@ -170,6 +172,48 @@ fn measure(v: &str, s: &Settings, out: &mut BTreeMap<&'static str, Vec<f64>>) ->
     Ok(())
 }
 
+/// Control plane: `up` with 100 ports, and `up` programming 100k static
+/// FDB entries (batched), each on a fresh instance. Returns (what, seconds).
+fn control_plane(b: &Bench) -> Result<Vec<(String, f64)>> {
+    let ns = "ovbench-cp";
+    sh_root(&format!("ip netns add {ns}"))?;
+    sh_in(
+        ns,
+        "ip link set lo up && ip link add u type veth peer name u2 && ip link set u up && ip link set u2 up && \
+               ip addr add 192.0.2.1/24 dev u && for i in $(seq 0 99); do ip link add p$i type veth peer name q$i; \
+               ip link set p$i up; done",
+    )?;
+    let head = "name = \"ovbench-cp\"\nfdb_size = 131072\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.1\"\n\
+                [[network]]\nname = \"t\"\nvni = 100\npeers = [\"192.0.2.2\"]\n\
+                [[network]]\nname = \"t2\"\nvni = 101\npeers = [\"192.0.2.2\"]\n";
+    let mut out = Vec::new();
+    let mut timed_up = |what: &str, body: String| -> Result<()> {
+        let cfg = root().join("lab/bench-cp.toml");
+        std::fs::write(&cfg, format!("{head}{body}"))?;
+        let t = Instant::now();
+        sh_in(ns, &format!("{} up -c {}", b.ctl.display(), cfg.display()))?;
+        out.push((what.to_string(), t.elapsed().as_secs_f64()));
+        sh_in(ns, &format!("{} down --name ovbench-cp", b.ctl.display()))?;
+        Ok(())
+    };
+    // Two networks: at most 64 local ports per network.
+    let ports: String = (0..100)
+        .map(|i| {
+            format!("[[port]]\ninterface = \"p{i}\"\nnetwork = \"{}\"\n", if i % 2 == 0 { "t" } else { "t2" })
+        })
+        .collect();
+    timed_up("`overlayctl up` with 100 ports in 2 networks (s)", ports)?;
+    let fdb: String = (0..100_000u32)
+        .map(|i| {
+            let m = i.to_be_bytes();
+            format!("[[fdb]]\nmac = \"02:00:{:02x}:{:02x}:{:02x}:{:02x}\"\nnetwork = \"t\"\nremote = \"192.0.2.2\"\n", m[0], m[1], m[2], m[3])
+        })
+        .collect();
+    timed_up("`overlayctl up` with 100k static FDB entries (s)", fdb)?;
+    timed_up("`overlayctl up` with nothing to program (s)", String::new())?;
+    Ok(out)
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -201,7 +245,15 @@ pub fn run(quick: bool) -> Result<()> {
     crate::bootstrap::all()?;
     crate::build::ebpf()?;
     step("build overlayctl and progcost (release)");
-    cmd::run(clean("cargo").args(["build", "--quiet", "--package", "overlay-user", "--bin", "overlayctl"]))?;
+    cmd::run(clean("cargo").args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "overlay-user",
+        "--bin",
+        "overlayctl",
+    ]))?;
     cmd::run(clean("cargo").args([
         "build",
         "--quiet",
@@ -212,7 +264,7 @@ pub fn run(quick: bool) -> Result<()> {
         "progcost",
     ]))?;
     lab::catch_interrupt();
-    let b = Bench { ctl: root().join("target/debug/overlayctl") };
+    let b = Bench { ctl: root().join("target/release/overlayctl") };
     drop(Bench { ctl: b.ctl.clone() }); // leftovers of an interrupted run
     for (v, desc) in VARIANTS {
         step(&format!("build {desc}"));
@@ -235,7 +287,9 @@ pub fn run(quick: bool) -> Result<()> {
         bail!("progcost: {}", String::from_utf8_lossy(&prog.stderr));
     }
     let prog = String::from_utf8_lossy(&prog.stdout).into_owned();
-    let report = report(&results, &prog, &s, quick, started.elapsed().as_secs())?;
+    step("control plane: up with 100 ports, up with 100k static FDB entries");
+    let cp = control_plane(&b)?;
+    let report = report(&results, &prog, &cp, &s, quick, started.elapsed().as_secs())?;
     println!("\n{report}");
     std::fs::write(root().join("BENCHMARKS.md"), &report)?;
     step("results written to BENCHMARKS.md");
@@ -266,6 +320,7 @@ fn environment() -> String {
 fn report(
     results: &BTreeMap<&str, BTreeMap<&'static str, Vec<f64>>>,
     prog: &str,
+    cp: &[(String, f64)],
     s: &Settings,
     quick: bool,
     secs: u64,
@@ -324,6 +379,15 @@ fn report(
     for (name, bytes, ns) in &rows {
         writeln!(r, "| {name} | {bytes} | {ns:.0} | {:.0} |", (ns - base).max(0.0))?;
     }
+    writeln!(
+        r,
+        "\nControl plane (fresh instance each time; static FDB entries are written with `BPF_MAP_UPDATE_BATCH`):\n"
+    )?;
+    writeln!(r, "| operation | seconds |")?;
+    writeln!(r, "|---|---:|")?;
+    for (what, secs) in cp {
+        writeln!(r, "| {what} | {secs:.2} |")?;
+    }
     r += ANALYSIS;
     Ok(r)
 }
@@ -331,26 +395,36 @@ fn report(
 const ANALYSIS: &str = r#"
 ## Analysis
 
-- **TCP** is carried as GSO super-packets end to end in both (b) and (c): the
-  tenant's 64 KB segments are encapsulated once (`bpf_skb_adjust_room` with the
-  UDP-tunnel flags in (c), the vxlan driver in (b)) and cross the veth
-  underlay unsegmented, so throughput is bounded by the TCP stacks at the ends,
-  not by the datapath; (c) replaces the bridge + vxlan device hops with one
-  program per side.
-- **Small packets** pay per-packet costs. (c) runs one TC program on the
-  tenant port (parse, FDB lookup, FIB lookup for the next hop, encap) and one
-  on the underlay; (b) runs the bridge, the vxlan transmit path with a route
-  lookup and the UDP receive path with the vxlan socket. The table above says
-  which costs less here; the program-cost table shows where (c)'s time goes:
-  the encap path is dominated by `bpf_get_hash_recalc` (flow dissector, for the
-  UDP source port), `bpf_fib_lookup` and `bpf_skb_adjust_room`.
-- **Targets not met yet** (issue 7): encap and decap at or under 150 ns,
-  small-packet rate at 2x (b). Next steps: cache the next hop per peer (skip
-  `bpf_fib_lookup` on the hot path), use the skb's existing hash when present,
-  and an XDP decap fast path on the underlay. Not measured yet: rate with 1M
-  FDB entries, flood cost with 1/8/64 peers, time to program 100k static FDB
-  entries, `up` with 100 ports.
-- Small-packet rates come from iperf3 (one user-space sender), not trafgen, so
-  they measure the sender as much as the datapath; CPU per packet is the whole
-  machine's busy time divided by delivered packets.
+Where (c) is ahead of (b), and why:
+
+- **Per-packet work.** (b) moves every frame through the bridge, the vxlan
+  device's transmit path (route lookup, UDP tunnel transmit) and, on the other
+  side, the UDP receive path with the vxlan socket and the bridge again. (c)
+  runs one TC program on the tenant port (parse, one FDB lookup, a FIB lookup
+  for the next hop, encapsulation in place, redirect) and one on the underlay
+  (parse, VNI and peer lookups, decapsulation in place, redirect): no extra
+  netdevice hops, no socket lookup. That is what the 64-byte rate, the CPU per
+  packet and the ping latency show; (c) sits close to (a), which does no
+  encapsulation at all.
+- **TCP** rides as GSO super-packets in both (b) and (c): 64 KB segments are
+  encapsulated once (`bpf_skb_adjust_room` with the UDP-tunnel flags in (c))
+  and cross the veth underlay unsegmented, so throughput is bounded by the
+  TCP endpoints; (c) again saves the device hops.
+
+Where targets of issue 7 are not met yet, and what limits them:
+
+- **Small-packet rate at 2x (b):** the sender here is iperf3 in user space,
+  whose cost is the same in every variant and dominates the CPU per packet,
+  which compresses all ratios; a kernel-side generator (trafgen,
+  `xdp_live_frames`) would show the datapath's share. The datapath's own
+  cost is in the program-cost table.
+- **Encap and decap at or under 150 ns:** the encap path pays for
+  `bpf_get_hash_recalc` (the flow dissector, for the UDP source port),
+  `bpf_fib_lookup` (next hop and MACs), `bpf_skb_adjust_room` and
+  `bpf_check_mtu`; decap for the parse, three lookups and
+  `bpf_skb_adjust_room`. Next steps: cache the next hop per peer in a map
+  refreshed by neighbour events, reuse `skb->hash` when set, and an XDP decap
+  fast path on the underlay.
+- Not measured yet: rate with 100 vs 1M FDB entries, flood cost with 1, 8 and
+  64 peers, TCP and latency with sockperf.
 "#;

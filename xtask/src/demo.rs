@@ -340,12 +340,19 @@ fn summary(lab: &Lab, secs: u64) {
     let passed = lab.checks.iter().filter(|(_, ok)| *ok).count();
     println!("{:-<72}\n {passed}/{} checks passed in {secs}s", "", lab.checks.len());
     if lab.keep {
-        println!("\nThe lab stays up (--keep). Explore it:");
-        println!("  ip netns exec {p}-h1 {} status", lab.ctl.display(), p = PREFIX);
-        println!("  ip netns exec {p}-h1 {} fdb show", lab.ctl.display(), p = PREFIX);
-        println!("  ip netns exec {p}-vm-a ping 198.51.100.10", p = PREFIX);
-        println!("  ip netns exec {p}-h2 tcpdump -nn -e -i t0", p = PREFIX);
-        println!("  configs: {}", lab.dir.display());
+        println!("\nThe lab stays up (--keep). Explore it by hand:");
+    } else {
+        println!("\nThe lab is torn down now; run `cargo xtask demo --keep` to explore it by hand:");
+    }
+    let ctl = lab.ctl.display();
+    println!("  ip netns exec {PREFIX}-h1 {ctl} status");
+    println!("  ip netns exec {PREFIX}-h1 {ctl} fdb show");
+    println!("  ip netns exec {PREFIX}-h1 {ctl} stats");
+    println!("  ip netns exec {PREFIX}-vm-a ping 198.51.100.10        # VNI 10 -> router -> VNI 11");
+    println!("  ip netns exec {PREFIX}-h2 tcpdump -nn -e -i t0           # 802.1Q tags on the trunk");
+    println!("  ip netns exec {PREFIX}-h3 tcpdump -nn -i u0 udp port 4789 # VXLAN on the underlay");
+    println!("  configs: {}", lab.dir.display());
+    if lab.keep {
         println!("Tear it down: cargo xtask demo --down");
     }
 }

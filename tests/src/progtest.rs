@@ -97,6 +97,12 @@ impl Fixture {
     /// Runs `prog` on `frame` as if received on `dev`; returns the verdict
     /// and the frame as the program left it.
     pub fn run(&self, prog: &str, dev: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+        let (v, out, _) = self.run_timed(prog, dev, frame);
+        (v, out)
+    }
+
+    /// [`Fixture::run`], plus the kernel-measured duration of the run.
+    pub fn run_timed(&self, prog: &str, dev: &str, frame: &[u8]) -> (u32, Vec<u8>, std::time::Duration) {
         let p: &SchedClassifier = self.ebpf.program(prog).expect("program").try_into().expect("classifier");
         let mut ctx = [0u8; 192];
         let idx = self.ifindex[dev];
@@ -111,7 +117,7 @@ impl Fixture {
             })
             .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN ({} bytes): {e:?}", frame.len()));
         out.truncate(r.data_size_out as usize);
-        (r.return_value, out)
+        (r.return_value, out, r.duration)
     }
 
     pub fn tenant(&self, dev: &str, frame: &[u8]) -> (u32, Vec<u8>) {

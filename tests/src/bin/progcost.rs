@@ -3,7 +3,6 @@
 //! compound on the same skb), averaging the kernel-measured duration.
 //! Prints `name<TAB>bytes<TAB>ns` lines for `cargo xtask bench`.
 
-use aya::programs::{SchedClassifier, TestRun, TestRunOptions};
 use overlay_common::{encap::EncapParams, pktbuild::*};
 use overlay_tests::progtest::{Fixture, in_private_netns};
 
@@ -44,22 +43,7 @@ fn frame(dst: [u8; 6], src: [u8; 6], size: usize) -> Vec<u8> {
 }
 
 fn avg_ns(f: &Fixture, prog: &str, dev: &str, input: &[u8], runs: u32) -> f64 {
-    let p: &SchedClassifier = f.ebpf.program(prog).expect("program").try_into().expect("classifier");
-    let mut ctx = [0u8; 192];
-    ctx[40..44].copy_from_slice(&f.ifindex[dev].to_ne_bytes());
-    let mut out = vec![0u8; 4096];
-    let mut total = 0u128;
-    for _ in 0..runs {
-        let r = p
-            .test_run(TestRunOptions {
-                data_in: Some(input),
-                data_out: Some(&mut out),
-                ctx_in: Some(&ctx),
-                ..Default::default()
-            })
-            .expect("test run");
-        total += r.duration.as_nanos();
-    }
+    let total: u128 = (0..runs).map(|_| f.run_timed(prog, dev, input).2.as_nanos()).sum();
     total as f64 / runs as f64
 }
 

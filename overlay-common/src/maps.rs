@@ -109,6 +109,8 @@ pub const PORT_MODE_ACCESS: u8 = 1;
 pub const PORT_MODE_TRUNK: u8 = 2;
 /// Accept priority-tagged frames (VID 0) as untagged.
 pub const PORT_F_PRIO_TAGGED: u8 = 1 << 0;
+/// The XDP fast path may redirect to this port (its far end runs NAPI).
+pub const PORT_F_XDP_TARGET: u8 = 1 << 1;
 
 /// Key of `TRUNK_VLANS`: a VID allowed on a trunk port; the value is the net_id.
 #[repr(C)]

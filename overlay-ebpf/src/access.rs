@@ -38,3 +38,35 @@ pub fn pull_headers(ctx: &TcContext) {
         let _ = ctx.pull_data(want);
     }
 }
+
+/// The same accessor over an XDP buffer. Reads copy through
+/// `bpf_xdp_load_bytes`: with header offsets that depend on IHL, LLVM turns
+/// a direct bounds check into a scalar comparison the verifier cannot use.
+pub struct XdpFrame<'a>(pub &'a aya_ebpf::programs::XdpContext);
+
+impl Frame for XdpFrame<'_> {
+    #[inline(always)]
+    fn wire_len(&self) -> usize {
+        self.0.data_end() - self.0.data()
+    }
+
+    #[inline(always)]
+    fn read<T: Copy>(&self, off: usize) -> Option<T> {
+        if off > 0xffff {
+            return None;
+        }
+        let mut v = core::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: the helper writes exactly size_of::<T>() bytes into `v`
+        // or fails; T is a plain-bytes header type.
+        let r = unsafe {
+            aya_ebpf::helpers::bpf_xdp_load_bytes(
+                self.0.ctx,
+                off as u32,
+                v.as_mut_ptr() as *mut core::ffi::c_void,
+                size_of::<T>() as u32,
+            )
+        };
+        // SAFETY: initialised by the successful helper call.
+        if r == 0 { Some(unsafe { v.assume_init() }) } else { None }
+    }
+}

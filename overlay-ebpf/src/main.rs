@@ -1,6 +1,7 @@
 //! BPF programs of the overlay datapath. One file per attach point:
 //! - `tenant_tc`: TC ingress of tenant ports (frames leaving a VM/container).
 //! - `underlay_tc`: TC ingress of the underlay interface (VXLAN arriving).
+//! - `underlay_xdp`: XDP on the underlay, the known-unicast fast path.
 #![no_std]
 #![no_main]
 
@@ -11,6 +12,7 @@ mod maps;
 mod stats;
 mod tenant_tc;
 mod underlay_tc;
+mod underlay_xdp;
 mod vxlan_tx;
 
 #[cfg(not(test))]

@@ -105,7 +105,8 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         let nets = cfg.port_networks(p)?;
         let mut pc = PortConfig {
             mode: if p.trunk.is_some() { PORT_MODE_TRUNK } else { PORT_MODE_ACCESS },
-            flags: if p.priority_tagged { PORT_F_PRIO_TAGGED } else { 0 },
+            flags: if p.priority_tagged { PORT_F_PRIO_TAGGED } else { 0 }
+                | if p.xdp_target { PORT_F_XDP_TARGET } else { 0 },
             _pad: 0,
             net_id: NO_NET,
         };

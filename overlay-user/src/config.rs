@@ -43,8 +43,8 @@ pub struct Underlay {
     pub port: u16,
     #[serde(default = "default_ttl")]
     pub ttl: u8,
-    /// XDP on the underlay: "off" (TC only). Native and generic XDP fast
-    /// paths are planned; asking for them is an error today.
+    /// XDP fast path for known-unicast VXLAN on the underlay: "off" (TC
+    /// only), "native" (driver mode) or "generic" (skb mode).
     #[serde(default = "default_xdp")]
     pub xdp: String,
 }
@@ -80,6 +80,11 @@ pub struct Port {
     pub priority_tagged: bool,
     /// MTU to set; default underlay MTU - 50. 0 = leave the interface alone.
     pub mtu: Option<u32>,
+    /// The XDP fast path may redirect frames here: the far end of this veth
+    /// runs NAPI (GRO on, or an XDP program), or it is a tap. Ports made by
+    /// `port add --netns` are set up that way and marked automatically.
+    #[serde(default)]
+    pub xdp_target: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -183,11 +188,8 @@ impl Config {
         if u.ttl == 0 {
             return Err(bad("underlay.ttl: must be 1..=255"));
         }
-        if u.xdp != "off" {
-            return Err(bad(format!(
-                "underlay.xdp {:?}: only \"off\" is supported by this version (the TC datapath)",
-                u.xdp
-            )));
+        if !matches!(u.xdp.as_str(), "off" | "native" | "generic") {
+            return Err(bad(format!("underlay.xdp {:?}: one of \"off\", \"native\", \"generic\"", u.xdp)));
         }
         if self.networks.len() > MAX_NETWORKS as usize {
             return Err(bad(format!("at most {MAX_NETWORKS} networks")));

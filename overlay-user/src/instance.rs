@@ -165,6 +165,10 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
     netlink::enable_forwarding(&cfg.underlay.interface)?;
     let mut attached = BTreeMap::new();
     loader::attach_tc(&mut ebpf, &dir, PROG_UNDERLAY, &cfg.underlay.interface, opts.force)?;
+    match loader::XdpAttach::from_config(&cfg.underlay.xdp) {
+        Some(how) => loader::attach_xdp(&mut ebpf, &dir, &cfg.underlay.interface, how)?,
+        None => loader::detach_xdp(&dir, &cfg.underlay.interface)?,
+    }
     attached.insert(cfg.underlay.interface.clone(), resolved.underlay_ifindex);
     for p in &cfg.ports {
         loader::attach_tc(&mut ebpf, &dir, PROG_TENANT, &p.interface, opts.force)?;
@@ -176,6 +180,9 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
             if !attached.contains_key(name) {
                 loader::detach_tc(&dir, name)?;
             }
+        }
+        if o.config.underlay.interface != cfg.underlay.interface {
+            loader::detach_xdp(&dir, &o.config.underlay.interface)?;
         }
         for (name, ns) in &o.created {
             if attached.contains_key(name) {

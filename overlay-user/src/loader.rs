@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use aya::{
     Ebpf, EbpfLoader,
     programs::{
-        LinkOrder, SchedClassifier, TcAttachType,
+        LinkOrder, SchedClassifier, TcAttachType, Xdp,
         links::{FdLink, PinnedLink},
         tc::{SchedClassifierLink, TcAttachOptions},
+        xdp::{XdpLink, XdpMode},
     },
 };
 use overlay_common::maps::MAP_FDB;
@@ -27,6 +28,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("OVERLAY_EBPF_OBJ"))
 
 pub const PROG_TENANT: &str = "tenant_ingress";
 pub const PROG_UNDERLAY: &str = "vtep_ingress";
+pub const PROG_XDP: &str = "vtep_xdp";
+/// The TC programs (the XDP one is loaded separately).
 pub const ALL_PROGRAMS: &[&str] = &[PROG_TENANT, PROG_UNDERLAY];
 
 /// Loads the object; maps already pinned in `dir` are reused, the others
@@ -45,7 +48,111 @@ pub fn load(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
             .map_err(Error::bpf)?;
         p.load().map_err(|e| Error::Bpf(format!("{name}: {e}{}", verifier_hint(&e))))?;
     }
+    let x: &mut Xdp = ebpf
+        .program_mut(PROG_XDP)
+        .ok_or_else(|| Error::Bpf(format!("program {PROG_XDP} missing from object")))?
+        .try_into()
+        .map_err(Error::bpf)?;
+    x.load().map_err(|e| Error::Bpf(format!("{PROG_XDP}: {e}{}", verifier_hint(&e))))?;
     Ok(ebpf)
+}
+
+/// XDP attach mode of the underlay fast path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpAttach {
+    Native,
+    Generic,
+}
+
+impl XdpAttach {
+    /// From the config's `underlay.xdp` (`None` for "off").
+    pub fn from_config(s: &str) -> Option<XdpAttach> {
+        match s {
+            "native" => Some(XdpAttach::Native),
+            "generic" => Some(XdpAttach::Generic),
+            _ => None,
+        }
+    }
+
+    fn mode(self) -> XdpMode {
+        match self {
+            XdpAttach::Native => XdpMode::Driver,
+            XdpAttach::Generic => XdpMode::Skb,
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            XdpAttach::Native => "native",
+            XdpAttach::Generic => "generic",
+        }
+    }
+}
+
+/// Pin of the XDP link on `ifname`; the mode is part of the name because a
+/// link cannot change mode (changing it detaches and re-attaches).
+pub fn xdp_pin(dir: &Path, ifname: &str, how: XdpAttach) -> PathBuf {
+    dir.join(format!("link_xdp_{}_{}", how.tag(), pin_safe(ifname)))
+}
+
+/// Attaches the XDP fast path to `ifname` in mode `how`, or swaps the new
+/// program into the existing link atomically; a link of the other mode is
+/// removed first.
+pub fn attach_xdp(ebpf: &mut Ebpf, dir: &Path, ifname: &str, how: XdpAttach) -> Result<()> {
+    for other in [XdpAttach::Native, XdpAttach::Generic] {
+        if other != how {
+            detach_pin(&xdp_pin(dir, ifname, other))?;
+        }
+    }
+    let p: &mut Xdp = ebpf
+        .program_mut(PROG_XDP)
+        .ok_or_else(|| Error::Bpf(format!("no program {PROG_XDP}")))?
+        .try_into()
+        .map_err(Error::bpf)?;
+    let pin = xdp_pin(dir, ifname, how);
+    let fresh = |p: &mut Xdp| {
+        p.attach(ifname, how.mode()).map_err(|e| {
+            Error::Bpf(format!(
+                "attach {PROG_XDP} ({}) to {ifname}: {e} (another XDP program attached? a driver without native XDP? try xdp = \"generic\")",
+                how.tag()
+            ))
+        })
+    };
+    let id = match PinnedLink::from_pin(&pin) {
+        Ok(old) => {
+            let fd: FdLink = old.into();
+            let link = XdpLink::try_from(fd).map_err(Error::bpf)?;
+            match p.attach_to_link(link) {
+                Ok(id) => id,
+                Err(_) => {
+                    let _ = std::fs::remove_file(&pin);
+                    fresh(p)?
+                }
+            }
+        }
+        Err(_) => fresh(p)?,
+    };
+    let link = p.take_link(id).map_err(Error::bpf)?;
+    let fd: FdLink = link.try_into().map_err(Error::bpf)?;
+    if !pin.exists() {
+        fd.pin(&pin).map_err(|e| Error::Bpf(format!("pin {}: {e}", pin.display())))?;
+    }
+    Ok(())
+}
+
+/// Removes the XDP fast path from `ifname` (either mode; no-op if none).
+pub fn detach_xdp(dir: &Path, ifname: &str) -> Result<()> {
+    for how in [XdpAttach::Native, XdpAttach::Generic] {
+        detach_pin(&xdp_pin(dir, ifname, how))?;
+    }
+    Ok(())
+}
+
+/// The mode of the XDP fast path on `ifname`, if attached through our pin.
+pub fn xdp_attached(dir: &Path, ifname: &str) -> Option<XdpAttach> {
+    [XdpAttach::Native, XdpAttach::Generic]
+        .into_iter()
+        .find(|h| PinnedLink::from_pin(xdp_pin(dir, ifname, *h)).is_ok())
 }
 
 fn verifier_hint(e: &aya::programs::ProgramError) -> String {

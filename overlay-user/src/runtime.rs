@@ -94,6 +94,7 @@ mod tests {
             native: None,
             priority_tagged: false,
             mtu: None,
+            xdp_target: false,
         }
     }
 

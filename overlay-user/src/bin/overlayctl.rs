@@ -355,8 +355,16 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
             if s.config.ports.iter().any(|p| p.interface == interface) {
                 bail!("{interface} is already a port");
             }
-            let port =
-                Port { interface: interface.clone(), network, trunk, native, priority_tagged: false, mtu };
+            let port = Port {
+                interface: interface.clone(),
+                network,
+                trunk,
+                native,
+                priority_tagged: false,
+                mtu,
+                // With --netns we make the far end and turn GRO on there.
+                xdp_target: netns.is_some(),
+            };
             // Check the change before creating anything.
             let mut cfg = s.config.clone();
             cfg.ports.push(port.clone());
@@ -415,11 +423,16 @@ fn status(name: &str, json: bool) -> Result<()> {
     let mut ifaces = Vec::new();
     for (iface, idx) in &s.attached {
         let prog = loader::pinned_prog_id(&dir, iface);
-        let role = if *iface == s.config.underlay.interface { "underlay" } else { "port" };
+        let underlay = *iface == s.config.underlay.interface;
+        let xdp = if underlay { loader::xdp_attached(&dir, iface) } else { None };
+        let hook = match xdp {
+            Some(loader::XdpAttach::Native) => "tcx + xdp native",
+            Some(loader::XdpAttach::Generic) => "tcx + xdp generic",
+            None => "tc-ingress (tcx)",
+        };
         ifaces.push(serde_json::json!({
-            "interface": iface, "ifindex": idx, "role": role,
-            "hook": "tc-ingress (tcx)", "program_id": prog,
-            "attached": prog.is_some(),
+            "interface": iface, "ifindex": idx, "role": if underlay { "underlay" } else { "port" },
+            "hook": hook, "program_id": prog, "attached": prog.is_some(),
         }));
     }
     let nets: Vec<_> = s

@@ -89,8 +89,12 @@ fn trunk_networks_need_a_vlan() {
 
 #[test]
 fn xdp_modes() {
-    let t = GOOD.replace("address = \"192.0.2.1\"", "address = \"192.0.2.1\"\nxdp = \"native\"");
-    assert!(err_of(&t).contains("underlay.xdp"));
+    for ok in ["off", "native", "generic"] {
+        let t = GOOD.replace("address = \"192.0.2.1\"", &format!("address = \"192.0.2.1\"\nxdp = \"{ok}\""));
+        Config::parse(&t).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    let t = GOOD.replace("address = \"192.0.2.1\"", "address = \"192.0.2.1\"\nxdp = \"offload\"");
+    assert!(err_of(&t).contains("underlay.xdp \"offload\": one of"));
 }
 
 #[test]

@@ -40,6 +40,9 @@ pub struct GlobalConfig {
     pub ageing_ns: u64,
 }
 
+/// `GlobalConfig::flags`: compute the outer UDP checksum of single frames.
+pub const CFG_F_UDP_CSUM: u8 = 1 << 0;
+
 /// `NETWORKS[net_id]`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

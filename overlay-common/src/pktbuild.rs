@@ -82,3 +82,27 @@ pub fn eth_of(frame: &[u8]) -> Option<EthHdr> {
 pub const fn ip_be(a: [u8; 4]) -> u32 {
     u32::from_ne_bytes(a)
 }
+
+/// Whether the UDP checksum of an Ethernet + IPv4 (no options) + UDP frame
+/// is valid (a zero checksum counts as "none", so as invalid here).
+pub fn udp4_checksum_valid(frame: &[u8]) -> bool {
+    if frame.len() < 42 || frame[40..42] == [0, 0] {
+        return false;
+    }
+    let udp_len = u16::from_be_bytes([frame[38], frame[39]]) as usize;
+    let Some(seg) = frame.get(34..34 + udp_len) else { return false };
+    let mut sum: u32 = 0;
+    let mut add = |b: &[u8]| {
+        for c in b.chunks(2) {
+            sum += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+        }
+    };
+    add(&frame[26..34]); // source and destination address
+    add(&[0, 17]);
+    add(&(udp_len as u16).to_be_bytes());
+    add(seg);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum == 0xffff
+}

@@ -11,6 +11,7 @@ mod fdb;
 mod maps;
 mod stats;
 mod tenant_tc;
+mod udp_csum;
 mod underlay_tc;
 mod underlay_xdp;
 mod vxlan_tx;

@@ -31,7 +31,7 @@ use overlay_common::{
     encap::{EncapParams, build_outer, csum_replace4, udp_src_port},
     frame::Frame,
     headers::EthHdr,
-    maps::{GlobalConfig, NetConfig},
+    maps::{CFG_F_UDP_CSUM, GlobalConfig, NetConfig},
 };
 
 use crate::{
@@ -45,6 +45,7 @@ const ETH_P_IPV6: u16 = 0x86dd;
 /// Offsets in the encapsulated frame.
 const OFF_IP_CHECK: usize = 14 + 10;
 const OFF_IP_DST: usize = 14 + 16;
+const OFF_UDP_CHECK: usize = 14 + 20 + 6;
 const BPF_ADJ_ROOM_ENCAP_L2_SHIFT: u64 = 56;
 
 #[inline(always)]
@@ -115,6 +116,12 @@ pub fn encapsulate(
     let outer = build_outer(&p, inner_len);
     ctx.store(14, &outer, 0).map_err(|_| helper)?;
     ctx.store(12, &ETH_P_IPV4.to_be(), 0).map_err(|_| helper)?;
+    // Optional outer UDP checksum, for single frames only: a GSO
+    // super-packet's segments get theirs from the segmentation, which BPF
+    // cannot ask for (no adjust_room flag for SKB_GSO_UDP_TUNNEL_CSUM).
+    if cfg.flags & CFG_F_UDP_CSUM != 0 && !is_gso(ctx) {
+        crate::udp_csum::write(ctx, cfg.local_vtep_be, dst_be, inner_len + 16).map_err(|_| helper)?;
+    }
     let mut mtu: u32 = 0;
     // SAFETY: helper on our context with a valid out pointer.
     let r =
@@ -161,13 +168,24 @@ fn set_macs(ctx: &TcContext, smac: &[u8; 6], dmac: &[u8; 6]) -> Result<(), ()> {
     ctx.store(6, smac, 0).map_err(|_| ())
 }
 
-/// Rewrites the outer destination (and IPv4 checksum) for the next peer.
+/// Rewrites the outer destination for the next peer, with the IPv4
+/// checksum and, when present, the UDP checksum (its pseudo-header holds
+/// the destination address).
 #[inline(always)]
 fn retarget(ctx: &TcContext, old_be: u32, new_be: u32) -> Result<(), ()> {
     let f = SkbFrame(ctx);
     let check: u16 = f.read(OFF_IP_CHECK).ok_or(())?;
+    let udp_check: u16 = f.read(OFF_UDP_CHECK).ok_or(())?;
     ctx.store(OFF_IP_DST, &new_be, 0).map_err(|_| ())?;
-    ctx.store(OFF_IP_CHECK, &csum_replace4(check, old_be, new_be), 0).map_err(|_| ())
+    ctx.store(OFF_IP_CHECK, &csum_replace4(check, old_be, new_be), 0).map_err(|_| ())?;
+    if udp_check != 0 {
+        let mut c = csum_replace4(udp_check, old_be, new_be);
+        if c == 0 {
+            c = 0xffff;
+        }
+        ctx.store(OFF_UDP_CHECK, &c, 0).map_err(|_| ())?;
+    }
+    Ok(())
 }
 
 /// Sends the encapsulated frame itself to its destination (last action).

@@ -70,7 +70,7 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
             underlay_mtu: r.underlay_mtu,
             udp_port_be: cfg.underlay.port.to_be(),
             ttl: cfg.underlay.ttl,
-            flags: 0,
+            flags: if cfg.underlay.udp_checksum { CFG_F_UDP_CSUM } else { 0 },
             _pad: 0,
             ageing_ns: cfg.ageing as u64 * 1_000_000_000,
         },

@@ -47,6 +47,10 @@ pub struct Underlay {
     /// only), "native" (driver mode) or "generic" (skb mode).
     #[serde(default = "default_xdp")]
     pub xdp: String,
+    /// Compute the outer UDP checksum (default: zero, as RFC 7348 allows
+    /// over IPv4). Single frames only: GSO super-packets keep zero.
+    #[serde(default)]
+    pub udp_checksum: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

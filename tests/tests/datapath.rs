@@ -465,3 +465,34 @@ fn full_fdb_stops_learning_but_static_entries_install() {
         assert!(e.to_string().contains("FDB full"), "{e}");
     });
 }
+
+/// `udp_checksum = true`: single frames leave with a valid outer UDP
+/// checksum, IP or not, and flood copies keep it valid per peer.
+#[test]
+fn outer_udp_checksum_when_configured() {
+    in_private_netns(|| {
+        let cfg = CONFIG
+            .replace("address = \"192.0.2.1\"", "address = \"192.0.2.1\"\nudp_checksum = true")
+            .replace("peers = [\"192.0.2.2\"]", "peers = [\"192.0.2.3\", \"192.0.2.2\"]");
+        let f = Fixture::new(&cfg);
+        sh("ip neigh add 192.0.2.3 lladdr 02:00:00:00:aa:03 dev u0 nud permanent");
+        for size in [64usize, 1400, 1401] {
+            let inner = udp4(REMOTE_VM, VM1, [203, 0, 113, 1], [203, 0, 113, 2], 1, 2, size - 42);
+            let (v, out) = f.tenant("p1", &inner);
+            assert_eq!(v, TC_ACT_REDIRECT);
+            assert!(udp4_checksum_valid(&out), "{size}-byte frame: valid outer UDP checksum");
+        }
+        let mut arp = eth(REMOTE_VM, VM1, 0x0806);
+        arp.extend_from_slice(&[0x5a; 28]);
+        let (v, out) = f.tenant("p1", &arp);
+        assert_eq!(v, TC_ACT_REDIRECT);
+        assert!(udp4_checksum_valid(&out), "ARP (change_head path)");
+        // Broadcast: the copy to 192.0.2.3 is a clone; the frame itself goes
+        // to 192.0.2.2 after its destination (and checksums) were rewritten.
+        let (v, out) = f.tenant("p1", &tenant_frame([0xff; 6], VM1));
+        assert_eq!(v, TC_ACT_REDIRECT);
+        assert_eq!(&out[30..34], &[192, 0, 2, 2]);
+        assert!(udp4_checksum_valid(&out), "checksum follows the retargeted destination");
+        assert_eq!(f.count(FloodRemote), 2);
+    });
+}

@@ -103,6 +103,17 @@ fn broadcast_reaches_each_remote_host_exactly_once() {
 /// One host runs this datapath, the other the kernel's vxlan + bridge.
 #[test]
 fn interoperates_with_kernel_vxlan() {
+    interop(false);
+}
+
+/// The same with outer UDP checksums: the kernel's UDP receive path drops
+/// VXLAN whose non-zero checksum is wrong.
+#[test]
+fn interoperates_with_kernel_vxlan_with_udp_checksums() {
+    interop(true);
+}
+
+fn interop(udp_checksum: bool) {
     let ours = Host::new("h");
     let kern = Netns::new("k");
     host_sh(&format!("ip link add u0 netns {} type veth peer name u0 netns {}", ours.ns.name, kern.name));
@@ -120,7 +131,7 @@ fn interoperates_with_kernel_vxlan() {
          ip link set vx100 up && ip link set vm2 up && ip link set br0 up && \
          bridge fdb append 00:00:00:00:00:00 dev vx100 dst 192.0.2.1");
     ours.up(&format!(
-        "{}{}{}",
+        "{}udp_checksum = {udp_checksum}\n{}{}",
         underlay_toml("192.0.2.1"),
         net("blue", 100, &["192.0.2.2"]),
         port("vm1", "blue")

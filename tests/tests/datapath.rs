@@ -566,3 +566,41 @@ fn fold16(mut s: u32) -> u16 {
     }
     s as u16
 }
+
+/// A MAC that shows up on another port moves there (learned entries only).
+#[test]
+fn learned_macs_move() {
+    in_private_netns(|| {
+        let f = Fixture::new(CONFIG);
+        let roamer = [2, 0, 0, 0, 0, 0x42];
+        f.tenant("p1", &tenant_frame([0xff; 6], roamer));
+        assert_eq!(fdb_get(&f, "blue", roamer).unwrap().ifindex, f.ifindex["p1"]);
+        f.tenant("p2", &tenant_frame([0xff; 6], roamer));
+        assert_eq!(fdb_get(&f, "blue", roamer).unwrap().ifindex, f.ifindex["p2"], "moved to p2");
+        f.underlay(&vxlan_from(PEER, 100, &tenant_frame([0xff; 6], roamer)));
+        let e = fdb_get(&f, "blue", roamer).unwrap();
+        assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, ip_be(PEER)), "moved behind the peer VTEP");
+        assert_eq!(f.count(Learned), 3);
+    });
+}
+
+/// `learn_unknown_peers = true`: VXLAN from a VTEP not listed is accepted
+/// and its sources are learned against it.
+#[test]
+fn unknown_peers_are_accepted_when_the_network_allows() {
+    in_private_netns(|| {
+        let cfg =
+            CONFIG.replace("peers = [\"192.0.2.2\"]", "peers = [\"192.0.2.2\"]\nlearn_unknown_peers = true");
+        let f = Fixture::new(&cfg);
+        let src = [2, 0, 0, 0, 0, 0x66];
+        let (v, out) = f.underlay(&vxlan_from(STRANGER, 100, &tenant_frame(VM2, src)));
+        assert_eq!(v, TC_ACT_REDIRECT);
+        assert_eq!(out, tenant_frame(VM2, src));
+        let e = fdb_get(&f, "blue", src).expect("learned");
+        assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, ip_be(STRANGER)));
+        assert_eq!(f.count(DropNotPeer), 0);
+        // Still not for an unknown VNI.
+        assert_eq!(f.underlay(&vxlan_from(STRANGER, 999, &tenant_frame(VM2, src))).0, TC_ACT_SHOT);
+        assert_eq!(f.count(DropUnknownVni), 1);
+    });
+}

@@ -88,9 +88,13 @@ impl Fixture {
         bpffs::ensure_bpffs().expect("bpffs");
         let dir = bpffs::pin_dir(&name);
         std::fs::create_dir_all(&dir).expect("pin dir");
+        // Removes the pins if anything below panics (e.g. the verifier
+        // refuses the object) before the Fixture, whose Drop does it, exists.
+        let mut guard = PinGuard(Some(dir.clone()));
         let ebpf = loader::load(&dir, cfg.fdb_size).expect("load BPF object (verifier)");
         let mut maps = Maps::open(&dir).expect("maps");
         apply(&mut maps, &want).expect("apply");
+        guard.0 = None; // the Fixture owns the pins now
         Fixture { ebpf, maps, dir, cfg, ids, ifindex }
     }
 
@@ -156,6 +160,16 @@ impl Fixture {
 
     pub fn net(&self, name: &str) -> u32 {
         self.ids[name]
+    }
+}
+
+struct PinGuard(Option<PathBuf>);
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            let _ = overlay_user::instance::remove_pins(&d);
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::vec::Vec;
 
 use crate::encap::{EncapParams, OuterHdrs, build_outer};
-use crate::headers::{EthHdr, Ipv4Hdr, UdpHdr};
+use crate::headers::{Ipv4Hdr, UdpHdr};
 
 pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
     let mut v = Vec::with_capacity(64);
@@ -71,11 +71,6 @@ pub fn vxlan(outer_dst: [u8; 6], outer_src: [u8; 6], p: &EncapParams, inner: &[u
 pub fn as_bytes<T: Copy>(t: &T) -> &[u8] {
     // SAFETY: only used with the repr(C) header types, which have no padding.
     unsafe { core::slice::from_raw_parts(t as *const T as *const u8, core::mem::size_of::<T>()) }
-}
-
-/// Reads the Ethernet header of a frame.
-pub fn eth_of(frame: &[u8]) -> Option<EthHdr> {
-    crate::frame::Frame::read(frame, 0)
 }
 
 /// IPv4 address in network order as a `u32` (the `_be` convention).

@@ -14,7 +14,7 @@ use overlay_common::{
 };
 
 use crate::{
-    maps::{FLOOD, port},
+    maps::port,
     stats::{Drop, count},
 };
 
@@ -97,13 +97,24 @@ fn clone_all(ctx: &TcContext, fs: &FloodSet, tagged: bool, skip: u32, row: u32) 
     unsafe { bpf_loop(n, flood_one as *mut c_void, &mut c as *mut FloodCtx as *mut c_void, 0) };
 }
 
+/// The flood set of a network (looked up once per flooded frame).
+#[inline(always)]
+pub fn flood_set(net_id: u32, row: u32) -> Result<&'static FloodSet, Drop> {
+    crate::maps::FLOOD.get(net_id).ok_or(Drop::new(row, Counter::DropNoNetwork))
+}
+
 /// Copies the frame to every local port of the network except `skip` (the
 /// port it came in on, a member of the network, or 0): untagged members
 /// first, then tagged members with one tag push for all. The frame itself
 /// is left as it came. Returns how many ports were flooded to.
 #[inline(always)]
-pub fn flood_local(ctx: &TcContext, net_id: u32, net: &NetConfig, skip: u32, row: u32) -> Result<u32, Drop> {
-    let fs = FLOOD.get(net_id).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
+pub fn flood_local(
+    ctx: &TcContext,
+    fs: &FloodSet,
+    net: &NetConfig,
+    skip: u32,
+    row: u32,
+) -> Result<u32, Drop> {
     clone_all(ctx, fs, false, skip, row);
     if fs.n_tagged != 0 && net.vlan != NO_VLAN {
         push(ctx, net.vlan).map_err(|_| Drop::new(row, Counter::DropHelper))?;

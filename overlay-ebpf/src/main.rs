@@ -6,6 +6,7 @@
 #![no_main]
 
 mod access;
+mod admit;
 mod deliver;
 mod fdb;
 mod maps;

@@ -18,7 +18,7 @@ use overlay_common::{
 
 use crate::{
     access::{SkbFrame, pull_headers},
-    deliver::{egress_vid, flood_local, pop, redirect_to},
+    deliver::{egress_vid, flood_local, flood_set, pop, redirect_to},
     fdb::{Hit, at_port, learn, lookup},
     maps::{TRUNK_VLANS, config, network, port},
     stats::{Drop, count, count_drop},
@@ -96,17 +96,13 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         }
         Hit::Remote(_) => Err(Drop::new(row, Counter::DropNoNetwork)),
         Hit::Miss => {
-            let targets = flood_local(ctx, net_id, net, ifindex, row)?;
-            if net.flags & NET_F_VXLAN != 0 && has_peers(net_id) {
-                return flood_remote(ctx, cfg, net_id, net, row);
+            let fs = flood_set(net_id, row)?;
+            let targets = flood_local(ctx, fs, net, ifindex, row)?;
+            if net.flags & NET_F_VXLAN != 0 && fs.n_peers != 0 {
+                return flood_remote(ctx, cfg, fs, net, row);
             }
             // Every copy was a clone; the frame itself is consumed.
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodEmpty)) } else { Ok(TC_ACT_STOLEN) }
         }
     }
-}
-
-#[inline(always)]
-fn has_peers(net_id: u32) -> bool {
-    crate::maps::FLOOD.get(net_id).map(|f| f.n_peers != 0).unwrap_or(false)
 }

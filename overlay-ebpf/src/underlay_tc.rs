@@ -9,18 +9,18 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use overlay_common::{
-    ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q,
-    counters::{Counter, net_row},
-    is_group_mac, is_zero_mac,
-    maps::{NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, PeerKey},
+    ETH_HLEN,
+    counters::Counter,
+    is_group_mac,
     parse::{Reject, VxlanRx, parse_underlay},
 };
 
 use crate::{
     access::{SkbFrame, pull_headers},
-    deliver::{egress_vid, flood_local, redirect_to},
+    admit::{Admitted, admit},
+    deliver::{egress_vid, flood_local, flood_set, redirect_to},
     fdb::{Hit, at_remote, learn, lookup},
-    maps::{PEERS, VNI_TO_NET, config, network},
+    maps::config,
     stats::{Drop, count, count_drop},
 };
 
@@ -66,25 +66,7 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         }
         Err(Reject::Drop(c)) => return Err(Drop::new(0, c)),
     };
-    // SAFETY: plain u32 value.
-    let net_id = unsafe { VNI_TO_NET.get(rx.vni) }.copied().ok_or(Drop::new(0, Counter::DropUnknownVni))?;
-    let net = network(net_id).ok_or(Drop::new(0, Counter::DropUnknownVni))?;
-    if net.flags & NET_F_VXLAN == 0 {
-        return Err(Drop::new(0, Counter::DropUnknownVni));
-    }
-    let row = net_row(net_id);
-    let peer = PeerKey { net_id, vtep_be: rx.src_vtep_be };
-    // SAFETY: plain u32 value.
-    if unsafe { PEERS.get(peer) }.is_none() && net.flags & NET_F_LEARN_UNKNOWN_PEERS == 0 {
-        return Err(Drop::new(row, Counter::DropNotPeer));
-    }
-    let inner_type = u16::from_be(rx.inner.ethertype_be);
-    if (inner_type == ETH_P_8021Q || inner_type == ETH_P_8021AD) && net.flags & NET_F_ALLOW_INNER_TAG == 0 {
-        return Err(Drop::new(row, Counter::DropInnerTagged));
-    }
-    if is_group_mac(&rx.inner.src) || is_zero_mac(&rx.inner.src) {
-        return Err(Drop::new(row, Counter::DropSrcMac));
-    }
+    let Admitted { net_id, net, row } = admit(&rx)?;
     learn(row, net_id, rx.inner.src, at_remote(rx.src_vtep_be))?;
 
     let dst = rx.inner.dst;
@@ -102,7 +84,7 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         Hit::Miss => {
             decapsulate(ctx, &rx, row)?;
             // Split horizon: local ports only, never other VTEPs.
-            let targets = flood_local(ctx, net_id, net, 0, row)?;
+            let targets = flood_local(ctx, flood_set(net_id, row)?, net, 0, row)?;
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodEmpty)) } else { Ok(TC_ACT_STOLEN) }
         }
     }

@@ -1,7 +1,7 @@
 //! XDP on the underlay: the fast path for known-unicast VXLAN.
 //!
-//! Only frames this program can finish are handled here: VXLAN for a known
-//! VNI from a peer, an untagged inner frame with a valid source, whose
+//! Only frames this program can finish are handled here: VXLAN admitted by
+//! the same rules as in TC (`admit`), whose
 //! destination is a learned or static local port that takes it untagged and
 //! is marked as an XDP target (its far end runs NAPI, so a redirected frame
 //! is never dropped by the kernel unseen).
@@ -16,19 +16,13 @@ use aya_ebpf::{
     macros::xdp,
     programs::XdpContext,
 };
-use overlay_common::{
-    ETH_P_8021AD, ETH_P_8021Q, NO_VLAN,
-    counters::{Counter, net_row},
-    is_group_mac, is_zero_mac,
-    maps::{NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, PORT_F_XDP_TARGET, PeerKey},
-    parse::parse_underlay,
-};
+use overlay_common::{counters::Counter, is_group_mac, maps::PORT_F_XDP_TARGET, parse::parse_underlay};
 
 use crate::{
     access::XdpFrame,
-    deliver::egress_vid,
+    admit::{Admitted, admit},
     fdb::{Hit, at_remote, learn, lookup},
-    maps::{PEERS, VNI_TO_NET, config, network, port},
+    maps::{config, port},
     stats::count,
 };
 
@@ -42,28 +36,16 @@ pub fn vtep_xdp(ctx: XdpContext) -> u32 {
 fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
     let cfg = config()?;
     let rx = parse_underlay(&XdpFrame(ctx), cfg.local_vtep_be, cfg.udp_port_be, false).ok()?;
-    // SAFETY: plain u32 value.
-    let net_id = unsafe { VNI_TO_NET.get(rx.vni) }.copied()?;
-    let net = network(net_id)?;
-    if net.flags & NET_F_VXLAN == 0 {
-        return None;
-    }
-    let peer = PeerKey { net_id, vtep_be: rx.src_vtep_be };
-    // SAFETY: plain u32 value.
-    if unsafe { PEERS.get(peer) }.is_none() && net.flags & NET_F_LEARN_UNKNOWN_PEERS == 0 {
-        return None;
-    }
-    let inner_type = u16::from_be(rx.inner.ethertype_be);
-    if inner_type == ETH_P_8021Q || inner_type == ETH_P_8021AD {
-        return None;
-    }
+    let Admitted { net_id, row, .. } = admit(&rx).ok()?;
     let (src, dst) = (rx.inner.src, rx.inner.dst);
-    if is_group_mac(&src) || is_zero_mac(&src) || is_group_mac(&dst) {
+    if is_group_mac(&dst) {
         return None;
     }
-    let row = net_row(net_id);
     let Hit::Port(out) = lookup(row, net_id, dst, cfg.ageing_ns) else { return None };
-    if egress_vid(out, net_id, net)? != NO_VLAN || port(out)?.flags & PORT_F_XDP_TARGET == 0 {
+    // One PORTS lookup: the port takes this network untagged (access or
+    // trunk-native) and is marked as an XDP target.
+    let p = port(out)?;
+    if p.net_id != net_id || p.flags & PORT_F_XDP_TARGET == 0 {
         return None;
     }
     learn(row, net_id, src, at_remote(rx.src_vtep_be)).ok()?;

@@ -31,12 +31,11 @@ use overlay_common::{
     encap::{EncapParams, build_outer, csum_replace4, udp_src_port},
     frame::Frame,
     headers::EthHdr,
-    maps::{CFG_F_UDP_CSUM, GlobalConfig, NetConfig},
+    maps::{CFG_F_UDP_CSUM, FloodSet, GlobalConfig, NetConfig},
 };
 
 use crate::{
     access::SkbFrame,
-    maps::FLOOD,
     stats::{Drop, count},
 };
 
@@ -242,11 +241,10 @@ fn send_clone(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
 pub fn flood_remote(
     ctx: &TcContext,
     cfg: &GlobalConfig,
-    net_id: u32,
+    fs: &FloodSet,
     net: &NetConfig,
     row: u32,
 ) -> Result<i32, Drop> {
-    let fs = FLOOD.get(net_id).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
     let n = fs.n_peers as usize;
     if n == 0 || n > MAX_FLOOD_PEERS {
         return Err(Drop::new(row, Counter::DropFloodEmpty));

@@ -4,10 +4,10 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use overlay_common::maps::{FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, MAP_FDB};
+use overlay_common::maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbKey, MAP_FDB};
 
 use crate::{
-    config::{StaticFdb, format_mac, parse_mac},
+    config::format_mac,
     error::{Error, Result},
     instance::State,
     maps::Maps,
@@ -72,26 +72,6 @@ pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<Fdb
     }
     rows.sort_by(|a, b| (&a.network, &a.mac).cmp(&(&b.network, &b.mac)));
     Ok(rows)
-}
-
-/// Key and value of a static entry, checked against the instance.
-pub fn static_entry(state: &State, f: &StaticFdb) -> Result<(FdbKey, FdbEntry)> {
-    let mut cfg = state.config.clone();
-    cfg.fdb.retain(|o| !(o.network == f.network && parse_mac(&o.mac) == parse_mac(&f.mac)));
-    cfg.fdb.push(f.clone());
-    cfg.validate()?;
-    let mac = parse_mac(&f.mac).expect("validated");
-    let key = FdbKey { net_id: state.net_ids[&f.network], mac, _pad: [0; 2] };
-    let mut e = FdbEntry { flags: FDB_F_STATIC, ..Default::default() };
-    if let Some(ip) = f.remote {
-        e.kind = FDB_KIND_REMOTE;
-        e.remote_be = u32::from_ne_bytes(ip.octets());
-    } else if let Some(p) = &f.port {
-        e.kind = FDB_KIND_PORT;
-        e.ifindex =
-            *state.attached.get(p).ok_or_else(|| Error::Config(format!("port {p:?} is not attached")))?;
-    }
-    Ok((key, e))
 }
 
 /// Removes every learned entry (of one network, or all).

@@ -101,16 +101,20 @@ pub fn up(file: &Config, opts: UpOptions) -> Result<()> {
 }
 
 /// Changes the run-time additions of a running instance and applies them.
-pub fn change_runtime(name: &str, f: impl FnOnce(&State, &mut Runtime) -> Result<()>) -> Result<()> {
+/// `f` may refuse with its own error type (the CLI uses anyhow).
+pub fn change_runtime<E: From<Error>>(
+    name: &str,
+    f: impl FnOnce(&State, &mut Runtime) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let s = require_state(name)?;
     let mut rt = s.runtime.clone();
     f(&s, &mut rt)?;
     // A change that cannot be kept is refused, not dropped with a warning.
     let (_, kept, warnings) = rt.merge(&s.file);
     if kept != rt {
-        return Err(Error::Config(warnings.join("; ")));
+        return Err(Error::Config(warnings.join("; ")).into());
     }
-    apply_config(&s.file, &rt, UpOptions::default())
+    Ok(apply_config(&s.file, &rt, UpOptions::default())?)
 }
 
 fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()> {

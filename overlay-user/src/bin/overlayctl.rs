@@ -176,19 +176,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 /// Applies a change to the run-time additions of an instance (kept across
 /// `up -c FILE`, like `ovs-vsctl add-port`).
 fn change(name: &str, f: impl FnOnce(&instance::State, &mut Runtime) -> Result<()>) -> Result<()> {
-    let mut refused: Option<anyhow::Error> = None;
-    let r = instance::change_runtime(name, |s, rt| {
-        f(s, rt).map_err(|e| {
-            let msg = format!("{e:#}");
-            refused = Some(e);
-            overlay_user::Error::Config(msg)
-        })
-    });
-    match (r, refused) {
-        (Ok(()), _) => Ok(()),
-        (Err(_), Some(e)) => Err(e),
-        (Err(e), None) => Err(e.into()),
-    }
+    instance::change_runtime(name, f)
 }
 
 fn run(cli: Cli) -> Result<()> {

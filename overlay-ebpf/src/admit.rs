@@ -1,0 +1,49 @@
+//! Who may send VXLAN into a network: the admission rules shared by the
+//! TC and XDP underlay programs, so both enforce exactly the same policy.
+
+use overlay_common::{
+    ETH_P_8021AD, ETH_P_8021Q,
+    counters::{Counter, net_row},
+    is_group_mac, is_zero_mac,
+    maps::{NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, NetConfig, PeerKey},
+    parse::VxlanRx,
+};
+
+use crate::{
+    maps::{PEERS, VNI_TO_NET, network},
+    stats::Drop,
+};
+
+/// A VXLAN packet this host accepts: its network and stats row.
+pub struct Admitted {
+    pub net_id: u32,
+    pub net: &'static NetConfig,
+    pub row: u32,
+}
+
+/// Known VNI of a VXLAN network, sent by a peer of that network (or any
+/// VTEP when the network learns unknown peers), inner frame untagged unless
+/// allowed, inner source a unicast MAC.
+#[inline(always)]
+pub fn admit(rx: &VxlanRx) -> Result<Admitted, Drop> {
+    // SAFETY: plain u32 value.
+    let net_id = unsafe { VNI_TO_NET.get(rx.vni) }.copied().ok_or(Drop::new(0, Counter::DropUnknownVni))?;
+    let net = network(net_id).ok_or(Drop::new(0, Counter::DropUnknownVni))?;
+    if net.flags & NET_F_VXLAN == 0 {
+        return Err(Drop::new(0, Counter::DropUnknownVni));
+    }
+    let row = net_row(net_id);
+    let peer = PeerKey { net_id, vtep_be: rx.src_vtep_be };
+    // SAFETY: plain u32 value.
+    if unsafe { PEERS.get(peer) }.is_none() && net.flags & NET_F_LEARN_UNKNOWN_PEERS == 0 {
+        return Err(Drop::new(row, Counter::DropNotPeer));
+    }
+    let inner_type = u16::from_be(rx.inner.ethertype_be);
+    if (inner_type == ETH_P_8021Q || inner_type == ETH_P_8021AD) && net.flags & NET_F_ALLOW_INNER_TAG == 0 {
+        return Err(Drop::new(row, Counter::DropInnerTagged));
+    }
+    if is_group_mac(&rx.inner.src) || is_zero_mac(&rx.inner.src) {
+        return Err(Drop::new(row, Counter::DropSrcMac));
+    }
+    Ok(Admitted { net_id, net, row })
+}

@@ -30,7 +30,7 @@ pub const IPPROTO_UDP: u8 = 17;
 
 /// Version of the pinned map layout. Bumped whenever a key or value type
 /// changes; `overlayctl up` refuses to reuse pins written with another one.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Upper bounds compiled into the programs (loops must be bounded).
 pub const MAX_NETWORKS: u32 = 1024;

@@ -12,10 +12,22 @@ pub const MAP_PORTS: &str = "PORTS";
 pub const MAP_TRUNK: &str = "TRUNK_VLANS";
 pub const MAP_FDB: &str = "FDB";
 pub const MAP_STATS: &str = "STATS";
+pub const MAP_NET_FDB: &str = "NET_FDB";
 
 /// Every map the object defines (all pinned, by name).
 pub const ALL_MAPS: &[&str] =
-    &[MAP_CONFIG, MAP_NETWORKS, MAP_VNI, MAP_PEERS, MAP_FLOOD, MAP_PORTS, MAP_TRUNK, MAP_FDB, MAP_STATS];
+    &[
+    MAP_CONFIG,
+    MAP_NETWORKS,
+    MAP_VNI,
+    MAP_PEERS,
+    MAP_FLOOD,
+    MAP_PORTS,
+    MAP_TRUNK,
+    MAP_FDB,
+    MAP_STATS,
+    MAP_NET_FDB,
+];
 
 /// Default capacities (the FDB is sized from config at load time).
 pub const DEFAULT_FDB_ENTRIES: u32 = 65536;
@@ -52,6 +64,10 @@ pub struct NetConfig {
     /// 802.1Q VID used on trunk ports, [`crate::NO_VLAN`] when none.
     pub vlan: u16,
     pub flags: u16,
+    /// Learned FDB entries this network may hold (0 = no limit but the
+    /// FDB's capacity), so a MAC flood in one network cannot fill the FDB
+    /// that the others learn into.
+    pub max_learned: u32,
 }
 
 pub const NET_F_ACTIVE: u16 = 1 << 0;
@@ -60,6 +76,19 @@ pub const NET_F_VXLAN: u16 = 1 << 1;
 pub const NET_F_LEARN_UNKNOWN_PEERS: u16 = 1 << 2;
 /// Accept 802.1Q-tagged inner frames from VXLAN (RFC 7348 §6.1).
 pub const NET_F_ALLOW_INNER_TAG: u16 = 1 << 3;
+
+/// `NET_FDB[net_id]`: the network's share of the FDB, kept by the datapath
+/// (atomic add when an entry is learned, subtract when one ages out) and
+/// recounted by userspace after it deletes learned entries itself.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetFdbState {
+    /// Learned entries of this network in the FDB.
+    pub learned: u64,
+    /// When the datapath last swept the FDB for aged entries on behalf of
+    /// this network (`bpf_ktime_get_ns`).
+    pub swept_ns: u64,
+}
 
 /// Key of `PEERS`: (network, peer VTEP).
 #[repr(C)]
@@ -173,7 +202,8 @@ impl FdbEntry {
 }
 
 const _: () = assert!(size_of::<GlobalConfig>() == 32);
-const _: () = assert!(size_of::<NetConfig>() == 8);
+const _: () = assert!(size_of::<NetConfig>() == 12);
+const _: () = assert!(size_of::<NetFdbState>() == 16);
 const _: () = assert!(size_of::<PeerKey>() == 8);
 const _: () = assert!(size_of::<FloodSet>() == 8 + 4 * (2 * crate::MAX_FLOOD_PORTS + crate::MAX_FLOOD_PEERS));
 const _: () = assert!(size_of::<PortConfig>() == 8);
@@ -188,6 +218,7 @@ mod pod {
     // references; any bit pattern is valid.
     unsafe impl aya::Pod for GlobalConfig {}
     unsafe impl aya::Pod for NetConfig {}
+    unsafe impl aya::Pod for NetFdbState {}
     unsafe impl aya::Pod for PeerKey {}
     unsafe impl aya::Pod for FloodSet {}
     unsafe impl aya::Pod for PortConfig {}

@@ -1,19 +1,32 @@
-//! FDB lookups and learning, with ageing done lazily at lookup time so no
-//! userspace process is needed for entries to expire.
+//! FDB lookups and learning. Ageing needs no userspace process: an expired
+//! entry is deleted when it is looked up, and a network that reaches its
+//! learning limit (or finds the FDB full) sweeps the FDB for expired entries
+//! with `bpf_for_each_map_elem`, at most once a second.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use core::{
+    ffi::c_void,
+    intrinsics::{AtomicOrdering, atomic_xadd},
+};
+
+use aya_ebpf::{
+    bindings::{BPF_EXIST, BPF_NOEXIST},
+    helpers::{bpf_for_each_map_elem, bpf_ktime_get_ns},
+};
 use overlay_common::{
-    counters::Counter,
-    maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey},
+    counters::{Counter, net_row},
+    maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, NetConfig},
 };
 
 use crate::{
-    maps::FDB,
+    maps::{FDB, NET_FDB},
     stats::{Drop, count},
 };
 
 /// A learned entry is rewritten at most this often when traffic refreshes it.
 const REFRESH_NS: u64 = 1_000_000_000;
+/// A network sweeps the FDB for expired entries at most this often.
+const SWEEP_NS: u64 = 1_000_000_000;
+const E2BIG: i32 = -7;
 
 pub enum Hit {
     Port(u32),
@@ -26,8 +39,48 @@ pub fn key(net_id: u32, mac: [u8; 6]) -> FdbKey {
     FdbKey { net_id, mac, _pad: [0; 2] }
 }
 
+/// The learned-entry count of a network, shared by all CPUs. (The BPF
+/// target has no `AtomicU64::fetch_add`; the intrinsic compiles to the
+/// BPF atomic add instruction.)
+#[derive(Clone, Copy)]
+struct Learned(*mut u64);
+
+impl Learned {
+    #[inline(always)]
+    fn of(net_id: u32) -> Option<Learned> {
+        let p = NET_FDB.get_ptr_mut(net_id)?;
+        // SAFETY: a field of a map value that lives as long as the program.
+        Some(Learned(unsafe { &raw mut (*p).learned }))
+    }
+
+    #[inline(always)]
+    fn get(self) -> u64 {
+        // SAFETY: 8-aligned map memory (see `of`).
+        unsafe { core::ptr::read_volatile(self.0) }
+    }
+
+    /// Adds `d` (wrapping: `u64::MAX` subtracts one).
+    #[inline(always)]
+    fn add(self, d: u64) {
+        // SAFETY: as in `get`; every writer in the kernel adds atomically.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(self.0, d) };
+    }
+}
+
+/// Deletes `k` and, when this call removed it, takes it off its network's
+/// count and counts it as aged.
 #[inline(always)]
-pub fn lookup(row: u32, net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
+fn expire(k: &FdbKey) {
+    if FDB.remove(k).is_ok() {
+        if let Some(n) = Learned::of(k.net_id) {
+            n.add(u64::MAX);
+        }
+        count(net_row(k.net_id), Counter::Aged);
+    }
+}
+
+#[inline(always)]
+pub fn lookup(net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
     let k = key(net_id, mac);
     // SAFETY: plain-bytes value; see maps::port.
     let Some(e) = (unsafe { FDB.get(k) }) else {
@@ -35,8 +88,7 @@ pub fn lookup(row: u32, net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
     };
     let e = *e;
     if e.expired(unsafe { bpf_ktime_get_ns() }, ageing_ns) {
-        let _ = FDB.remove(k);
-        count(row, Counter::Aged);
+        expire(&k);
         return Hit::Miss;
     }
     if e.kind == FDB_KIND_PORT {
@@ -48,12 +100,79 @@ pub fn lookup(row: u32, net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
     }
 }
 
+#[repr(C)]
+struct SweepCtx {
+    now: u64,
+    ageing_ns: u64,
+}
+
+/// `bpf_for_each_map_elem` callback: deletes `key` when it has expired.
+extern "C" fn sweep_one(_map: *mut c_void, key: *const FdbKey, value: *const FdbEntry, ctx: *mut c_void) -> i64 {
+    // SAFETY: the kernel passes a valid key, value and our context.
+    let (k, e, c) = unsafe { (*key, *value, &*(ctx as *const SweepCtx)) };
+    if e.expired(c.now, c.ageing_ns) {
+        expire(&k);
+    }
+    0
+}
+
+/// Sweeps the whole FDB for expired learned entries, unless `net_id` swept
+/// less than [`SWEEP_NS`] ago (or nothing ages). Returns whether it swept.
+#[inline(always)]
+fn sweep(net_id: u32, now: u64, ageing_ns: u64) -> bool {
+    if ageing_ns == 0 {
+        return false;
+    }
+    let Some(st) = NET_FDB.get_ptr_mut(net_id) else { return false };
+    // SAFETY: map value; a race between CPUs at worst sweeps twice.
+    unsafe {
+        if now.wrapping_sub((*st).swept_ns) < SWEEP_NS {
+            return false;
+        }
+        (*st).swept_ns = now;
+    }
+    let mut c = SweepCtx { now, ageing_ns };
+    // SAFETY: FDB is a map definition (repr(transparent) over bpf_map_def),
+    // the callback has the signature the helper expects.
+    unsafe {
+        bpf_for_each_map_elem(
+            &FDB as *const _ as *mut c_void,
+            sweep_one as *mut c_void,
+            &mut c as *mut SweepCtx as *mut c_void,
+            0,
+        )
+    };
+    true
+}
+
+/// Whether network `net_id` is at its learning limit (after a sweep, when
+/// one is due).
+#[inline(always)]
+fn at_limit(net_id: u32, net: &NetConfig, now: u64, ageing_ns: u64) -> bool {
+    let max = net.max_learned as u64;
+    let Some(n) = Learned::of(net_id) else { return false };
+    if max == 0 || n.get() < max {
+        return false;
+    }
+    !sweep(net_id, now, ageing_ns) || n.get() >= max
+}
+
 /// Records that `mac` was seen at `place` (kind, ifindex/remote set).
 /// A static entry elsewhere is never overwritten: the frame is refused.
+/// A new MAC is learned only while the network is under its limit and the
+/// FDB has room; otherwise it is counted as `learn_fdb_full`.
 #[inline(always)]
-pub fn learn(row: u32, net_id: u32, mac: [u8; 6], place: FdbEntry) -> Result<(), Drop> {
+pub fn learn(
+    row: u32,
+    net_id: u32,
+    net: &NetConfig,
+    ageing_ns: u64,
+    mac: [u8; 6],
+    place: FdbEntry,
+) -> Result<(), Drop> {
     let k = key(net_id, mac);
     let now = unsafe { bpf_ktime_get_ns() };
+    let e = FdbEntry { seen_ns: now, flags: 0, ..place };
     // SAFETY: plain-bytes value; see maps::port.
     if let Some(old) = unsafe { FDB.get(k) } {
         let old = *old;
@@ -61,19 +180,36 @@ pub fn learn(row: u32, net_id: u32, mac: [u8; 6], place: FdbEntry) -> Result<(),
             return if old.same_place(&place) { Ok(()) } else { Err(Drop::new(row, Counter::DropSrcStatic)) };
         }
         if old.same_place(&place) {
-            if now.wrapping_sub(old.seen_ns) < REFRESH_NS {
-                return Ok(());
+            if now.wrapping_sub(old.seen_ns) >= REFRESH_NS {
+                // Refresh only: not counted as learned.
+                let _ = FDB.insert(k, e, BPF_EXIST as u64);
             }
-            // Refresh only: not counted as learned.
-            let _ = FDB.insert(k, FdbEntry { seen_ns: now, flags: 0, ..place }, 0);
+            return Ok(());
+        }
+        // A move: the entry stays one of this network's.
+        if FDB.insert(k, e, BPF_EXIST as u64).is_ok() {
+            count(row, Counter::Learned);
             return Ok(());
         }
     }
-    let e = FdbEntry { seen_ns: now, flags: 0, ..place };
-    if FDB.insert(k, e, 0).is_ok() {
-        count(row, Counter::Learned);
-    } else {
+    if at_limit(net_id, net, now, ageing_ns) {
         count(row, Counter::LearnFull);
+        return Ok(());
+    }
+    let mut r = FDB.insert(k, e, BPF_NOEXIST as u64);
+    if r == Err(E2BIG) && sweep(net_id, now, ageing_ns) {
+        r = FDB.insert(k, e, BPF_NOEXIST as u64);
+    }
+    match r {
+        Ok(()) => {
+            if let Some(n) = Learned::of(net_id) {
+                n.add(1);
+            }
+            count(row, Counter::Learned);
+        }
+        // Another CPU learned it at the same moment: one entry, counted once.
+        Err(e) if e != E2BIG => {}
+        Err(_) => count(row, Counter::LearnFull),
     }
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! - `underlay_tc`: TC ingress of the underlay interface (VXLAN arriving).
 //! - `underlay_xdp`: XDP on the underlay, the known-unicast fast path.
 #![no_std]
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 #![no_main]
 
 mod access;

@@ -35,6 +35,9 @@ pub static FDB: HashMap<FdbKey, FdbEntry> = HashMap::pinned(DEFAULT_FDB_ENTRIES,
 #[map(name = "STATS")]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(STATS_SLOTS, 0);
 
+#[map(name = "NET_FDB")]
+pub static NET_FDB: Array<NetFdbState> = Array::pinned(MAX_NETWORKS, 0);
+
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {
     let c = CONFIG.get(0)?;

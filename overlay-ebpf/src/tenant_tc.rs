@@ -76,10 +76,10 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     if l2.has_tag {
         pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelper))?;
     }
-    learn(row, net_id, l2.eth.src, at_port(ifindex))?;
+    learn(row, net_id, net, cfg.ageing_ns, l2.eth.src, at_port(ifindex))?;
 
     let dst = l2.eth.dst;
-    let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(row, net_id, dst, cfg.ageing_ns) };
+    let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(net_id, dst, cfg.ageing_ns) };
     match hit {
         Hit::Port(out) if out == ifindex => Err(Drop::new(row, Counter::DropHairpin)),
         Hit::Port(out) => {

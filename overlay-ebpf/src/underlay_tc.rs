@@ -67,10 +67,10 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         Err(Reject::Drop(c)) => return Err(Drop::new(0, c)),
     };
     let Admitted { net_id, net, row } = admit(&rx)?;
-    learn(row, net_id, rx.inner.src, at_remote(rx.src_vtep_be))?;
+    learn(row, net_id, net, cfg.ageing_ns, rx.inner.src, at_remote(rx.src_vtep_be))?;
 
     let dst = rx.inner.dst;
-    let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(row, net_id, dst, cfg.ageing_ns) };
+    let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(net_id, dst, cfg.ageing_ns) };
     match hit {
         Hit::Port(out) => {
             let vid = egress_vid(out, net_id, net).ok_or(Drop::new(row, Counter::DropNoNetwork))?;

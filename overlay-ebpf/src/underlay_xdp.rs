@@ -36,19 +36,19 @@ pub fn vtep_xdp(ctx: XdpContext) -> u32 {
 fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
     let cfg = config()?;
     let rx = parse_underlay(&XdpFrame(ctx), cfg.local_vtep_be, cfg.udp_port_be, false).ok()?;
-    let Admitted { net_id, row, .. } = admit(&rx).ok()?;
+    let Admitted { net_id, net, row } = admit(&rx).ok()?;
     let (src, dst) = (rx.inner.src, rx.inner.dst);
     if is_group_mac(&dst) {
         return None;
     }
-    let Hit::Port(out) = lookup(row, net_id, dst, cfg.ageing_ns) else { return None };
+    let Hit::Port(out) = lookup(net_id, dst, cfg.ageing_ns) else { return None };
     // One PORTS lookup: the port takes this network untagged (access or
     // trunk-native) and is marked as an XDP target.
     let p = port(out)?;
     if p.net_id != net_id || p.flags & PORT_F_XDP_TARGET == 0 {
         return None;
     }
-    learn(row, net_id, src, at_remote(rx.src_vtep_be)).ok()?;
+    learn(row, net_id, net, cfg.ageing_ns, src, at_remote(rx.src_vtep_be)).ok()?;
     let off = rx.inner_off as i32;
     // SAFETY: helper on our own context; the verifier re-checks pointers.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, off) } != 0 {

@@ -88,7 +88,15 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         if n.allow_inner_vlan {
             flags |= NET_F_ALLOW_INNER_TAG;
         }
-        d.networks.insert(id, NetConfig { vni: n.vni.unwrap_or(0), vlan: n.vlan.unwrap_or(NO_VLAN), flags });
+        d.networks.insert(
+            id,
+            NetConfig {
+                vni: n.vni.unwrap_or(0),
+                vlan: n.vlan.unwrap_or(NO_VLAN),
+                flags,
+                max_learned: n.learn_limit(cfg.fdb_size),
+            },
+        );
         if let Some(v) = n.vni {
             d.vni.insert(v, id);
         }
@@ -237,8 +245,38 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
             m.flood.set(id, FloodSet::default(), 0).map_err(Error::map(MAP_FLOOD))?;
         }
     }
+    recount_learned(m)?;
     if m.global().ok().as_ref() != Some(&d.global) {
         m.config.set(0, d.global, 0).map_err(Error::map(MAP_CONFIG))?;
+    }
+    Ok(())
+}
+
+/// Learned entries per network, counted in the FDB.
+pub fn learned_per_network(m: &Maps) -> BTreeMap<u32, u64> {
+    let mut n = BTreeMap::new();
+    for (k, e) in m.fdb.iter().filter_map(|r| r.ok()) {
+        if !e.is_static() {
+            *n.entry(k.net_id).or_insert(0) += 1;
+        }
+    }
+    n
+}
+
+/// Writes the true number of learned entries of every network to
+/// `NET_FDB`, after userspace deleted learned entries (the datapath keeps
+/// the count itself as it learns and ages). An entry learned while this
+/// runs may be missed, letting a network go one entry over its limit until
+/// the next recount.
+pub fn recount_learned(m: &mut Maps) -> Result<()> {
+    let counts = learned_per_network(m);
+    for id in 0..overlay_common::MAX_NETWORKS {
+        let want = counts.get(&id).copied().unwrap_or(0);
+        let mut st = m.net_fdb.get(&id, 0).map_err(Error::map(MAP_NET_FDB))?;
+        if st.learned != want {
+            st.learned = want;
+            m.net_fdb.set(id, st, 0).map_err(Error::map(MAP_NET_FDB))?;
+        }
     }
     Ok(())
 }

@@ -67,6 +67,22 @@ pub struct Network {
     /// Accept 802.1Q-tagged inner frames arriving over VXLAN.
     #[serde(default)]
     pub allow_inner_vlan: bool,
+    /// Learned FDB entries this network may hold (like the bridge's
+    /// `fdb_max_learned` or OVS's `mac-table-size`), so a MAC flood in one
+    /// network leaves the others room. Default: [`DEFAULT_MAX_LEARNED`] or
+    /// `fdb_size` if smaller; 0 = limited only by `fdb_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_learned: Option<u32>,
+}
+
+/// Default per-network learning limit.
+pub const DEFAULT_MAX_LEARNED: u32 = 8192;
+
+impl Network {
+    /// The learning limit written to the datapath (0 = none).
+    pub fn learn_limit(&self, fdb_size: u32) -> u32 {
+        self.max_learned.unwrap_or(DEFAULT_MAX_LEARNED.min(fdb_size))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -227,6 +243,11 @@ impl Config {
                 if let Some(o) = vlans.insert(v, &n.name) {
                     return Err(bad(format!("{at}: vlan {v} already used by network {o:?}")));
                 }
+            }
+            if let Some(m) = n.max_learned
+                && m > self.fdb_size
+            {
+                return Err(bad(format!("{at}: max_learned {m} exceeds fdb_size {}", self.fdb_size)));
             }
             if n.peers.len() > MAX_FLOOD_PEERS {
                 return Err(bad(format!("{at}: at most {MAX_FLOOD_PEERS} peers")));

@@ -92,5 +92,6 @@ pub fn flush(state: &State, maps: &mut Maps, network: Option<&str>) -> Result<us
     for k in &victims {
         let _ = maps.fdb.remove(k);
     }
+    crate::apply::recount_learned(maps)?;
     Ok(victims.len())
 }

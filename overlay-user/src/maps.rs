@@ -20,6 +20,7 @@ pub struct Maps {
     /// The FDB again, for batched updates.
     pub fdb_raw: MapData,
     pub stats: PerCpuArray<MapData, u64>,
+    pub net_fdb: Array<MapData, NetFdbState>,
 }
 
 /// (type, key size, value size, max entries or None when set from config)
@@ -35,6 +36,7 @@ fn expected(name: &str) -> (MapType, usize, usize, Option<u32>) {
         MAP_TRUNK => (MapType::Hash, size_of::<TrunkKey>(), 4, Some(MAX_TRUNK_ENTRIES)),
         MAP_FDB => (MapType::Hash, size_of::<FdbKey>(), size_of::<FdbEntry>(), None),
         MAP_STATS => (MapType::PerCpuArray, 4, 8, Some(STATS_SLOTS)),
+        MAP_NET_FDB => (MapType::Array, 4, size_of::<NetFdbState>(), Some(MAX_NETWORKS)),
         _ => unreachable!("unknown map {name}"),
     }
 }
@@ -107,6 +109,7 @@ impl Maps {
             fdb: typed!(dir, MAP_FDB),
             fdb_raw: MapData::from_pin(dir.join(MAP_FDB)).map_err(Error::map(MAP_FDB))?,
             stats: typed!(dir, MAP_STATS),
+            net_fdb: typed!(dir, MAP_NET_FDB),
         })
     }
 

@@ -5,6 +5,7 @@
 //! removed by a `Drop` guard, also when the test panics. Only documentation
 //! address ranges are used.
 
+pub mod blast;
 pub mod lab;
 pub mod netns;
 pub mod progtest;

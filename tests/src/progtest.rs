@@ -141,6 +141,17 @@ impl Fixture {
             .sum()
     }
 
+    /// A counter of one network, summed over CPUs.
+    pub fn net_count(&self, net: &str, c: Counter) -> u64 {
+        let i = stats_index(net_row(self.net(net)), c);
+        self.maps.stats.get(&i, 0).expect("stats").iter().sum()
+    }
+
+    /// The datapath's count of learned entries of `net` (NET_FDB).
+    pub fn learned(&self, net: &str) -> u64 {
+        self.maps.net_fdb.get(&self.net(net), 0).expect("NET_FDB").learned
+    }
+
     /// Every non-zero counter, for exact assertions.
     pub fn nonzero(&self) -> BTreeMap<&'static str, u64> {
         Counter::ALL.iter().map(|c| (c.name(), self.count(*c))).filter(|(_, v)| *v != 0).collect()

@@ -466,6 +466,51 @@ fn full_fdb_stops_learning_but_static_entries_install() {
     });
 }
 
+/// A network at its learning limit stops learning (counted) while another
+/// keeps learning; aged entries are swept by the datapath itself when the
+/// limit is hit, so the network learns again with no userspace help; a
+/// userspace flush gives the room back at once.
+#[test]
+fn learning_limit_per_network_with_sweep() {
+    in_private_netns(|| {
+        let cfg = CONFIG.replace("ageing = 300", "ageing = 1").replace("vlan = 10\n", "vlan = 10\nmax_learned = 4\n");
+        let mut f = Fixture::new(&cfg);
+        for i in 0..10u8 {
+            f.tenant("p1", &tenant_frame(VM2, [2, 0, 0, 0, 1, i]));
+        }
+        for i in 0..3u8 {
+            f.tenant("p4", &tenant_frame([0xff; 6], [2, 0, 0, 0, 4, i]));
+        }
+        assert_eq!((f.net_count("blue", Learned), f.net_count("blue", LearnFull)), (4, 6), "blue capped at 4");
+        assert_eq!((f.net_count("red", Learned), f.net_count("red", LearnFull)), (3, 0), "red unaffected");
+        assert_eq!((f.learned("blue"), f.learned("red")), (4, 3), "datapath counts");
+        // A move is not a new entry: allowed at the limit.
+        f.tenant("p2", &tenant_frame(VM2, [2, 0, 0, 0, 1, 0]));
+        assert_eq!((f.net_count("blue", Learned), f.learned("blue")), (5, 4), "moved, still 4 entries");
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        f.reset();
+        // The next new MAC in blue finds the limit, sweeps, and is learned.
+        f.tenant("p1", &tenant_frame(VM2, [2, 0, 0, 0, 1, 99]));
+        assert_eq!(f.net_count("blue", Aged), 4, "blue's aged entries swept");
+        assert_eq!(f.net_count("red", Aged), 3, "the sweep covers the whole FDB");
+        assert_eq!((f.net_count("blue", Learned), f.net_count("blue", LearnFull)), (1, 0));
+        assert_eq!((f.learned("blue"), f.learned("red")), (1, 0));
+        let learned_left = f.maps.fdb.iter().filter_map(|r| r.ok()).filter(|(_, e)| !e.is_static()).count();
+        assert_eq!(learned_left, 1, "only the new entry is left");
+        // Userspace flush: the count follows.
+        f.tenant("p1", &tenant_frame(VM2, [2, 0, 0, 0, 1, 98]));
+        assert_eq!(f.learned("blue"), 2);
+        let entries: Vec<FdbKey> = f.maps.fdb.keys().filter_map(|k| k.ok()).collect();
+        for k in entries {
+            if !f.maps.fdb.get(&k, 0).unwrap().is_static() {
+                f.maps.fdb.remove(&k).unwrap();
+            }
+        }
+        overlay_user::apply::recount_learned(&mut f.maps).unwrap();
+        assert_eq!(f.learned("blue"), 0, "recounted after userspace deletes");
+    });
+}
+
 /// `udp_checksum = true`: single frames leave with a valid outer UDP
 /// checksum, IP or not, and flood copies keep it valid per peer.
 #[test]

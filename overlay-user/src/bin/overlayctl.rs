@@ -323,6 +323,7 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
                 let id = *s.net_ids.get(&network).with_context(|| format!("unknown network {network:?}"))?;
                 let key = overlay_common::maps::FdbKey { net_id: id, mac: m, _pad: [0; 2] };
                 maps.fdb.remove(&key).with_context(|| format!("no entry for {mac} in {network}"))?;
+                overlay_user::apply::recount_learned(&mut maps)?;
             }
         }
         FdbCmd::Flush { network } => {
@@ -406,7 +407,8 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
 }
 
 fn status(name: &str, json: bool) -> Result<()> {
-    let s = instance::require_state(name)?;
+    let (s, maps) = instance::open_maps(name)?;
+    let learned = overlay_user::apply::learned_per_network(&maps);
     let dir = bpffs::pin_dir(name);
     let mut ifaces = Vec::new();
     for (iface, idx) in &s.attached {
@@ -437,8 +439,11 @@ fn status(name: &str, json: bool) -> Result<()> {
                 })
                 .map(|p| p.interface.as_str())
                 .collect();
-            serde_json::json!({"name": n.name, "id": s.net_ids.get(&n.name), "vni": n.vni, "vlan": n.vlan,
-                "peers": n.peers, "ports": ports})
+            let id = s.net_ids.get(&n.name);
+            serde_json::json!({"name": n.name, "id": id, "vni": n.vni, "vlan": n.vlan,
+                "peers": n.peers, "ports": ports,
+                "learned": id.and_then(|i| learned.get(i)).copied().unwrap_or(0),
+                "max_learned": n.learn_limit(s.config.fdb_size)})
         })
         .collect();
     let v = serde_json::json!({
@@ -465,14 +470,19 @@ fn status(name: &str, json: bool) -> Result<()> {
             i["program_id"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "DETACHED".into())
         );
     }
-    println!("\n{:<12} {:>8} {:>5} {:>6}  ports", "network", "vni", "vlan", "peers");
+    println!("\n{:<12} {:>8} {:>5} {:>6} {:>15}  ports", "network", "vni", "vlan", "peers", "learned/max");
     for n in &nets {
+        let max = match n["max_learned"].as_u64() {
+            Some(0) | None => "-".to_string(),
+            Some(m) => m.to_string(),
+        };
         println!(
-            "{:<12} {:>8} {:>5} {:>6}  {}",
+            "{:<12} {:>8} {:>5} {:>6} {:>15}  {}",
             n["name"].as_str().unwrap_or(""),
             n["vni"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
             n["vlan"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
             n["peers"].as_array().map(|a| a.len()).unwrap_or(0),
+            format!("{}/{max}", n["learned"].as_u64().unwrap_or(0)),
             n["ports"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))

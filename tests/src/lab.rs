@@ -111,6 +111,10 @@ impl Vm {
     }
 }
 
+/// Turns off br_netfilter's hooks in the calling namespace (per-namespace
+/// sysctls; absent when the module is not loaded).
+pub const NO_BRIDGE_NETFILTER: &str = "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 > \"$f\"; done; true";
+
 /// Joins hosts on one L2 underlay segment (a bridge in a switch namespace).
 /// Host `i` gets interface `u0` with address `prefix.(i+1)/24`.
 pub struct Underlay {
@@ -121,6 +125,9 @@ impl Underlay {
     pub fn new(hosts: &[&Host], prefix: &str) -> Underlay {
         let sw = Netns::new("sw");
         sw.sh("ip link add br0 type bridge && ip link set br0 up");
+        // A plain switch: no iptables on bridged frames (br_netfilter, when
+        // the machine has it, would drop malformed IPv4 before a VTEP sees it).
+        sw.sh(NO_BRIDGE_NETFILTER);
         for (i, h) in hosts.iter().enumerate() {
             host_sh(&format!(
                 "ip link add p{i} netns {} type veth peer name u0 netns {}",
@@ -130,6 +137,21 @@ impl Underlay {
             h.ns.sh(&format!("ip addr add {prefix}.{}/24 dev u0 && ip link set u0 up", i + 1));
         }
         Underlay { sw }
+    }
+}
+
+impl Underlay {
+    /// A namespace on the underlay segment with interface `eth0` and no
+    /// address: it sends raw frames and answers nothing (an attacker).
+    pub fn attacker(&self) -> Netns {
+        let a = Netns::new("atk");
+        host_sh(&format!(
+            "ip link add atk0 netns {} type veth peer name eth0 netns {}",
+            self.sw.name, a.name
+        ));
+        self.sw.sh("ip link set atk0 master br0 up");
+        a.sh("ip link set eth0 address 02:00:00:00:66:66 up");
+        a
     }
 }
 

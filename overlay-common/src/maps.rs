@@ -15,8 +15,7 @@ pub const MAP_STATS: &str = "STATS";
 pub const MAP_NET_FDB: &str = "NET_FDB";
 
 /// Every map the object defines (all pinned, by name).
-pub const ALL_MAPS: &[&str] =
-    &[
+pub const ALL_MAPS: &[&str] = &[
     MAP_CONFIG,
     MAP_NETWORKS,
     MAP_VNI,

@@ -107,7 +107,12 @@ struct SweepCtx {
 }
 
 /// `bpf_for_each_map_elem` callback: deletes `key` when it has expired.
-extern "C" fn sweep_one(_map: *mut c_void, key: *const FdbKey, value: *const FdbEntry, ctx: *mut c_void) -> i64 {
+extern "C" fn sweep_one(
+    _map: *mut c_void,
+    key: *const FdbKey,
+    value: *const FdbEntry,
+    ctx: *mut c_void,
+) -> i64 {
     // SAFETY: the kernel passes a valid key, value and our context.
     let (k, e, c) = unsafe { (*key, *value, &*(ctx as *const SweepCtx)) };
     if e.expired(c.now, c.ageing_ns) {

@@ -1,7 +1,11 @@
 //! Instance lifecycle: `up` (validate, load, program maps, attach), `down`,
 //! and the state file that remembers what `up` did.
 
-use std::{collections::BTreeMap, fs, path::Path};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -178,16 +182,17 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
         loader::attach_tc(&mut ebpf, &dir, PROG_TENANT, &p.interface, opts.force)?;
         attached.insert(p.interface.clone(), resolved.ports[&p.interface]);
     }
+    // Links pinned for interfaces that are no longer ours go, whether the
+    // last state file knew them or not (an `up` killed after attaching, before
+    // saving its state, leaves such a pin).
+    let mut keep: Vec<PathBuf> = attached.keys().map(|i| loader::link_pin(&dir, i)).collect();
+    keep.extend(
+        loader::xdp_attached(&dir, &cfg.underlay.interface)
+            .map(|h| loader::xdp_pin(&dir, &cfg.underlay.interface, h)),
+    );
+    loader::detach_all_but(&dir, &keep)?;
     let mut created = BTreeMap::new();
     if let Some(o) = &old {
-        for name in o.attached.keys() {
-            if !attached.contains_key(name) {
-                loader::detach_tc(&dir, name)?;
-            }
-        }
-        if o.config.underlay.interface != cfg.underlay.interface {
-            loader::detach_xdp(&dir, &o.config.underlay.interface)?;
-        }
         for (name, ns) in &o.created {
             if attached.contains_key(name) {
                 created.insert(name.clone(), ns.clone());

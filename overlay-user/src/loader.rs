@@ -239,6 +239,18 @@ pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str, first: b
     Ok(())
 }
 
+/// Detaches every link pinned in `dir` except those at `keep`.
+pub fn detach_all_but(dir: &Path, keep: &[PathBuf]) -> Result<()> {
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let p = e.path();
+        let is_link = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("link_"));
+        if is_link && !keep.contains(&p) {
+            detach_pin(&p)?;
+        }
+    }
+    Ok(())
+}
+
 /// Detaches what our pinned link on `ifname` holds (no-op if none).
 pub fn detach_tc(dir: &Path, ifname: &str) -> Result<()> {
     detach_pin(&link_pin(dir, ifname))

@@ -113,7 +113,8 @@ impl Vm {
 
 /// Turns off br_netfilter's hooks in the calling namespace (per-namespace
 /// sysctls; absent when the module is not loaded).
-pub const NO_BRIDGE_NETFILTER: &str = "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 > \"$f\"; done; true";
+pub const NO_BRIDGE_NETFILTER: &str =
+    "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 > \"$f\"; done; true";
 
 /// Joins hosts on one L2 underlay segment (a bridge in a switch namespace).
 /// Host `i` gets interface `u0` with address `prefix.(i+1)/24`.

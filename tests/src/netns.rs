@@ -81,7 +81,7 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("sh")
             .arg("-c")
-            .arg(format!("ip netns pids {0} | xargs -r kill -9; ip netns del {0}", self.name))
+            .arg(format!("(ip netns pids {0} | xargs -r kill -9; ip netns del {0}) 2>/dev/null", self.name))
             .status();
     }
 }

@@ -473,7 +473,9 @@ fn full_fdb_stops_learning_but_static_entries_install() {
 #[test]
 fn learning_limit_per_network_with_sweep() {
     in_private_netns(|| {
-        let cfg = CONFIG.replace("ageing = 300", "ageing = 1").replace("vlan = 10\n", "vlan = 10\nmax_learned = 4\n");
+        let cfg = CONFIG
+            .replace("ageing = 300", "ageing = 1")
+            .replace("vlan = 10\n", "vlan = 10\nmax_learned = 4\n");
         let mut f = Fixture::new(&cfg);
         for i in 0..10u8 {
             f.tenant("p1", &tenant_frame(VM2, [2, 0, 0, 0, 1, i]));
@@ -481,7 +483,11 @@ fn learning_limit_per_network_with_sweep() {
         for i in 0..3u8 {
             f.tenant("p4", &tenant_frame([0xff; 6], [2, 0, 0, 0, 4, i]));
         }
-        assert_eq!((f.net_count("blue", Learned), f.net_count("blue", LearnFull)), (4, 6), "blue capped at 4");
+        assert_eq!(
+            (f.net_count("blue", Learned), f.net_count("blue", LearnFull)),
+            (4, 6),
+            "blue capped at 4"
+        );
         assert_eq!((f.net_count("red", Learned), f.net_count("red", LearnFull)), (3, 0), "red unaffected");
         assert_eq!((f.learned("blue"), f.learned("red")), (4, 3), "datapath counts");
         // A move is not a new entry: allowed at the limit.

@@ -40,21 +40,6 @@ fn reapply_is_idempotent_and_keeps_learned_entries() {
 }
 
 #[test]
-fn upgrades_are_atomic_under_traffic() {
-    let (hosts, _u, vms) = hosts_with_vms(2);
-    up_both(&hosts);
-    vms[0].ping("203.0.113.2").expect("ping");
-    let ping = vms[0].ns.spawn("ping -c 300 -i 0.01 -W 1 203.0.113.2");
-    for _ in 0..5 {
-        hosts[0].up(&body(0, ""));
-        hosts[1].up(&body(1, ""));
-    }
-    let out = ping.wait_with_output().expect("ping");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("300 received"), "no loss across 10 program replacements: {text}");
-}
-
-#[test]
 fn port_add_with_netns_creates_and_removes_the_veth() {
     let (hosts, _u, vms) = hosts_with_vms(2);
     up_both(&hosts);

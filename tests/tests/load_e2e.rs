@@ -34,7 +34,14 @@ fn mac_flood_in_one_network_leaves_the_others_alone() {
     let red: Vec<Vm> = hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| Vm::attach(h, "vm2", &format!("02:00:00:00:01:{:02x}", i + 1), &format!("198.51.100.{}/24", i + 1)))
+        .map(|(i, h)| {
+            Vm::attach(
+                h,
+                "vm2",
+                &format!("02:00:00:00:01:{:02x}", i + 1),
+                &format!("198.51.100.{}/24", i + 1),
+            )
+        })
         .collect();
     for (i, h) in hosts.iter().enumerate() {
         h.up(&two_networks(i));
@@ -49,7 +56,15 @@ fn mac_flood_in_one_network_leaves_the_others_alone() {
     // 100k frames from distinct source MACs to an unknown destination in blue.
     let sent = blast::send_n(&blue[0].ns, "eth0", FLOOD, |i| {
         let b = (i as u32).to_be_bytes();
-        udp4([2, 0xbb, 0, 0, 0, 1], [2, 0xaa, b[0], b[1], b[2], b[3]], [203, 0, 113, 1], [203, 0, 113, 99], 9, 9, 18)
+        udp4(
+            [2, 0xbb, 0, 0, 0, 1],
+            [2, 0xaa, b[0], b[1], b[2], b[3]],
+            [203, 0, 113, 1],
+            [203, 0, 113, 99],
+            9,
+            9,
+            18,
+        )
     });
     let out = ping.wait_with_output().expect("ping");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -57,8 +72,11 @@ fn mac_flood_in_one_network_leaves_the_others_alone() {
 
     for (i, h) in hosts.iter().enumerate() {
         let at = format!("host {i}");
-        let (rx, learned, full) =
-            (h.net_counter("blue", "rx_tenant"), h.net_counter("blue", "learned"), h.net_counter("blue", "learn_fdb_full"));
+        let (rx, learned, full) = (
+            h.net_counter("blue", "rx_tenant"),
+            h.net_counter("blue", "learned"),
+            h.net_counter("blue", "learn_fdb_full"),
+        );
         if i == 0 {
             assert_eq!(rx, sent, "{at}: every flood frame reached the program");
             assert_eq!(h.net_counter("blue", "flood_remote_copies"), sent, "{at}: one copy to the peer each");
@@ -70,7 +88,10 @@ fn mac_flood_in_one_network_leaves_the_others_alone() {
         assert_eq!(status_net(h, "blue")["learned"], LIMIT, "{at}: status shows the limit reached");
         assert_eq!(h.net_counter("red", "learn_fdb_full"), 0, "{at}: red never ran out of room");
         assert_eq!(h.net_counter("red", "learned"), red_before[i].0, "{at}: red's table untouched");
-        assert!(h.fdb_entry("red", &format!("02:00:00:00:01:0{}", 2 - i)).is_some(), "{at}: red entries kept");
+        assert!(
+            h.fdb_entry("red", &format!("02:00:00:00:01:0{}", 2 - i)).is_some(),
+            "{at}: red entries kept"
+        );
         assert_eq!(h.net_counter("red", "flood_local_copies"), red_before[i].1, "{at}: no blue frame in red");
     }
     // A new station in red after the flood is learned at once.
@@ -104,7 +125,8 @@ fn malformed_mix(vtep_mac: [u8; 6]) -> Vec<(&'static str, Vec<u8>)> {
         };
         vxlan(vtep_mac, ATK, &p, inner)
     };
-    let inner = udp4([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0x66, 1], [203, 0, 113, 66], [203, 0, 113, 1], 9, 9, 18);
+    let inner =
+        udp4([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0x66, 1], [203, 0, 113, 66], [203, 0, 113, 1], 9, 9, 18);
     let peer = [192, 0, 2, 2];
     let good = vx(peer, 100, &inner);
     let with = |off: usize, val: u8| {
@@ -137,16 +159,16 @@ fn malformed_mix(vtep_mac: [u8; 6]) -> Vec<(&'static str, Vec<u8>)> {
         ("drop_vxlan_no_i_flag", with(42, 0)),
         ("drop_src_mac_invalid", vx(peer, 100, &mcast_src)),
         ("drop_inner_tagged", vx(peer, 100, &push_tag(&inner, 0x8100, 10))),
-        ("drop_malformed", good[..50].to_vec()),            // VXLAN, no inner Ethernet
-        ("drop_malformed", with(14, 0x44)),                 // IHL 4
-        ("drop_malformed", with(38, 0xff)),                 // UDP length beyond the packet
+        ("drop_malformed", good[..50].to_vec()), // VXLAN, no inner Ethernet
+        ("drop_malformed", with(14, 0x44)),      // IHL 4
+        ("drop_malformed", with(38, 0xff)),      // UDP length beyond the packet
         ("drop_malformed", good[..good.len() - 10].to_vec()), // IP total length beyond the frame
-        ("pass_fragment", with(20, 0x20)),                  // more fragments
+        ("pass_fragment", with(20, 0x20)),       // more fragments
         ("pass_host", arp),
         ("pass_host", len_8023),
-        ("pass_host", ip_proto(47, 0)),                     // GRE to the VTEP address
-        ("pass_host", ip_proto(50, 0)),                     // ESP
-        ("pass_host", ip_proto(17, 53)),                    // UDP, another port
+        ("pass_host", ip_proto(47, 0)),  // GRE to the VTEP address
+        ("pass_host", ip_proto(50, 0)),  // ESP
+        ("pass_host", ip_proto(17, 53)), // UDP, another port
         ("pass_host", nd),
     ]
 }
@@ -160,7 +182,9 @@ fn kernel_trouble(since: usize) -> Vec<String> {
         .skip(since)
         .filter(|l| {
             let l = l.to_ascii_lowercase();
-            ["warning", "bug", "oops", "call trace", "rcu", "bpf", "stall", "refcount"].iter().any(|w| l.contains(w))
+            ["warning", "bug", "oops", "call trace", "rcu", "bpf", "stall", "refcount"]
+                .iter()
+                .any(|w| l.contains(w))
         })
         .map(str::to_string)
         .collect()

@@ -412,7 +412,10 @@ fn status(name: &str, json: bool) -> Result<()> {
     let dir = bpffs::pin_dir(name);
     let mut ifaces = Vec::new();
     for (iface, idx) in &s.attached {
-        let prog = loader::pinned_prog_id(&dir, iface);
+        // An interface deleted (or re-created with a new ifindex) since `up`
+        // has lost its program: reported until `up` runs again.
+        let present = netlink::link_info(iface).map(|l| l.index == *idx).unwrap_or(false);
+        let prog = loader::pinned_prog_id(&dir, iface).filter(|_| present);
         let underlay = *iface == s.config.underlay.interface;
         let xdp = if underlay { loader::xdp_attached(&dir, iface) } else { None };
         let hook = match xdp {
@@ -422,7 +425,7 @@ fn status(name: &str, json: bool) -> Result<()> {
         };
         ifaces.push(serde_json::json!({
             "interface": iface, "ifindex": idx, "role": if underlay { "underlay" } else { "port" },
-            "hook": hook, "program_id": prog, "attached": prog.is_some(),
+            "hook": hook, "program_id": prog, "attached": prog.is_some(), "present": present,
         }));
     }
     let nets: Vec<_> = s
@@ -467,7 +470,9 @@ fn status(name: &str, json: bool) -> Result<()> {
             i["interface"].as_str().unwrap_or(""),
             i["role"].as_str().unwrap_or(""),
             i["hook"].as_str().unwrap_or(""),
-            i["program_id"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "DETACHED".into())
+            i["program_id"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| {
+                if i["present"] == true { "DETACHED" } else { "MISSING (gone or re-created: run up)" }.into()
+            })
         );
     }
     println!("\n{:<12} {:>8} {:>5} {:>6} {:>15}  ports", "network", "vni", "vlan", "peers", "learned/max");

@@ -1,0 +1,214 @@
+//! Faults: overlayctl killed mid-`up` under traffic, 100 program upgrades
+//! under traffic, a tenant interface deleted and re-created, a peer host
+//! vanishing. Forwarding never depends on an overlayctl process.
+
+use std::time::Duration;
+
+use overlay_tests::lab::*;
+
+fn body(i: usize, peers: &[&str], extra: &str) -> String {
+    let peers: Vec<String> =
+        peers.iter().filter(|p| **p != format!("192.0.2.{}", i + 1)).map(|p| format!("\"{p}\"")).collect();
+    format!(
+        "{}[[network]]\nname = \"blue\"\nvni = 100\npeers = [{}]\n[[port]]\ninterface = \"vm1\"\nnetwork = \"blue\"\n{extra}",
+        underlay_toml(&format!("192.0.2.{}", i + 1)),
+        peers.join(", ")
+    )
+}
+
+const TWO: &[&str] = &["192.0.2.1", "192.0.2.2"];
+
+/// "N packets transmitted, M received" of a finished ping.
+fn ping_counts(out: &std::process::Output) -> (u64, u64) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line =
+        text.lines().find(|l| l.contains("packets transmitted")).unwrap_or_else(|| panic!("ping: {text}"));
+    let num = |w: &str| -> u64 {
+        let pre = &line[..line.find(w).unwrap_or_else(|| panic!("{w} in {line}"))];
+        pre.trim_end().rsplit([' ', ',']).next().unwrap().parse().unwrap()
+    };
+    (num(" packets transmitted"), num(" received"))
+}
+
+/// Nothing of the instance is left in its namespace.
+fn assert_gone(h: &Host, ifaces: &[&str]) {
+    assert!(!overlay_user::bpffs::pin_dir(&h.instance).exists(), "pins removed");
+    assert!(!overlay_user::bpffs::state_path(&h.instance).exists(), "state removed");
+    for i in ifaces {
+        assert!(h.ns.tcx_ingress(i).is_empty(), "{i}: no program left");
+        let xdp = h.ns.sh(&format!("ip -d link show {i}"));
+        assert!(!xdp.contains("prog/xdp"), "{i}: no XDP left: {xdp}");
+    }
+}
+
+/// `kill -9` of overlayctl at many points of `up` (with a change each
+/// time) while ping and TCP run: no ping is lost, TCP keeps going, the
+/// next `up` completes, and `down` after the crashes leaves nothing.
+#[test]
+fn kill_9_during_up_under_traffic() {
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    for (i, h) in hosts.iter().enumerate() {
+        h.up(&body(i, TWO, ""));
+    }
+    vms[0].ping("203.0.113.2").expect("ping");
+    let mut srv = vms[1].ns.spawn("exec iperf3 -s -1 -p 5201");
+    std::thread::sleep(Duration::from_millis(300));
+    let tcp = vms[0].ns.spawn("exec iperf3 -J -c 203.0.113.2 -p 5201 -t 6");
+    let ping = vms[0].ns.spawn("exec ping -c 500 -i 0.01 -W 2 203.0.113.2");
+    let cfg = std::env::temp_dir().join(format!("{}-k.toml", hosts[0].instance));
+    let ctl = overlayctl();
+    let mut killed = 0;
+    for round in 0..20u64 {
+        // Alternate configs, so every `up` has something to change.
+        let extra = if round % 2 == 0 { "[[network]]\nname = \"red\"\nvni = 200\n" } else { "" };
+        std::fs::write(&cfg, format!("name = \"{}\"\n{}", hosts[0].instance, body(0, TWO, extra))).unwrap();
+        let mut c = hosts[0].ns.spawn(&format!("exec {} up -c {}", ctl.display(), cfg.display()));
+        std::thread::sleep(Duration::from_millis(10 + round * 40));
+        if c.try_wait().expect("wait").is_none() {
+            c.kill().expect("kill -9");
+            killed += 1;
+        }
+        let _ = c.wait();
+    }
+    let pinged = ping_counts(&ping.wait_with_output().expect("ping"));
+    let tcp = tcp.wait_with_output().expect("iperf3");
+    let _ = srv.kill();
+    let _ = srv.wait();
+    eprintln!("killed {killed} of 20 runs of up; ping {pinged:?}");
+    assert!(killed >= 5, "most runs were killed mid-way ({killed})");
+    assert_eq!(pinged, (500, 500), "no ping lost while overlayctl was killed");
+    let v: serde_json::Value = serde_json::from_slice(&tcp.stdout).expect("iperf3 json");
+    assert!(v["error"].is_null(), "iperf3: {}", v["error"]);
+    assert!(v["end"]["sum_received"]["bytes"].as_u64().unwrap() > 0, "TCP carried data");
+    // The next up completes and forwards; down after the crashes cleans up.
+    hosts[0].up(&body(0, TWO, ""));
+    vms[0].ping("203.0.113.2").expect("forwarding after recovery");
+    assert_eq!(hosts[0].ns.tcx_ingress("vm1"), ["tenant_ingress"], "one program, ours");
+    hosts[0].ctl("down");
+    assert_gone(&hosts[0], &["u0", "vm1"]);
+    hosts[0].ctl("down");
+    // A first `up` killed part-way (no state file yet): down still cleans up.
+    for delay in [150, 350, 550] {
+        std::fs::write(&cfg, format!("name = \"{}\"\n{}", hosts[0].instance, body(0, TWO, ""))).unwrap();
+        let mut c = hosts[0].ns.spawn(&format!("exec {} up -c {}", ctl.display(), cfg.display()));
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = c.kill();
+        let _ = c.wait();
+        hosts[0].ctl("down");
+        assert_gone(&hosts[0], &["u0", "vm1"]);
+    }
+    let _ = std::fs::remove_file(&cfg);
+}
+
+/// 100 program upgrades (50 per host) under a 100-per-second ping: the
+/// loss is reported and must be zero (TCX links are updated in place).
+#[test]
+fn hundred_upgrades_under_traffic() {
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    for (i, h) in hosts.iter().enumerate() {
+        h.up(&body(i, TWO, ""));
+    }
+    vms[0].ping("203.0.113.2").expect("ping");
+    let ids_before = hosts[0].ns.tcx_ingress_programs("vm1");
+    let ping = vms[0].ns.spawn("exec ping -i 0.01 -W 2 203.0.113.2");
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for (i, h) in hosts.iter().enumerate() {
+            s.spawn(move || {
+                for _ in 0..50 {
+                    h.up(&body(i, TWO, ""));
+                }
+            });
+        }
+    });
+    let took = start.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    // SIGINT: ping prints its summary.
+    hosts[0].ns.sh(&format!("kill -INT {}", ping.id()));
+    let (sent, got) = ping_counts(&ping.wait_with_output().expect("ping"));
+    eprintln!("100 upgrades in {took:.1?}: {sent} pings, {} lost", sent - got);
+    assert!(sent > 100, "ping ran throughout ({sent})");
+    assert!(sent - got <= 1, "at most the ping in flight at SIGINT is lost: {} of {sent}", sent - got);
+    let ids_after = hosts[0].ns.tcx_ingress_programs("vm1");
+    assert_eq!(ids_after.len(), 1);
+    assert_ne!(ids_after[0].0, ids_before[0].0, "the program was replaced");
+}
+
+/// A tenant interface deleted and re-created (a VM restarted): `up` while
+/// it is missing fails and changes nothing; once it is back, `up` attaches
+/// to the new interface, drops the old ifindex everywhere, and forwards.
+#[test]
+fn tenant_interface_deleted_and_recreated() {
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    for (i, h) in hosts.iter().enumerate() {
+        h.up(&body(i, TWO, ""));
+    }
+    vms[0].ping("203.0.113.2").expect("ping");
+    let old_idx: u64 = hosts[0].ns.sh("cat /sys/class/net/vm1/ifindex").trim().parse().unwrap();
+    hosts[0].ns.sh("ip link del vm1");
+    let before = hosts[0].ctl("-j status");
+    let e = hosts[0].try_up(&body(0, TWO, "")).expect_err("port missing");
+    assert!(e.contains("vm1"), "error names the port: {e}");
+    assert_eq!(hosts[0].ctl("-j status"), before, "nothing changed");
+    let status: serde_json::Value = serde_json::from_str(&before).unwrap();
+    let port =
+        status["interfaces"].as_array().unwrap().iter().find(|i| i["interface"] == "vm1").unwrap().clone();
+    assert_eq!((port["present"].as_bool(), port["attached"].as_bool()), (Some(false), Some(false)), "{port}");
+    assert!(hosts[0].ctl("status").contains("MISSING"), "status says so");
+    vms[0].ping("203.0.113.2").err();
+    // The VM comes back on a new veth with the same name.
+    let vm = Vm::attach(&hosts[0], "vm1", "02:00:00:00:00:01", "203.0.113.1/24");
+    hosts[0].up(&body(0, TWO, ""));
+    let new_idx: u64 = hosts[0].ns.sh("cat /sys/class/net/vm1/ifindex").trim().parse().unwrap();
+    assert_ne!(new_idx, old_idx);
+    let status: serde_json::Value = serde_json::from_str(&hosts[0].ctl("-j status")).unwrap();
+    let port =
+        status["interfaces"].as_array().unwrap().iter().find(|i| i["interface"] == "vm1").unwrap().clone();
+    assert_eq!((port["ifindex"].as_u64(), port["attached"].as_bool()), (Some(new_idx), Some(true)));
+    vm.ping("203.0.113.2").expect("forwarding to the new interface");
+    vms[1].ping("203.0.113.1").expect("and back");
+    assert_eq!(hosts[0].fdb_entry("blue", "02:00:00:00:00:01").unwrap()["location"], "port:vm1");
+    let m = overlay_user::maps::Maps::open(&overlay_user::bpffs::pin_dir(&hosts[0].instance)).unwrap();
+    let ports: Vec<u32> = m.ports.keys().filter_map(|k| k.ok()).collect();
+    assert!(!ports.contains(&(old_idx as u32)), "old ifindex gone from PORTS: {ports:?}");
+    assert!(
+        m.fdb.iter().filter_map(|r| r.ok()).all(|(_, e)| e.ifindex != old_idx as u32),
+        "no FDB entry points at the old ifindex"
+    );
+}
+
+/// A peer host vanishes (namespace deleted) mid-traffic: the others keep
+/// forwarding without loss; removing it as a peer stops the copies to it.
+#[test]
+fn peer_host_disappears() {
+    let three = &["192.0.2.1", "192.0.2.2", "192.0.2.3"];
+    let (mut hosts, _u, mut vms) = hosts_with_vms(3);
+    for (i, h) in hosts.iter().enumerate() {
+        h.up(&body(i, three, ""));
+    }
+    vms[0].ping("203.0.113.2").expect("ping 2");
+    vms[0].ping("203.0.113.3").expect("ping 3");
+    let ping = vms[0].ns.spawn("exec ping -c 200 -i 0.01 -W 2 203.0.113.2");
+    std::thread::sleep(Duration::from_millis(500));
+    let gone = hosts.pop().unwrap();
+    drop(vms.pop());
+    overlay_tests::netns::host_sh(&format!("ip netns del {}", gone.ns.name));
+    let pinged = ping_counts(&ping.wait_with_output().expect("ping"));
+    assert_eq!(pinged, (200, 200), "host 2 unaffected by host 3 vanishing");
+    // Unicast to the vanished VM still leaves, encapsulated for its VTEP:
+    // the switch floods it to host 2, whose program leaves it to the stack.
+    let (decap1, rx_vm1) = (hosts[1].counter("decap"), vms[1].ns.rx_packets("eth0"));
+    let _ = vms[0].ns.try_sh("ping -c 3 -i 0.2 -W 1 203.0.113.3");
+    assert_eq!(hosts[1].counter("decap"), decap1, "nothing for host 3 is decapsulated on host 2");
+    assert_eq!(vms[1].ns.rx_packets("eth0"), rx_vm1, "nor delivered to its VM");
+    // Peer removed: a broadcast now makes exactly one remote copy.
+    hosts[0].up(&body(0, TWO, ""));
+    let f = hosts[0].counter("flood_remote_copies");
+    send_frame(
+        &vms[0].ns,
+        "eth0",
+        "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01')/ARP(pdst='203.0.113.77')",
+    );
+    assert_eq!(hosts[0].counter("flood_remote_copies") - f, 1, "one copy, to host 2");
+    drop(gone);
+}

@@ -137,3 +137,6 @@ pub fn parse_l2<F: Frame + ?Sized>(f: &F, hw_tag: Option<(u16, u16)>, prio_ok: b
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

@@ -101,3 +101,55 @@ pub fn udp4_checksum_valid(frame: &[u8]) -> bool {
     }
     sum == 0xffff
 }
+
+/// A small deterministic generator (xorshift64*), so a fuzz corpus is the
+/// same on every run and a failing case is named by its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Values that sit on parser decisions (IHL, ethertypes, flags, zero).
+const INTERESTING: &[u8] =
+    &[0, 1, 0x40, 0x44, 0x45, 0x46, 0x4f, 0x08, 0x81, 0x88, 0xa8, 0x11, 0x12, 0x20, 0x3f, 0x7f, 0x80, 0xff];
+
+/// `base` with 1 to 4 mutations chosen by `seed`: a header byte (first 80
+/// bytes, 3 times in 4) set to a random or boundary value, a truncation,
+/// or extra trailing bytes.
+pub fn mutate(base: &[u8], seed: u64) -> Vec<u8> {
+    let mut r = Rng::new(seed);
+    let mut v = base.to_vec();
+    for _ in 0..1 + r.below(4) {
+        match r.below(8) {
+            0 => {
+                let n = r.below(v.len() + 1);
+                v.truncate(n);
+            }
+            1 => {
+                let n = r.below(32);
+                v.extend((0..n).map(|_| r.next() as u8));
+            }
+            _ if v.is_empty() => {}
+            op => {
+                let span = if r.below(4) < 3 { v.len().min(80) } else { v.len() };
+                let at = r.below(span);
+                v[at] = if op % 2 == 0 { INTERESTING[r.below(INTERESTING.len())] } else { r.next() as u8 };
+            }
+        }
+    }
+    v
+}

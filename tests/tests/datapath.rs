@@ -7,7 +7,7 @@ use overlay_common::{
     frame::Frame,
     headers::Ipv4Hdr,
     maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbKey},
-    parse::{Reject, parse_underlay},
+    parse::{Reject, parse_l2, parse_underlay},
     pktbuild::*,
 };
 use overlay_tests::progtest::*;
@@ -653,5 +653,120 @@ fn unknown_peers_are_accepted_when_the_network_allows() {
         // Still not for an unknown VNI.
         assert_eq!(f.underlay(&vxlan_from(STRANGER, 999, &tenant_frame(VM2, src))).0, TC_ACT_SHOT);
         assert_eq!(f.count(DropUnknownVni), 1);
+    });
+}
+
+/// The fuzz corpus (`pktbuild::mutate` of valid frames, 3000 seeds per
+/// side) through the real programs: for every frame the kernel's verdict is
+/// the one the host parsers and a model of the admission rules predict, and
+/// every counter adds up exactly.
+#[test]
+fn fuzz_corpus_host_and_kernel_agree() {
+    use std::collections::{BTreeMap, HashMap};
+    in_private_netns(|| {
+        let mut f = Fixture::new(CONFIG);
+        f.reset();
+        // Underlay: VXLAN from the peer, unicast to VM2 and broadcast.
+        let bases = [
+            vxlan_from(PEER, 100, &tenant_frame(VM2, REMOTE_VM)),
+            vxlan_from(PEER, 100, &tenant_frame([0xff; 6], [2, 0, 0, 0, 7, 7])),
+            vxlan_from(PEER, 100, &push_tag(&tenant_frame(VM1, [2, 0, 0, 0, 7, 8]), 0x8100, 10)),
+        ];
+        let mut want: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut learned: HashMap<[u8; 6], bool> = HashMap::new(); // MAC -> behind the peer
+        let (mut admitted, mut runs) = (0u64, 0u64);
+        for seed in 0..3000u64 {
+            let fr = mutate(&bases[(seed % 3) as usize], seed);
+            // BPF_PROG_TEST_RUN refuses frames under 14 bytes and IPv4 under 34.
+            if fr.len() < 14 || (fr[12..14] == [8, 0] && fr.len() < 34) {
+                continue;
+            }
+            runs += 1;
+            let (v, out) = f.underlay(&fr);
+            let at = format!("seed {seed}: {fr:02x?}");
+            let expect = match parse_underlay(&fr[..], ip_be(LOCAL), 4789u16.to_be(), false) {
+                Err(Reject::Pass(c)) => {
+                    assert_eq!((v, &out), (TC_ACT_OK, &fr), "{at}: passed untouched");
+                    c
+                }
+                Err(Reject::Drop(c)) => c,
+                Ok(rx) => {
+                    let inner_type = u16::from_be(rx.inner.ethertype_be);
+                    let src = rx.inner.src;
+                    if rx.vni != 100 {
+                        DropUnknownVni
+                    } else if rx.src_vtep_be != ip_be(PEER) {
+                        DropNotPeer
+                    } else if inner_type == 0x8100 || inner_type == 0x88a8 {
+                        DropInnerTagged
+                    } else if src[0] & 1 != 0 || src == [0; 6] {
+                        DropSrcMac
+                    } else if src == VM2 {
+                        DropSrcStatic
+                    } else {
+                        admitted += 1;
+                        if src != REMOTE_VM {
+                            learned.insert(src, true); // REMOTE_VM: static, already at the peer
+                        }
+                        let dst = rx.inner.dst;
+                        if dst[0] & 1 == 0 && (dst == REMOTE_VM || learned.contains_key(&dst)) {
+                            DropSplitHorizon
+                        } else {
+                            assert!(v == TC_ACT_REDIRECT || v == TC_ACT_STOLEN, "{at}: delivered, got {v}");
+                            Decap
+                        }
+                    }
+                }
+            };
+            if expect.is_drop() {
+                assert_eq!(v, TC_ACT_SHOT, "{at}: dropped as {}", expect.name());
+            }
+            *want.entry(expect.name()).or_insert(0) += 1;
+        }
+        let got = f.nonzero();
+        for (name, n) in &want {
+            assert_eq!(got.get(name), Some(n), "counter {name}: got {got:?}, want {want:?}");
+        }
+        assert_eq!(got["rx_underlay"], runs);
+        assert_eq!(
+            got.get("learned").copied().unwrap_or(0),
+            learned.len() as u64,
+            "one entry per new source"
+        );
+        eprintln!("underlay: {runs} frames, {admitted} admitted, {want:?}");
+
+        // Tenant port p1 (access, blue): parse rules, then the VLAN rule.
+        f.reset();
+        let bases = [
+            tenant_frame(VM2, VM1),
+            push_tag(&tenant_frame(VM2, VM1), 0x8100, 10),
+            push_tag(&tenant_frame(VM2, VM1), 0x8100, 0xe000),
+            push_tag(&push_tag(&tenant_frame(VM2, VM1), 0x8100, 10), 0x88a8, 20),
+        ];
+        let mut want: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut runs = 0;
+        for seed in 0..3000u64 {
+            let fr = mutate(&bases[(seed % 4) as usize], seed);
+            if fr.len() < 14 || (fr[12..14] == [8, 0] && fr.len() < 34) {
+                continue;
+            }
+            runs += 1;
+            let (v, _) = f.tenant("p1", &fr);
+            let at = format!("seed {seed}: {fr:02x?}");
+            let expect = match parse_l2(&fr[..], None, false) {
+                Err(Reject::Drop(c)) | Err(Reject::Pass(c)) => c,
+                Ok(l2) if l2.vid != overlay_common::NO_VLAN => DropVlanNotAllowed,
+                Ok(_) => RxTenant,
+            };
+            if expect.is_drop() {
+                assert_eq!(v, TC_ACT_SHOT, "{at}: dropped as {}", expect.name());
+            }
+            *want.entry(expect.name()).or_insert(0) += 1;
+        }
+        let got = f.nonzero();
+        for (name, n) in &want {
+            assert_eq!(got.get(name), Some(n), "counter {name}: got {got:?}, want {want:?}");
+        }
+        eprintln!("tenant: {runs} frames, {want:?}");
     });
 }

@@ -17,6 +17,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/dnsmasq", "dnsmasq"),
     ("/usr/sbin/dhclient", "isc-dhcp-client"),
     ("/usr/sbin/ethtool", "ethtool"),
+    ("/usr/sbin/trafgen", "netsniff-ng"),
+    ("/usr/bin/sockperf", "sockperf"),
 ];
 
 pub fn all() -> Result<()> {

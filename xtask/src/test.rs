@@ -80,6 +80,17 @@ pub fn run(filter: Option<&str>) -> Result<()> {
             }
         }
     }
+    if filter.is_none() {
+        step("benchmark smoke run (cargo xtask bench --quick; figures in target/BENCHMARKS-quick.md)");
+        match crate::bench::run(true) {
+            Ok(()) => passed += 1,
+            Err(e) => {
+                eprintln!("bench --quick: {e:#}");
+                failed += 1;
+                bad_runs.push("bench --quick");
+            }
+        }
+    }
     println!();
     println!("{passed} passed, {failed} failed, {ignored} skipped");
     if failed > 0 || !bad_runs.is_empty() {

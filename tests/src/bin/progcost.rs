@@ -3,8 +3,12 @@
 //! compound on the same skb), averaging the kernel-measured duration.
 //! Prints `name<TAB>bytes<TAB>ns` lines for `cargo xtask bench`.
 
-use overlay_common::{encap::EncapParams, pktbuild::*};
-use overlay_tests::progtest::{Fixture, in_private_netns};
+use overlay_common::{
+    encap::EncapParams,
+    maps::{FDB_F_STATIC, FDB_KIND_REMOTE, FdbEntry, FdbKey},
+    pktbuild::*,
+};
+use overlay_tests::progtest::{Fixture, in_private_netns, sh};
 
 const CONFIG: &str = r#"
 [underlay]
@@ -47,35 +51,42 @@ fn avg_ns(f: &Fixture, prog: &str, dev: &str, input: &[u8], runs: u32) -> f64 {
     total as f64 / runs as f64
 }
 
-fn main() {
-    let runs: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+fn peer_vxlan(inner: &[u8]) -> Vec<u8> {
+    let p = EncapParams {
+        src_be: ip_be([192, 0, 2, 2]),
+        dst_be: ip_be([192, 0, 2, 1]),
+        vni: 100,
+        ttl: 64,
+        src_port: 50000,
+        dst_port_be: 4789u16.to_be(),
+    };
+    vxlan([2, 0, 0, 0, 0xaa, 1], [2, 0, 0, 0, 0xaa, 2], &p, inner)
+}
+
+const ME: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+/// Encap, decap, FDB hit and miss, VLAN push and pop; 64 and 1400 bytes.
+fn per_case(runs: u32) {
     in_private_netns(move || {
         let f = Fixture::new(CONFIG);
-        let me = [2, 0, 0, 0, 0, 1];
-        let peer = |inner: &[u8]| {
-            let p = EncapParams {
-                src_be: ip_be([192, 0, 2, 2]),
-                dst_be: ip_be([192, 0, 2, 1]),
-                vni: 100,
-                ttl: 64,
-                src_port: 50000,
-                dst_port_be: 4789u16.to_be(),
-            };
-            vxlan([2, 0, 0, 0, 0xaa, 1], [2, 0, 0, 0, 0xaa, 2], &p, inner)
-        };
         // Overhead of the harness and the entry point: a frame on an
         // interface that is not a port is refused after two lookups.
         println!(
             "baseline\t64\t{:.1}",
-            avg_ns(&f, "tenant_ingress", "u0", &frame([2, 0, 0, 0, 0, 2], me, 64), runs)
+            avg_ns(&f, "tenant_ingress", "u0", &frame([2, 0, 0, 0, 0, 2], ME, 64), runs)
         );
         for size in [64usize, 1400] {
             let cases: [(&str, &str, &str, Vec<u8>); 6] = [
-                ("encap", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 9], me, size)),
-                ("decap", "vtep_ingress", "u0", peer(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 9], size))),
-                ("fdb_hit_local", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 2], me, size)),
-                ("fdb_miss_flood", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 0x77], me, size)),
-                ("vlan_push", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 3], me, size)),
+                ("encap", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 9], ME, size)),
+                (
+                    "decap",
+                    "vtep_ingress",
+                    "u0",
+                    peer_vxlan(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 9], size)),
+                ),
+                ("fdb_hit_local", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 2], ME, size)),
+                ("fdb_miss_flood", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 0x77], ME, size)),
+                ("vlan_push", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 3], ME, size)),
                 (
                     "vlan_pop",
                     "tenant_ingress",
@@ -88,4 +99,68 @@ fn main() {
             }
         }
     });
+}
+
+/// Encap and decap with `n` static FDB entries besides the ones used.
+fn fdb_scale(runs: u32, n: u32, label: &'static str) {
+    in_private_netns(move || {
+        let f = Fixture::new(&format!("fdb_size = 1100000\n{CONFIG}"));
+        let net_id = f.net("blue");
+        let keys: Vec<FdbKey> = (0..n)
+            .map(|i| {
+                let b = i.to_be_bytes();
+                FdbKey { net_id, mac: [2, 0x55, b[0], b[1], b[2], b[3]], _pad: [0; 2] }
+            })
+            .collect();
+        let e = FdbEntry {
+            kind: FDB_KIND_REMOTE,
+            flags: FDB_F_STATIC,
+            remote_be: ip_be([192, 0, 2, 2]),
+            ..Default::default()
+        };
+        let values = vec![e; keys.len()];
+        let (written, err) = overlay_user::batch::update(&f.maps.fdb_raw, &keys, &values);
+        assert!(err.is_none() && written == keys.len(), "filled {written} of {n}: {err:?}");
+        let enc = frame([2, 0, 0, 0, 0, 9], ME, 64);
+        println!(
+            "encap, FDB with {label} entries\t64\t{:.1}",
+            avg_ns(&f, "tenant_ingress", "p1", &enc, runs)
+        );
+        let dec = peer_vxlan(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 9], 64));
+        println!("decap, FDB with {label} entries\t64\t{:.1}", avg_ns(&f, "vtep_ingress", "u0", &dec, runs));
+    });
+}
+
+/// A broadcast from a local port with `n` peer VTEPs (one encapsulated
+/// copy each, head-end replication).
+fn flood_peers(runs: u32, n: usize) {
+    in_private_netns(move || {
+        sh("ip link add u1 type veth peer name u1b; ip link set u1 up; ip link set u1b up; \
+            ip addr add 198.51.100.1/24 dev u1; sysctl -qw net.ipv4.conf.u1.forwarding=1");
+        sh(&format!(
+            "for i in $(seq 1 {n}); do ip neigh add 198.51.100.$((i+1)) lladdr 02:00:00:00:bb:$(printf %02x $i) dev u1 nud permanent; done"
+        ));
+        let peers: Vec<String> = (0..n).map(|i| format!("\"198.51.100.{}\"", i + 2)).collect();
+        let f = Fixture::new(&format!(
+            "[underlay]\ninterface = \"u1\"\naddress = \"198.51.100.1\"\n[[network]]\nname = \"big\"\nvni = 7\npeers = [{}]\n\
+             [[port]]\ninterface = \"p1\"\nnetwork = \"big\"\n",
+            peers.join(", ")
+        ));
+        let b = frame([0xff; 6], ME, 64);
+        println!(
+            "flood to {n} peer VTEP{}\t64\t{:.1}",
+            if n == 1 { "" } else { "s" },
+            avg_ns(&f, "tenant_ingress", "p1", &b, runs)
+        );
+    });
+}
+
+fn main() {
+    let runs: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    per_case(runs);
+    fdb_scale(runs, 100, "100");
+    fdb_scale(runs, 1_000_000, "1M");
+    for n in [1, 8, 64] {
+        flood_peers(runs / 4, n);
+    }
 }

@@ -111,7 +111,7 @@ impl Rng {
         Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -119,7 +119,7 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 }
 
@@ -141,13 +141,13 @@ pub fn mutate(base: &[u8], seed: u64) -> Vec<u8> {
             }
             1 => {
                 let n = r.below(32);
-                v.extend((0..n).map(|_| r.next() as u8));
+                v.extend((0..n).map(|_| r.next_u64() as u8));
             }
             _ if v.is_empty() => {}
             op => {
                 let span = if r.below(4) < 3 { v.len().min(80) } else { v.len() };
                 let at = r.below(span);
-                v[at] = if op % 2 == 0 { INTERESTING[r.below(INTERESTING.len())] } else { r.next() as u8 };
+                v[at] = if op % 2 == 0 { INTERESTING[r.below(INTERESTING.len())] } else { r.next_u64() as u8 };
             }
         }
     }

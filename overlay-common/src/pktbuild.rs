@@ -147,7 +147,8 @@ pub fn mutate(base: &[u8], seed: u64) -> Vec<u8> {
             op => {
                 let span = if r.below(4) < 3 { v.len().min(80) } else { v.len() };
                 let at = r.below(span);
-                v[at] = if op % 2 == 0 { INTERESTING[r.below(INTERESTING.len())] } else { r.next_u64() as u8 };
+                v[at] =
+                    if op % 2 == 0 { INTERESTING[r.below(INTERESTING.len())] } else { r.next_u64() as u8 };
             }
         }
     }

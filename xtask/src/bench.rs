@@ -462,13 +462,15 @@ Where (c) is ahead of (b), and why:
   runs one TC program on the tenant port (parse, one FDB lookup, a FIB lookup
   for the next hop, encapsulation in place, redirect) and one on the underlay
   (parse, VNI and peer lookups, decapsulation in place, redirect): no extra
-  netdevice hops, no socket lookup. That is what the 64-byte rate, the CPU per
-  packet and the ping latency show; (c) sits close to (a), which does no
-  encapsulation at all.
+  netdevice hops, no socket lookup. That is what the 64-byte rate (trafgen,
+  so the sender's own cost is small), the CPU per frame and the sockperf
+  latency show; (c) sits between (b) and (a), which does no encapsulation.
 - **TCP** rides as GSO super-packets in both (b) and (c): 64 KB segments are
   encapsulated once (`bpf_skb_adjust_room` with the UDP-tunnel flags in (c))
   and cross the veth underlay unsegmented, so throughput is bounded by the
-  TCP endpoints; (c) again saves the device hops.
+  TCP endpoints; (c) saves the device hops, about 10% here. The bench turns
+  off br_netfilter's hooks in its namespaces (a host without br_netfilter);
+  with them on, (a) and (b) pay iptables hooks on every bridged frame.
 
 Hooks, (c) against (d): on this veth underlay the XDP fast path loses.
 Attaching XDP to a veth takes GSO away from its peer, so the sending host
@@ -480,20 +482,35 @@ xdp_frame and back. XDP pays off where frames arrive as xdp_frames, a NIC's
 receive path, which this machine has none of; so the underlay stays at TC by
 default (`xdp = "off"`), with `native` and `generic` selectable.
 
-Where targets of issue 7 are not met yet, and what limits them:
+Scale:
 
-- **Small-packet rate at 2x (b):** the sender here is iperf3 in user space,
-  whose cost is the same in every variant and dominates the CPU per packet,
-  which compresses all ratios; a kernel-side generator (trafgen,
-  `xdp_live_frames`) would show the datapath's share. The datapath's own
-  cost is in the program-cost table.
-- **Encap and decap at or under 150 ns:** the encap path pays for
-  `bpf_get_hash_recalc` (the flow dissector, for the UDP source port),
-  `bpf_fib_lookup` (next hop and MACs), `bpf_skb_adjust_room` and
-  `bpf_check_mtu`; decap for the parse, three lookups and
-  `bpf_skb_adjust_room`. Next steps: cache the next hop per peer in a map
-  refreshed by neighbour events, reuse `skb->hash` when set, and measure the
-  XDP decap fast path on a NIC underlay.
-- Not measured yet: rate with 100 vs 1M FDB entries, flood cost with 1, 8 and
-  64 peers, TCP and latency with sockperf.
+- **Flooding** costs one `bpf_clone_redirect` plus a FIB lookup per peer
+  VTEP, about 0.8 us each here: 1, 8 and 64 peers cost about 0.8, 7 and
+  52 us per flooded frame (head-end replication; the kernel's vxlan device
+  clones per FDB `00:00:00:00:00:00` entry in the same way).
+- **1M FDB entries:** encapsulating to a MAC picked at random among 1M
+  entries costs about 400 ns more than among 100: the table (about 100 MB)
+  does not fit any cache, so each lookup pays DRAM misses for the bucket and
+  the element. With one busy flow, or a working set that fits the cache, the
+  table size does not matter (the lookup itself is O(1)).
+- **Control plane:** 100k static entries are written in batches
+  (`BPF_MAP_UPDATE_BATCH`); most of an `up` is loading and verifying the
+  programs (the "nothing to program" row).
+
+Targets of issue 7 not met, and what limits them:
+
+- **64-byte rate at 2x (b):** about 1.4x. Both cores are shared by the
+  sender, both hosts and the receiver, and (a), with no encapsulation at all,
+  is only about 1.7x (b): the rest of the path (veth, the tenant stack, the
+  generator) bounds any datapath here.
+- **Encap and decap at or under 150 ns:** about 820 and 360 ns over the
+  harness baseline. Measured by removing one step at a time: the flow
+  dissector behind `bpf_get_hash_recalc` about 175 ns (a frame from a real
+  socket carries its hash, a test-run frame does not), `bpf_fib_lookup`
+  about 230 ns, `bpf_check_mtu` next to nothing; the rest is
+  `bpf_skb_adjust_room`, header stores, the FDB lookups and the redirect.
+  Next step: cache the next hop per peer VTEP (refreshed by the datapath
+  every second or by neighbour events) instead of a FIB lookup per packet.
+- **Rate at 1M entries within 10% of 100:** see Scale; missed by cache
+  misses when flows spread over the whole table.
 "#;

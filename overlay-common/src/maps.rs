@@ -13,6 +13,7 @@ pub const MAP_TRUNK: &str = "TRUNK_VLANS";
 pub const MAP_FDB: &str = "FDB";
 pub const MAP_STATS: &str = "STATS";
 pub const MAP_NET_FDB: &str = "NET_FDB";
+pub const MAP_NEXT_HOP: &str = "NEXT_HOP";
 
 /// Every map the object defines (all pinned, by name).
 pub const ALL_MAPS: &[&str] = &[
@@ -26,6 +27,7 @@ pub const ALL_MAPS: &[&str] = &[
     MAP_FDB,
     MAP_STATS,
     MAP_NET_FDB,
+    MAP_NEXT_HOP,
 ];
 
 /// Default capacities (the FDB is sized from config at load time).
@@ -88,6 +90,23 @@ pub struct NetFdbState {
     /// this network (`bpf_ktime_get_ns`).
     pub swept_ns: u64,
 }
+
+/// `NEXT_HOP[peer VTEP]`: the outer next hop of a peer as the FIB gave it,
+/// reused by the datapath for [`NEXT_HOP_TTL_NS`] instead of a FIB lookup
+/// per packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NextHop {
+    pub ifindex: u32,
+    pub smac: [u8; 6],
+    pub dmac: [u8; 6],
+    /// `bpf_ktime_get_ns()` of the FIB lookup.
+    pub looked_up_ns: u64,
+}
+
+/// How long a cached next hop is used before the FIB is asked again: a
+/// route or neighbour change reaches the datapath within this time.
+pub const NEXT_HOP_TTL_NS: u64 = 500_000_000;
 
 /// Key of `PEERS`: (network, peer VTEP).
 #[repr(C)]
@@ -203,6 +222,7 @@ impl FdbEntry {
 const _: () = assert!(size_of::<GlobalConfig>() == 32);
 const _: () = assert!(size_of::<NetConfig>() == 12);
 const _: () = assert!(size_of::<NetFdbState>() == 16);
+const _: () = assert!(size_of::<NextHop>() == 24);
 const _: () = assert!(size_of::<PeerKey>() == 8);
 const _: () = assert!(size_of::<FloodSet>() == 8 + 4 * (2 * crate::MAX_FLOOD_PORTS + crate::MAX_FLOOD_PEERS));
 const _: () = assert!(size_of::<PortConfig>() == 8);
@@ -218,6 +238,7 @@ mod pod {
     unsafe impl aya::Pod for GlobalConfig {}
     unsafe impl aya::Pod for NetConfig {}
     unsafe impl aya::Pod for NetFdbState {}
+    unsafe impl aya::Pod for NextHop {}
     unsafe impl aya::Pod for PeerKey {}
     unsafe impl aya::Pod for FloodSet {}
     unsafe impl aya::Pod for PortConfig {}

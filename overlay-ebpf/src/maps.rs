@@ -38,6 +38,9 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(STATS_SLOTS, 0);
 #[map(name = "NET_FDB")]
 pub static NET_FDB: Array<NetFdbState> = Array::pinned(MAX_NETWORKS, 0);
 
+#[map(name = "NEXT_HOP")]
+pub static NEXT_HOP: HashMap<u32, NextHop> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
+
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {
     let c = CONFIG.get(0)?;

@@ -20,8 +20,8 @@ use aya_ebpf::{
         bpf_fib_lookup as FibParams, bpf_redir_neigh,
     },
     helpers::{
-        bpf_check_mtu, bpf_fib_lookup, bpf_get_hash_recalc, bpf_redirect, bpf_redirect_neigh,
-        bpf_skb_change_head,
+        bpf_check_mtu, bpf_fib_lookup, bpf_get_hash_recalc, bpf_ktime_get_ns, bpf_redirect,
+        bpf_redirect_neigh, bpf_skb_change_head,
     },
     programs::TcContext,
 };
@@ -31,11 +31,12 @@ use overlay_common::{
     encap::{EncapParams, build_outer, csum_replace4, udp_src_port},
     frame::Frame,
     headers::EthHdr,
-    maps::{CFG_F_UDP_CSUM, FloodSet, GlobalConfig, NetConfig},
+    maps::{CFG_F_UDP_CSUM, FloodSet, GlobalConfig, NEXT_HOP_TTL_NS, NetConfig, NextHop as CachedHop},
 };
 
 use crate::{
     access::SkbFrame,
+    maps::NEXT_HOP,
     stats::{Drop, count},
 };
 
@@ -138,8 +139,34 @@ enum NextHop {
     Unreachable,
 }
 
+/// The next hop towards `dst_be`: from `NEXT_HOP` while the entry is
+/// younger than `NEXT_HOP_TTL_NS`, else from the FIB (and cached when
+/// resolved; an unresolved or unreachable peer is never cached).
 #[inline(always)]
 fn next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: plain-bytes value; a concurrent update swaps in a whole new element.
+    if let Some(c) = unsafe { NEXT_HOP.get(dst_be) }
+        && now.wrapping_sub(c.looked_up_ns) < NEXT_HOP_TTL_NS
+    {
+        return NextHop::Resolved { ifindex: c.ifindex, smac: c.smac, dmac: c.dmac };
+    }
+    let nh = fib_next_hop(ctx, cfg, dst_be);
+    match nh {
+        NextHop::Resolved { ifindex, smac, dmac } => {
+            let c = CachedHop { ifindex, smac, dmac, looked_up_ns: now };
+            let _ = NEXT_HOP.insert(dst_be, c, 0);
+        }
+        _ => {
+            let _ = NEXT_HOP.remove(dst_be);
+        }
+    }
+    nh
+}
+
+#[inline(always)]
+fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
     // SAFETY: all-zero is a valid bpf_fib_lookup.
     let mut p: FibParams = unsafe { core::mem::zeroed() };
     p.family = AF_INET;
@@ -220,9 +247,11 @@ pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) ->
 }
 
 /// Sends a copy of the encapsulated frame; the frame is left as it was.
+/// (Asks the FIB directly: the cache's extra branches, multiplied by the
+/// verifier over the unrolled flood loop, exceed its 1M-instruction limit.)
 #[inline(always)]
 fn send_clone(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
-    match next_hop(ctx, cfg, dst_be) {
+    match fib_next_hop(ctx, cfg, dst_be) {
         NextHop::Resolved { ifindex, smac, dmac } => {
             if set_macs(ctx, &smac, &dmac).is_ok() && ctx.clone_redirect(ifindex, 0).is_ok() {
                 count(row, Counter::FloodRemote);
@@ -252,9 +281,10 @@ pub fn flood_remote(
     let first = fs.peers_be[0];
     encapsulate(ctx, cfg, net, first, row)?;
     let mut cur = first;
+    // Copies to all peers but the last...
     let mut i = 0usize;
     while i < MAX_FLOOD_PEERS {
-        if i >= n {
+        if i + 1 >= n {
             break;
         }
         let dst = fs.peers_be[i];
@@ -265,14 +295,16 @@ pub fn flood_remote(
             }
             cur = dst;
         }
-        if i == n {
-            let v = send_final(ctx, cfg, dst, row);
-            if v.is_ok() {
-                count(row, Counter::FloodRemote);
-            }
-            return v;
-        }
         send_clone(ctx, cfg, dst, row);
     }
-    Err(Drop::new(row, Counter::DropHelper))
+    // ...then the frame itself to the last one.
+    let last = fs.peers_be[(n - 1) & (MAX_FLOOD_PEERS - 1)];
+    if last != cur && retarget(ctx, cur, last).is_err() {
+        return Err(Drop::new(row, Counter::DropHelper));
+    }
+    let v = send_final(ctx, cfg, last, row);
+    if v.is_ok() {
+        count(row, Counter::FloodRemote);
+    }
+    v
 }

@@ -249,6 +249,12 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
     if m.global().ok().as_ref() != Some(&d.global) {
         m.config.set(0, d.global, 0).map_err(Error::map(MAP_CONFIG))?;
     }
+    // Next hops cached by the datapath are looked up again after any `up`
+    // (the underlay or its routes may have changed with it).
+    let cached: Vec<u32> = m.next_hop.keys().filter_map(|k| k.ok()).collect();
+    for k in cached {
+        let _ = m.next_hop.remove(&k);
+    }
     Ok(())
 }
 

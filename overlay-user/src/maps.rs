@@ -21,6 +21,7 @@ pub struct Maps {
     pub fdb_raw: MapData,
     pub stats: PerCpuArray<MapData, u64>,
     pub net_fdb: Array<MapData, NetFdbState>,
+    pub next_hop: HashMap<MapData, u32, NextHop>,
 }
 
 /// (type, key size, value size, max entries or None when set from config)
@@ -37,6 +38,7 @@ fn expected(name: &str) -> (MapType, usize, usize, Option<u32>) {
         MAP_FDB => (MapType::Hash, size_of::<FdbKey>(), size_of::<FdbEntry>(), None),
         MAP_STATS => (MapType::PerCpuArray, 4, 8, Some(STATS_SLOTS)),
         MAP_NET_FDB => (MapType::Array, 4, size_of::<NetFdbState>(), Some(MAX_NETWORKS)),
+        MAP_NEXT_HOP => (MapType::Hash, 4, size_of::<NextHop>(), Some(MAX_PEER_ENTRIES)),
         _ => unreachable!("unknown map {name}"),
     }
 }
@@ -110,6 +112,7 @@ impl Maps {
             fdb_raw: MapData::from_pin(dir.join(MAP_FDB)).map_err(Error::map(MAP_FDB))?,
             stats: typed!(dir, MAP_STATS),
             net_fdb: typed!(dir, MAP_NET_FDB),
+            next_hop: typed!(dir, MAP_NEXT_HOP),
         })
     }
 

@@ -133,6 +133,35 @@ fn known_remote_is_encapsulated_exactly() {
     });
 }
 
+/// The next hop of a peer is cached for `NEXT_HOP_TTL_NS` (0.5 s): a
+/// neighbour change is used from then on, and `apply` (every `up`) clears
+/// the cache at once.
+#[test]
+fn next_hop_cache_follows_neighbour_changes() {
+    in_private_netns(|| {
+        let mut f = Fixture::new(CONFIG);
+        let inner = tenant_frame(REMOTE_VM, VM1);
+        let dmac = |f: &Fixture| f.tenant("p1", &inner).1[0..6].to_vec();
+        assert_eq!(dmac(&f), PEER_MAC, "first packet: from the FIB");
+        assert_eq!(f.maps.next_hop.keys().count(), 1, "cached");
+        sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:03 dev u0 nud permanent");
+        assert_eq!(dmac(&f), PEER_MAC, "within the TTL: the cached next hop");
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        assert_eq!(dmac(&f), [2, 0, 0, 0, 0xaa, 3], "after the TTL: the new neighbour");
+        sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:04 dev u0 nud permanent");
+        let want = overlay_user::apply::desired(&f.cfg, &f.ids, &f.resolved()).unwrap();
+        overlay_user::apply::apply(&mut f.maps, &want).unwrap();
+        assert_eq!(f.maps.next_hop.keys().count(), 0, "apply clears the cache");
+        assert_eq!(dmac(&f), [2, 0, 0, 0, 0xaa, 4]);
+        // An unresolvable peer is never cached.
+        sh("ip neigh del 192.0.2.2 dev u0 && ip route add unreachable 192.0.2.2/32");
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        let (v, _) = f.tenant("p1", &inner);
+        assert_eq!(v, TC_ACT_SHOT);
+        assert_eq!(f.maps.next_hop.keys().count(), 0, "dropped from the cache");
+    });
+}
+
 #[test]
 fn decapsulation_to_local_port_exactly() {
     in_private_netns(|| {

@@ -485,11 +485,11 @@ default (`xdp = "off"`), with `native` and `generic` selectable.
 Scale:
 
 - **Flooding** costs one `bpf_clone_redirect` plus a FIB lookup per peer
-  VTEP, about 0.8 us each here: 1, 8 and 64 peers cost about 0.8, 7 and
-  52 us per flooded frame (head-end replication; the kernel's vxlan device
+  VTEP, about 0.8 us each here: 1, 8 and 64 peers cost about 0.7, 6.5 and
+  51 us per flooded frame (head-end replication; the kernel's vxlan device
   clones per FDB `00:00:00:00:00:00` entry in the same way).
 - **1M FDB entries:** encapsulating to a MAC picked at random among 1M
-  entries costs about 400 ns more than among 100: the table (about 100 MB)
+  entries costs about 500 ns more than among 100: the table (about 100 MB)
   does not fit any cache, so each lookup pays DRAM misses for the bucket and
   the element. With one busy flow, or a working set that fits the cache, the
   table size does not matter (the lookup itself is O(1)).

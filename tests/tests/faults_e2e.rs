@@ -41,16 +41,22 @@ fn assert_gone(h: &Host, ifaces: &[&str]) {
     }
 }
 
+/// Two hosts up with `body`, their VMs reaching each other.
+fn two_hosts_up() -> (Vec<Host>, Underlay, Vec<Vm>) {
+    let (hosts, u, vms) = hosts_with_vms(2);
+    for (i, h) in hosts.iter().enumerate() {
+        h.up(&body(i, TWO, ""));
+    }
+    vms[0].ping("203.0.113.2").expect("ping");
+    (hosts, u, vms)
+}
+
 /// `kill -9` of overlayctl at many points of `up` (with a change each
 /// time) while ping and TCP run: no ping is lost, TCP keeps going, the
 /// next `up` completes, and `down` after the crashes leaves nothing.
 #[test]
 fn kill_9_during_up_under_traffic() {
-    let (hosts, _u, vms) = hosts_with_vms(2);
-    for (i, h) in hosts.iter().enumerate() {
-        h.up(&body(i, TWO, ""));
-    }
-    vms[0].ping("203.0.113.2").expect("ping");
+    let (hosts, _u, vms) = two_hosts_up();
     let mut srv = vms[1].ns.spawn("exec iperf3 -s -1 -p 5201");
     std::thread::sleep(Duration::from_millis(300));
     let tcp = vms[0].ns.spawn("exec iperf3 -J -c 203.0.113.2 -p 5201 -t 6");
@@ -104,11 +110,7 @@ fn kill_9_during_up_under_traffic() {
 /// loss is reported and must be zero (TCX links are updated in place).
 #[test]
 fn hundred_upgrades_under_traffic() {
-    let (hosts, _u, vms) = hosts_with_vms(2);
-    for (i, h) in hosts.iter().enumerate() {
-        h.up(&body(i, TWO, ""));
-    }
-    vms[0].ping("203.0.113.2").expect("ping");
+    let (hosts, _u, vms) = two_hosts_up();
     let ids_before = hosts[0].ns.tcx_ingress_programs("vm1");
     let ping = vms[0].ns.spawn("exec ping -i 0.01 -W 2 203.0.113.2");
     let start = std::time::Instant::now();
@@ -139,11 +141,7 @@ fn hundred_upgrades_under_traffic() {
 /// to the new interface, drops the old ifindex everywhere, and forwards.
 #[test]
 fn tenant_interface_deleted_and_recreated() {
-    let (hosts, _u, vms) = hosts_with_vms(2);
-    for (i, h) in hosts.iter().enumerate() {
-        h.up(&body(i, TWO, ""));
-    }
-    vms[0].ping("203.0.113.2").expect("ping");
+    let (hosts, _u, vms) = two_hosts_up();
     let old_idx: u64 = hosts[0].ns.sh("cat /sys/class/net/vm1/ifindex").trim().parse().unwrap();
     hosts[0].ns.sh("ip link del vm1");
     let before = hosts[0].ctl("-j status");

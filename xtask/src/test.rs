@@ -69,25 +69,21 @@ pub fn run(filter: Option<&str>) -> Result<()> {
             bad_runs.push(*what);
         }
     }
-    if filter.is_none() {
-        step("the demo lab, end to end (cargo xtask demo)");
-        match crate::demo::run(false) {
+    // Whole jobs, each counted as one test: the demo lab and a benchmark
+    // smoke run (its figures go to target/BENCHMARKS-quick.md).
+    type Job = fn() -> Result<()>;
+    let jobs: [(&str, &str, Job); 2] = [
+        ("demo", "the demo lab, end to end (cargo xtask demo)", || crate::demo::run(false)),
+        ("bench --quick", "benchmark smoke run (cargo xtask bench --quick)", || crate::bench::run(true)),
+    ];
+    for (name, what, job) in jobs.into_iter().filter(|_| filter.is_none()) {
+        step(what);
+        match job() {
             Ok(()) => passed += 1,
             Err(e) => {
-                eprintln!("demo: {e:#}");
+                eprintln!("{name}: {e:#}");
                 failed += 1;
-                bad_runs.push("demo");
-            }
-        }
-    }
-    if filter.is_none() {
-        step("benchmark smoke run (cargo xtask bench --quick; figures in target/BENCHMARKS-quick.md)");
-        match crate::bench::run(true) {
-            Ok(()) => passed += 1,
-            Err(e) => {
-                eprintln!("bench --quick: {e:#}");
-                failed += 1;
-                bad_runs.push("bench --quick");
+                bad_runs.push(name);
             }
         }
     }

@@ -195,6 +195,9 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
     // no longer configured and learned entries that point at a removed
     // network or port are dropped.
     let current: HashMap<FdbKey, FdbEntry> = m.fdb.iter().filter_map(|r| r.ok()).collect();
+    // Learned entries per network, from the same snapshot, less what is
+    // deleted below (written to NET_FDB at the end).
+    let mut learned = count_learned(current.iter());
     let (keys, values): (Vec<FdbKey>, Vec<FdbEntry>) =
         d.static_fdb.iter().filter(|(k, e)| current.get(k) != Some(e)).map(|(k, e)| (*k, *e)).unzip();
     let mut start = 0;
@@ -202,7 +205,7 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
         let (n, err) = crate::batch::update(&m.fdb_raw, &keys[start..], &values[start..]);
         start += n;
         let Some(err) = err else { break };
-        let learned: Vec<FdbKey> = m
+        let evict: Vec<FdbKey> = m
             .fdb
             .iter()
             .filter_map(|r| r.ok())
@@ -210,17 +213,19 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
             .map(|(k, _)| k)
             .take(keys.len() - start)
             .collect();
-        if learned.is_empty() {
+        if evict.is_empty() {
             return Err(Error::Config(format!(
                 "FDB full: {} static entries do not fit fdb_size ({err})",
                 keys.len() - start
             )));
         }
-        for k in learned {
-            let _ = m.fdb.remove(&k);
+        for k in evict {
+            if m.fdb.remove(&k).is_ok() {
+                forget(&mut learned, k.net_id);
+            }
         }
     }
-    let stale: Vec<FdbKey> = current
+    let stale: Vec<(FdbKey, FdbEntry)> = current
         .into_iter()
         .filter(|(k, e)| {
             // A key configured as static now holds that entry, whatever the
@@ -230,10 +235,11 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
                     || !d.networks.contains_key(&k.net_id)
                     || (e.kind == FDB_KIND_PORT && !d.ports.contains_key(&e.ifindex)))
         })
-        .map(|(k, _)| k)
         .collect();
-    for k in stale {
-        let _ = m.fdb.remove(&k);
+    for (k, e) in stale {
+        if m.fdb.remove(&k).is_ok() && !e.is_static() {
+            forget(&mut learned, k.net_id);
+        }
     }
     // Networks that are gone: clear their slots last.
     for id in 0..overlay_common::MAX_NETWORKS {
@@ -245,7 +251,7 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
             m.flood.set(id, FloodSet::default(), 0).map_err(Error::map(MAP_FLOOD))?;
         }
     }
-    recount_learned(m)?;
+    write_learned(m, &learned)?;
     if m.global().ok().as_ref() != Some(&d.global) {
         m.config.set(0, d.global, 0).map_err(Error::map(MAP_CONFIG))?;
     }
@@ -258,15 +264,27 @@ pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
     Ok(())
 }
 
-/// Learned entries per network, counted in the FDB.
-pub fn learned_per_network(m: &Maps) -> BTreeMap<u32, u64> {
+/// Learned entries per network among `entries`.
+fn count_learned<'a>(entries: impl Iterator<Item = (&'a FdbKey, &'a FdbEntry)>) -> BTreeMap<u32, u64> {
     let mut n = BTreeMap::new();
-    for (k, e) in m.fdb.iter().filter_map(|r| r.ok()) {
+    for (k, e) in entries {
         if !e.is_static() {
             *n.entry(k.net_id).or_insert(0) += 1;
         }
     }
     n
+}
+
+fn forget(counts: &mut BTreeMap<u32, u64>, net_id: u32) {
+    if let Some(c) = counts.get_mut(&net_id) {
+        *c = c.saturating_sub(1);
+    }
+}
+
+/// Learned entries per network, counted in the FDB.
+pub fn learned_per_network(m: &Maps) -> BTreeMap<u32, u64> {
+    let all: Vec<(FdbKey, FdbEntry)> = m.fdb.iter().filter_map(|r| r.ok()).collect();
+    count_learned(all.iter().map(|(k, e)| (k, e)))
 }
 
 /// Writes the true number of learned entries of every network to
@@ -276,6 +294,11 @@ pub fn learned_per_network(m: &Maps) -> BTreeMap<u32, u64> {
 /// the next recount.
 pub fn recount_learned(m: &mut Maps) -> Result<()> {
     let counts = learned_per_network(m);
+    write_learned(m, &counts)
+}
+
+/// Sets each network's learned count in `NET_FDB` (absent = 0).
+fn write_learned(m: &mut Maps, counts: &BTreeMap<u32, u64>) -> Result<()> {
     for id in 0..overlay_common::MAX_NETWORKS {
         let want = counts.get(&id).copied().unwrap_or(0);
         let mut st = m.net_fdb.get(&id, 0).map_err(Error::map(MAP_NET_FDB))?;

@@ -52,6 +52,60 @@ pub fn sh(cmd: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The datapath tests' and progcost's config. blue: VNI 100 / VLAN 10 with peer 192.0.2.2; red: VLAN 20 only.
+/// p1, p2 access blue; p3 trunk (blue tagged, red tagged); p4 access red.
+pub const CONFIG: &str = r#"
+ageing = 300
+[underlay]
+interface = "u0"
+address = "192.0.2.1"
+[[network]]
+name = "blue"
+vni = 100
+vlan = 10
+peers = ["192.0.2.2"]
+[[network]]
+name = "red"
+vlan = 20
+[[port]]
+interface = "p1"
+network = "blue"
+[[port]]
+interface = "p2"
+network = "blue"
+[[port]]
+interface = "p3"
+trunk = ["blue", "red"]
+[[port]]
+interface = "p4"
+network = "red"
+[[fdb]]
+mac = "02:00:00:00:00:02"
+network = "blue"
+port = "p2"
+[[fdb]]
+mac = "02:00:00:00:00:09"
+network = "blue"
+remote = "192.0.2.2"
+"#;
+
+/// Underlay `u1` (198.51.100.1/24) with `n` peer VTEPs 198.51.100.2.. whose
+/// neighbours are permanent (02:00:00:00:bb:i); returns a config with one
+/// network "big" (VNI 7) flooding to all of them and port `p1`.
+pub fn many_peers(n: usize) -> String {
+    sh("ip link add u1 type veth peer name u1b; ip link set u1 up; ip link set u1b up; \
+        ip addr add 198.51.100.1/24 dev u1; sysctl -qw net.ipv4.conf.u1.forwarding=1");
+    sh(&format!(
+        "for i in $(seq 1 {n}); do ip neigh add 198.51.100.$((i+1)) lladdr 02:00:00:00:bb:$(printf %02x $i) dev u1 nud permanent; done"
+    ));
+    let peers: Vec<String> = (0..n).map(|i| format!("\"198.51.100.{}\"", i + 2)).collect();
+    format!(
+        "[underlay]\ninterface = \"u1\"\naddress = \"198.51.100.1\"\n[[network]]\nname = \"big\"\nvni = 7\npeers = [{}]\n\
+         [[port]]\ninterface = \"p1\"\nnetwork = \"big\"\n",
+        peers.join(", ")
+    )
+}
+
 pub struct Fixture {
     pub ebpf: Ebpf,
     pub maps: Maps,

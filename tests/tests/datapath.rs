@@ -21,43 +21,6 @@ const STRANGER: [u8; 4] = [192, 0, 2, 66];
 const U0_MAC: [u8; 6] = [2, 0, 0, 0, 0xaa, 1];
 const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0xaa, 2];
 
-/// blue: VNI 100 / VLAN 10 with peer 192.0.2.2; red: VLAN 20 only.
-/// p1, p2 access blue; p3 trunk (blue tagged, red tagged); p4 access red.
-const CONFIG: &str = r#"
-ageing = 300
-[underlay]
-interface = "u0"
-address = "192.0.2.1"
-[[network]]
-name = "blue"
-vni = 100
-vlan = 10
-peers = ["192.0.2.2"]
-[[network]]
-name = "red"
-vlan = 20
-[[port]]
-interface = "p1"
-network = "blue"
-[[port]]
-interface = "p2"
-network = "blue"
-[[port]]
-interface = "p3"
-trunk = ["blue", "red"]
-[[port]]
-interface = "p4"
-network = "red"
-[[fdb]]
-mac = "02:00:00:00:00:02"
-network = "blue"
-port = "p2"
-[[fdb]]
-mac = "02:00:00:00:00:09"
-network = "blue"
-remote = "192.0.2.2"
-"#;
-
 fn tenant_frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
     udp4(dst, src, [203, 0, 113, 1], [203, 0, 113, 2], 1000, 2000, 32)
 }
@@ -432,19 +395,7 @@ fn flood_reaches_every_local_port_at_the_limit() {
 fn head_end_replication_to_128_peers() {
     in_private_netns(|| {
         let n = overlay_common::MAX_FLOOD_PEERS;
-        sh(
-            "ip link add u1 type veth peer name u1b; ip link set u1 up; ip link set u1b up; ip addr add 198.51.100.1/24 dev u1",
-        );
-        sh(&format!(
-            "for i in $(seq 1 {n}); do ip neigh add 198.51.100.$((i+1)) lladdr 02:00:00:00:bb:$(printf %02x $i) dev u1 nud permanent; done"
-        ));
-        let peers: Vec<String> = (0..n).map(|i| format!("\"198.51.100.{}\"", i + 2)).collect();
-        let cfg = format!(
-            "[underlay]\ninterface = \"u1\"\naddress = \"198.51.100.1\"\n[[network]]\nname = \"big\"\nvni = 7\npeers = [{}]\n\
-             [[port]]\ninterface = \"p1\"\nnetwork = \"big\"\n",
-            peers.join(", ")
-        );
-        sh("sysctl -qw net.ipv4.conf.u1.forwarding=1");
+        let cfg = many_peers(n);
         let f = Fixture::new(&cfg);
         let (v, out) = f.tenant("p1", &tenant_frame([0xff; 6], VM1));
         assert_eq!(v, TC_ACT_REDIRECT, "the last copy is the frame itself");

@@ -173,12 +173,17 @@ fn malformed_mix(vtep_mac: [u8; 6]) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// Kernel log lines that mean trouble.
-fn kernel_trouble(since: usize) -> Vec<String> {
+/// The kernel log, a line each.
+fn dmesg() -> Vec<String> {
     let out = std::process::Command::new("dmesg").output().expect("dmesg");
     assert!(out.status.success(), "dmesg: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// Kernel log lines after the first `since` that mean trouble.
+fn kernel_trouble(since: usize) -> Vec<String> {
+    dmesg()
+        .into_iter()
         .skip(since)
         .filter(|l| {
             let l = l.to_ascii_lowercase();
@@ -186,13 +191,7 @@ fn kernel_trouble(since: usize) -> Vec<String> {
                 .iter()
                 .any(|w| l.contains(w))
         })
-        .map(str::to_string)
         .collect()
-}
-
-fn dmesg_lines() -> usize {
-    let out = std::process::Command::new("dmesg").output().expect("dmesg");
-    String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
 /// A malformed mix from an attacker on the underlay, as fast as one core
@@ -211,7 +210,7 @@ fn malformed_mix_at_full_rate() {
     let mac = h.ns.sh("cat /sys/class/net/u0/address");
     let mac = overlay_user::config::parse_mac(mac.trim()).expect("u0 MAC");
     let mix = malformed_mix(mac);
-    let log_start = dmesg_lines();
+    let log_start = dmesg().len();
     h.ctl("stats --reset");
     let vm_rx = vms[0].ns.rx_packets("eth0");
     let frames: Vec<Vec<u8>> = mix.iter().map(|(_, f)| f.clone()).collect();

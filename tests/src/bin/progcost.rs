@@ -8,39 +8,13 @@ use overlay_common::{
     maps::{FDB_F_STATIC, FDB_KIND_REMOTE, FdbEntry, FdbKey},
     pktbuild::*,
 };
-use overlay_tests::progtest::{Fixture, in_private_netns, sh};
+use overlay_tests::progtest::{CONFIG, Fixture, in_private_netns, many_peers};
 
-const CONFIG: &str = r#"
-[underlay]
-interface = "u0"
-address = "192.0.2.1"
-[[network]]
-name = "blue"
-vni = 100
-vlan = 10
-peers = ["192.0.2.2"]
-[[port]]
-interface = "p1"
-network = "blue"
-[[port]]
-interface = "p2"
-network = "blue"
-[[port]]
-interface = "p3"
-trunk = ["blue"]
-[[fdb]]
-mac = "02:00:00:00:00:02"
-network = "blue"
-port = "p2"
-[[fdb]]
-mac = "02:00:00:00:00:03"
-network = "blue"
-port = "p3"
-[[fdb]]
-mac = "02:00:00:00:00:09"
-network = "blue"
-remote = "192.0.2.2"
-"#;
+/// The datapath tests' config, plus a static entry behind trunk p3 (for
+/// the VLAN push case).
+fn config() -> String {
+    format!("{CONFIG}[[fdb]]\nmac = \"02:00:00:00:00:03\"\nnetwork = \"blue\"\nport = \"p3\"\n")
+}
 
 fn frame(dst: [u8; 6], src: [u8; 6], size: usize) -> Vec<u8> {
     udp4(dst, src, [203, 0, 113, 1], [203, 0, 113, 2], 1000, 2000, size.saturating_sub(42))
@@ -68,7 +42,7 @@ const ME: [u8; 6] = [2, 0, 0, 0, 0, 1];
 /// Encap, decap, FDB hit and miss, VLAN push and pop; 64 and 1400 bytes.
 fn per_case(runs: u32) {
     in_private_netns(move || {
-        let f = Fixture::new(CONFIG);
+        let f = Fixture::new(&config());
         // Overhead of the harness and the entry point: a frame on an
         // interface that is not a port is refused after two lookups.
         println!(
@@ -111,7 +85,7 @@ fn fdb_scale_worker(n: u32) -> (std::sync::mpsc::Sender<u32>, std::sync::mpsc::R
     let (res_tx, res_rx) = std::sync::mpsc::channel::<f64>();
     std::thread::spawn(move || {
         in_private_netns(move || {
-            let f = Fixture::new(&format!("fdb_size = 1100000\n{CONFIG}"));
+            let f = Fixture::new(&format!("fdb_size = 1100000\n{}", config()));
             let net_id = f.net("blue");
             let mac = |i: u32| {
                 let b = i.to_be_bytes();
@@ -166,17 +140,7 @@ fn fdb_scale(runs: u32) {
 /// copy each, head-end replication).
 fn flood_peers(runs: u32, n: usize) {
     in_private_netns(move || {
-        sh("ip link add u1 type veth peer name u1b; ip link set u1 up; ip link set u1b up; \
-            ip addr add 198.51.100.1/24 dev u1; sysctl -qw net.ipv4.conf.u1.forwarding=1");
-        sh(&format!(
-            "for i in $(seq 1 {n}); do ip neigh add 198.51.100.$((i+1)) lladdr 02:00:00:00:bb:$(printf %02x $i) dev u1 nud permanent; done"
-        ));
-        let peers: Vec<String> = (0..n).map(|i| format!("\"198.51.100.{}\"", i + 2)).collect();
-        let f = Fixture::new(&format!(
-            "[underlay]\ninterface = \"u1\"\naddress = \"198.51.100.1\"\n[[network]]\nname = \"big\"\nvni = 7\npeers = [{}]\n\
-             [[port]]\ninterface = \"p1\"\nnetwork = \"big\"\n",
-            peers.join(", ")
-        ));
+        let f = Fixture::new(&many_peers(n));
         let b = frame([0xff; 6], ME, 64);
         println!(
             "flood to {n} peer VTEP{}\t64\t{:.1}",

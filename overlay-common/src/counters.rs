@@ -102,6 +102,21 @@ counters! {
     /// earlier decapsulation on this machine (veth underlays, routed
     /// between overlay networks): it cannot be encapsulated again.
     DropTunnelGso = 36, "drop_tunnel_gso", true;
+    /// The port or VTEP a frame would leave by is not (or no longer) a
+    /// member of the frame's network: a stale FDB or flood entry stopped
+    /// by the per-packet egress check.
+    DropNotMember = 37, "drop_not_member", true;
+    /// Outer IPv4 header checksum wrong (the kernel's `ip_rcv` drops these).
+    DropBadIpChecksum = 38, "drop_bad_ip_checksum", true;
+    /// VXLAN in a frame whose destination MAC is not this host's
+    /// (PACKET_OTHERHOST: the kernel's `ip_rcv` drops these).
+    DropOtherHost = 39, "drop_other_host", true;
+    /// VXLAN from an outer source that can be no VTEP (broadcast,
+    /// multicast, zero, loopback, reserved, or this host's own address).
+    DropVtepSrcInvalid = 40, "drop_vtep_src_invalid", true;
+    /// VXLAN whose outer source would not be routed back out of the
+    /// interface it came in on (`[underlay] rp_filter`).
+    DropRpFilter = 41, "drop_rp_filter", true;
 }
 
 /// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).

@@ -22,6 +22,10 @@ pub const VXLAN_OVERHEAD: u32 = 50;
 pub const ENCAP_ROOM: u32 = 20 + 8 + 8 + 14;
 
 pub const ETH_HLEN: usize = 14;
+/// IPv4 header without options.
+pub const IPV4_HLEN: usize = 20;
+pub const UDP_HLEN: usize = 8;
+pub const VXLAN_HLEN: usize = 8;
 pub const ETH_P_IPV4: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
 pub const ETH_P_8021Q: u16 = 0x8100;
@@ -30,7 +34,7 @@ pub const IPPROTO_UDP: u8 = 17;
 
 /// Version of the pinned map layout. Bumped whenever a key or value type
 /// changes; `overlayctl up` refuses to reuse pins written with another one.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Upper bounds compiled into the programs (loops must be bounded).
 pub const MAX_NETWORKS: u32 = 1024;
@@ -41,6 +45,15 @@ pub const MAX_FLOOD_PEERS: usize = 128;
 pub const NO_NET: u32 = u32::MAX;
 /// "Untagged" marker for a VLAN ID.
 pub const NO_VLAN: u16 = 0xffff;
+
+/// Whether an IPv4 address (network order) can be a VTEP's: not zero,
+/// broadcast, multicast, loopback or reserved (240.0.0.0/4).
+#[inline(always)]
+pub const fn is_unicast_vtep(addr_be: u32) -> bool {
+    let a = u32::from_be(addr_be);
+    let first = (a >> 24) as u8;
+    a != 0 && first != 127 && first < 224
+}
 
 /// A MAC address is group (multicast or broadcast) when the I/G bit is set.
 #[inline(always)]

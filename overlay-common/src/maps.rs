@@ -51,10 +51,20 @@ pub struct GlobalConfig {
     pub _pad: u32,
     /// Learned entries older than this are treated as absent (0 = never age).
     pub ageing_ns: u64,
+    /// MAC address of the underlay interface when `up` ran: the XDP path
+    /// (which has no `pkt_type`) fast-paths only frames sent to it.
+    pub underlay_mac: [u8; 6],
+    pub _pad2: [u8; 2],
 }
 
 /// `GlobalConfig::flags`: compute the outer UDP checksum of single frames.
 pub const CFG_F_UDP_CSUM: u8 = 1 << 0;
+/// Reverse-path check of VXLAN sources: the route back must leave by the
+/// interface the frame came in on (`rp_filter = "strict"`).
+pub const CFG_F_RP_STRICT: u8 = 1 << 1;
+/// Reverse-path check of VXLAN sources: some route back must exist
+/// (`rp_filter = "loose"`).
+pub const CFG_F_RP_LOOSE: u8 = 1 << 2;
 
 /// `NETWORKS[net_id]`.
 #[repr(C)]
@@ -219,7 +229,7 @@ impl FdbEntry {
     }
 }
 
-const _: () = assert!(size_of::<GlobalConfig>() == 32);
+const _: () = assert!(size_of::<GlobalConfig>() == 40);
 const _: () = assert!(size_of::<NetConfig>() == 12);
 const _: () = assert!(size_of::<NetFdbState>() == 16);
 const _: () = assert!(size_of::<NextHop>() == 24);

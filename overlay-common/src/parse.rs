@@ -6,7 +6,9 @@
 use crate::counters::Counter;
 use crate::frame::Frame;
 use crate::headers::{EthHdr, Ipv4Hdr, UdpHdr, VXLAN_FLAG_I, VlanHdr, VxlanHdr};
-use crate::{ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, IPPROTO_UDP, NO_VLAN};
+use crate::{
+    ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, IPPROTO_UDP, IPV4_HLEN, NO_VLAN, UDP_HLEN, VXLAN_HLEN,
+};
 
 /// Why a frame was not accepted by a parser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,20 +22,63 @@ pub enum Reject {
 /// A VXLAN packet addressed to this VTEP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VxlanRx {
+    /// Outer destination MAC (the XDP path, which has no `pkt_type`,
+    /// compares it with the underlay's own).
+    pub outer_dst: [u8; 6],
     pub src_vtep_be: u32,
     pub vni: u32,
     /// Offset of the inner Ethernet header from the start of the frame.
     pub inner_off: usize,
+    /// Length of the inner frame, from the outer UDP length: bytes past it
+    /// (Ethernet padding, trailing junk) are never the tenant's.
+    pub inner_len: usize,
     pub inner: EthHdr,
+}
+
+/// Least IPv4 total length of a VXLAN packet with header length `ihl`.
+const fn min_vxlan_ip_len(ihl: usize) -> usize {
+    ihl + UDP_HLEN + VXLAN_HLEN + ETH_HLEN
+}
+
+/// Whether the IPv4 header (`ihl` bytes at [`ETH_HLEN`], the first 20 in
+/// `ip`) sums to 0xffff, as `ip_rcv` requires. Options (rare) are read
+/// four bytes at a time at constant offsets: a loop bounded by `ihl` is
+/// turned by the compiler into a trip count the verifier cannot follow.
+#[inline(always)]
+fn ipv4_header_ok<F: Frame + ?Sized>(f: &F, ip: &Ipv4Hdr, ihl: usize) -> bool {
+    // SAFETY: Ipv4Hdr is 20 plain bytes. The ones' complement sum does not
+    // depend on byte order, so native-order words are summed as they are.
+    let words: [u16; 10] = unsafe { core::mem::transmute(*ip) };
+    let mut sum: u32 = 0;
+    let mut i = 0;
+    while i < 10 {
+        sum += words[i] as u32;
+        i += 1;
+    }
+    let options = ihl - IPV4_HLEN;
+    let mut n = 0;
+    while n < 10 {
+        if n * 4 < options {
+            let Some(w) = f.read::<u32>(ETH_HLEN + IPV4_HLEN + n * 4) else { return false };
+            sum += (w & 0xffff) + (w >> 16);
+        }
+        n += 1;
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum == 0xffff
 }
 
 /// Parses a frame received on the underlay.
 ///
 /// Only IPv4/UDP to `local_vtep_be`:`port_be` concerns us; anything else is
-/// [`Reject::Pass`]. Outer fragments are passed (never decapsulated). The
-/// outer UDP checksum is not verified (RFC 7348 allows zero; a non-zero
-/// checksum is trusted to the NIC, as the inner frame carries its own).
-/// `gso` relaxes the total-length check for aggregated packets.
+/// [`Reject::Pass`]. Outer fragments are passed (never decapsulated). For
+/// what is ours the rules of the kernel's receive path apply: a valid IPv4
+/// header checksum, IP total length and UDP length consistent with each
+/// other and with the frame (also for GSO super-packets, which must carry
+/// nothing past the UDP payload). The outer UDP checksum is not verified
+/// (RFC 7348 allows zero; a non-zero checksum is trusted to the NIC, as
+/// the inner frame carries its own).
 #[inline(always)]
 pub fn parse_underlay<F: Frame + ?Sized>(
     f: &F,
@@ -50,27 +95,34 @@ pub fn parse_underlay<F: Frame + ?Sized>(
         return Err(Reject::Pass(Counter::PassHost));
     }
     let ihl = ip.header_len();
-    if ihl < 20 {
+    if ihl < IPV4_HLEN {
         return Err(Reject::Drop(Counter::DropMalformed));
     }
     if ip.is_fragment() {
         return Err(Reject::Pass(Counter::PassFragment));
     }
+    // Summed before the UDP header is read: that read's bounds check would
+    // let the compiler drop the option reads' own, which the verifier needs.
+    let checksum_ok = ipv4_header_ok(f, &ip, ihl);
     let udp_off = ETH_HLEN + ihl;
     let udp: UdpHdr = f.read(udp_off).ok_or(Reject::Drop(Counter::DropMalformed))?;
     if udp.dest_be != port_be {
         return Err(Reject::Pass(Counter::PassHost));
     }
-    let vx_off = udp_off + 8;
-    let inner_off = vx_off + 8;
-    let min_ip_len = ihl + 8 + 8 + ETH_HLEN;
+    if !checksum_ok {
+        return Err(Reject::Drop(Counter::DropBadIpChecksum));
+    }
+    let vx_off = udp_off + UDP_HLEN;
+    let inner_off = vx_off + VXLAN_HLEN;
     let tot_len = u16::from_be(ip.tot_len_be) as usize;
     let udp_len = u16::from_be(udp.len_be) as usize;
-    if !gso
-        && (tot_len < min_ip_len
-            || tot_len + ETH_HLEN > f.wire_len()
-            || udp_len < 8 + 8 + ETH_HLEN
-            || udp_len > tot_len - ihl)
+    let wire = f.wire_len();
+    if tot_len < min_vxlan_ip_len(ihl)
+        || tot_len + ETH_HLEN > wire
+        || udp_len < UDP_HLEN + VXLAN_HLEN + ETH_HLEN
+        || udp_len > tot_len - ihl
+        // A super-packet cannot be trimmed: it must end where UDP ends.
+        || (gso && (tot_len + ETH_HLEN != wire || udp_len != tot_len - ihl))
     {
         return Err(Reject::Drop(Counter::DropMalformed));
     }
@@ -80,7 +132,8 @@ pub fn parse_underlay<F: Frame + ?Sized>(
         return Err(Reject::Drop(Counter::DropNoIFlag));
     }
     let inner: EthHdr = f.read(inner_off).ok_or(Reject::Drop(Counter::DropMalformed))?;
-    Ok(VxlanRx { src_vtep_be: ip.saddr_be, vni: vx.vni(), inner_off, inner })
+    let inner_len = udp_len - UDP_HLEN - VXLAN_HLEN;
+    Ok(VxlanRx { outer_dst: eth.dst, src_vtep_be: ip.saddr_be, vni: vx.vni(), inner_off, inner_len, inner })
 }
 
 /// An Ethernet frame from a tenant-facing port, tag resolved.

@@ -68,6 +68,19 @@ pub fn vxlan(outer_dst: [u8; 6], outer_src: [u8; 6], p: &EncapParams, inner: &[u
     v
 }
 
+/// Rewrites the checksum of the IPv4 header that follows the Ethernet
+/// header (options included), after a test edited the header.
+pub fn fix_ipv4_checksum(frame: &mut [u8]) {
+    let ihl = ((frame[crate::ETH_HLEN] & 0x0f) as usize) * 4;
+    let hdr = crate::ETH_HLEN..crate::ETH_HLEN + ihl;
+    frame[crate::ETH_HLEN + 10..crate::ETH_HLEN + 12].copy_from_slice(&[0, 0]);
+    let mut sum: u32 = frame[hdr].chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as u32).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    frame[crate::ETH_HLEN + 10..crate::ETH_HLEN + 12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+}
+
 pub fn as_bytes<T: Copy>(t: &T) -> &[u8] {
     // SAFETY: only used with the repr(C) header types, which have no padding.
     unsafe { core::slice::from_raw_parts(t as *const T as *const u8, core::mem::size_of::<T>()) }

@@ -4,7 +4,7 @@
 use overlay_common::{
     ETH_P_8021AD, ETH_P_8021Q,
     counters::{Counter, net_row},
-    is_group_mac, is_zero_mac,
+    is_group_mac, is_unicast_vtep, is_zero_mac,
     maps::{NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, NetConfig, PeerKey},
     parse::VxlanRx,
 };
@@ -21,11 +21,24 @@ pub struct Admitted {
     pub row: u32,
 }
 
-/// Known VNI of a VXLAN network, sent by a peer of that network (or any
-/// VTEP when the network learns unknown peers), inner frame untagged unless
-/// allowed, inner source a unicast MAC.
+/// Whether `vtep_be` is a VTEP of network `net_id` right now: a
+/// configured peer (or static FDB remote), or any VTEP when the network
+/// learns unknown peers.
 #[inline(always)]
-pub fn admit(rx: &VxlanRx) -> Result<Admitted, Drop> {
+pub fn is_vtep_of(net_id: u32, net: &NetConfig, vtep_be: u32) -> bool {
+    let peer = PeerKey { net_id, vtep_be };
+    // SAFETY: plain u32 value.
+    net.flags & NET_F_LEARN_UNKNOWN_PEERS != 0 || unsafe { PEERS.get(peer) }.is_some()
+}
+
+/// Outer source a VTEP can have (not this host's own address), known VNI
+/// of a VXLAN network, sent by a VTEP of that network, inner frame
+/// untagged unless allowed, inner source a unicast MAC.
+#[inline(always)]
+pub fn admit(rx: &VxlanRx, local_vtep_be: u32) -> Result<Admitted, Drop> {
+    if !is_unicast_vtep(rx.src_vtep_be) || rx.src_vtep_be == local_vtep_be {
+        return Err(Drop::new(0, Counter::DropVtepSrcInvalid));
+    }
     // SAFETY: plain u32 value.
     let net_id = unsafe { VNI_TO_NET.get(rx.vni) }.copied().ok_or(Drop::new(0, Counter::DropUnknownVni))?;
     let net = network(net_id).ok_or(Drop::new(0, Counter::DropUnknownVni))?;
@@ -33,9 +46,7 @@ pub fn admit(rx: &VxlanRx) -> Result<Admitted, Drop> {
         return Err(Drop::new(0, Counter::DropUnknownVni));
     }
     let row = net_row(net_id);
-    let peer = PeerKey { net_id, vtep_be: rx.src_vtep_be };
-    // SAFETY: plain u32 value.
-    if unsafe { PEERS.get(peer) }.is_none() && net.flags & NET_F_LEARN_UNKNOWN_PEERS == 0 {
+    if !is_vtep_of(net_id, net, rx.src_vtep_be) {
         return Err(Drop::new(row, Counter::DropNotPeer));
     }
     let inner_type = u16::from_be(rx.inner.ethertype_be);

@@ -10,25 +10,37 @@ use aya_ebpf::{
 use overlay_common::{
     ETH_P_8021Q, MAX_FLOOD_PORTS, NO_VLAN,
     counters::Counter,
-    maps::{FloodSet, NetConfig, PORT_MODE_TRUNK},
+    maps::{FloodSet, NetConfig, PORT_MODE_TRUNK, TrunkKey},
 };
 
 use crate::{
-    maps::port,
+    maps::{TRUNK_VLANS, port},
     stats::{Drop, count},
 };
 
-/// The VID a frame of `net_id` carries when leaving `ifindex`
-/// ([`NO_VLAN`] = untagged), or `None` if the port is not in the network.
+/// Whether trunk port `ifindex` carries network `net_id` tagged `vid`
+/// right now.
 #[inline(always)]
-pub fn egress_vid(ifindex: u32, net_id: u32, net: &NetConfig) -> Option<u16> {
-    let p = port(ifindex)?;
+fn trunk_carries(ifindex: u32, vid: u16, net_id: u32) -> bool {
+    let k = TrunkKey { ifindex, vid, _pad: 0 };
+    // SAFETY: plain u32 value.
+    unsafe { TRUNK_VLANS.get(k) }.is_some_and(|n| *n == net_id)
+}
+
+/// The VID a frame of `net_id` carries when leaving `ifindex`
+/// ([`NO_VLAN`] = untagged), checked against the port's membership as it
+/// is now (access network, native network, or trunk list), whatever the
+/// FDB says: a stale entry never sends a frame into another network.
+#[inline(always)]
+pub fn egress_vid(ifindex: u32, net_id: u32, net: &NetConfig, row: u32) -> Result<u16, Drop> {
+    let not_member = Drop::new(row, Counter::DropNotMember);
+    let p = port(ifindex).ok_or(not_member)?;
     if p.net_id == net_id {
-        Some(NO_VLAN)
-    } else if p.mode == PORT_MODE_TRUNK && net.vlan != NO_VLAN {
-        Some(net.vlan)
+        Ok(NO_VLAN)
+    } else if p.mode == PORT_MODE_TRUNK && net.vlan != NO_VLAN && trunk_carries(ifindex, net.vlan, net_id) {
+        Ok(net.vlan)
     } else {
-        None
+        Err(not_member)
     }
 }
 
@@ -66,14 +78,21 @@ struct FloodCtx {
     tagged: u32,
     skip: u32,
     row: u32,
+    net_id: u32,
+    /// The network's VID (tagged members).
+    vid: u32,
+    /// Copies sent so far.
+    sent: u32,
 }
 
 /// `bpf_loop` callback: clones the frame to member `index` of the list.
 /// Verified once, however many paths reach the loop and however long the
 /// list (a plain loop multiplied the verifier's work past its limit).
+/// Each copy goes only to a port that is a member of the network right
+/// now (the flood set may be older than a membership change).
 extern "C" fn flood_one(index: u64, data: *mut c_void) -> i64 {
     // SAFETY: `data` is the FloodCtx on the caller's stack.
-    let c = unsafe { &*(data as *const FloodCtx) };
+    let c = unsafe { &mut *(data as *mut FloodCtx) };
     let i = index as usize;
     if i >= MAX_FLOOD_PORTS {
         return 1;
@@ -81,20 +100,47 @@ extern "C" fn flood_one(index: u64, data: *mut c_void) -> i64 {
     // SAFETY: a pointer to the FLOOD map value, valid during the program.
     let fs = unsafe { &*c.fs };
     let p = if c.tagged != 0 { fs.tagged[i] } else { fs.untagged[i] };
-    if p != c.skip {
-        // SAFETY: helper on the program's own context.
-        let r = unsafe { bpf_clone_redirect(c.skb, p, 0) };
-        count(c.row, if r == 0 { Counter::FloodLocal } else { Counter::DropHelper });
+    if p == c.skip {
+        return 0;
+    }
+    let member = if c.tagged != 0 {
+        trunk_carries(p, c.vid as u16, c.net_id)
+    } else {
+        port(p).is_some_and(|pc| pc.net_id == c.net_id)
+    };
+    if !member {
+        count(c.row, Counter::DropNotMember);
+        return 0;
+    }
+    // SAFETY: helper on the program's own context.
+    let r = unsafe { bpf_clone_redirect(c.skb, p, 0) };
+    if r == 0 {
+        c.sent += 1;
+        count(c.row, Counter::FloodLocal);
+    } else {
+        count(c.row, Counter::DropHelper);
     }
     0
 }
 
+/// Clones the frame to the untagged or tagged members; returns how many
+/// copies went out.
 #[inline(always)]
-fn clone_all(ctx: &TcContext, fs: &FloodSet, tagged: bool, skip: u32, row: u32) {
+fn clone_all(
+    ctx: &TcContext,
+    fs: &FloodSet,
+    net_id: u32,
+    vid: u16,
+    tagged: bool,
+    skip: u32,
+    row: u32,
+) -> u32 {
     let n = if tagged { fs.n_tagged } else { fs.n_untagged } as u32;
-    let mut c = FloodCtx { skb: ctx.skb.skb, fs, tagged: tagged as u32, skip, row };
+    let mut c =
+        FloodCtx { skb: ctx.skb.skb, fs, tagged: tagged as u32, skip, row, net_id, vid: vid as u32, sent: 0 };
     // SAFETY: callback and context as bpf_loop expects.
     unsafe { bpf_loop(n, flood_one as *mut c_void, &mut c as *mut FloodCtx as *mut c_void, 0) };
+    c.sent
 }
 
 /// The flood set of a network (looked up once per flooded frame).
@@ -103,24 +149,24 @@ pub fn flood_set(net_id: u32, row: u32) -> Result<&'static FloodSet, Drop> {
     crate::maps::FLOOD.get(net_id).ok_or(Drop::new(row, Counter::DropNoNetwork))
 }
 
-/// Copies the frame to every local port of the network except `skip` (the
-/// port it came in on, a member of the network, or 0): untagged members
-/// first, then tagged members with one tag push for all. The frame itself
-/// is left as it came. Returns how many ports were flooded to.
+/// Copies the frame to every local port of network `net_id` except `skip`
+/// (the port it came in on, or 0): untagged members first, then tagged
+/// members with one tag push for all. The frame itself is left as it
+/// came. Returns how many copies went out.
 #[inline(always)]
 pub fn flood_local(
     ctx: &TcContext,
     fs: &FloodSet,
+    net_id: u32,
     net: &NetConfig,
     skip: u32,
     row: u32,
 ) -> Result<u32, Drop> {
-    clone_all(ctx, fs, false, skip, row);
+    let mut sent = clone_all(ctx, fs, net_id, net.vlan, false, skip, row);
     if fs.n_tagged != 0 && net.vlan != NO_VLAN {
         push(ctx, net.vlan).map_err(|_| Drop::new(row, Counter::DropHelper))?;
-        clone_all(ctx, fs, true, skip, row);
+        sent += clone_all(ctx, fs, net_id, net.vlan, true, skip, row);
         pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelper))?;
     }
-    let members = fs.n_untagged as u32 + fs.n_tagged as u32;
-    Ok(if skip != 0 { members.saturating_sub(1) } else { members })
+    Ok(sent)
 }

@@ -12,6 +12,7 @@ mod admit;
 mod deliver;
 mod fdb;
 mod maps;
+mod rpf;
 mod stats;
 mod tenant_tc;
 mod udp_csum;

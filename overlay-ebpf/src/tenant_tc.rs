@@ -18,6 +18,7 @@ use overlay_common::{
 
 use crate::{
     access::{SkbFrame, pull_headers},
+    admit::is_vtep_of,
     deliver::{egress_vid, flood_local, flood_set, pop, redirect_to},
     fdb::{Hit, at_port, learn, lookup},
     maps::{TRUNK_VLANS, config, network, port},
@@ -83,12 +84,15 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     match hit {
         Hit::Port(out) if out == ifindex => Err(Drop::new(row, Counter::DropHairpin)),
         Hit::Port(out) => {
-            let vid = egress_vid(out, net_id, net).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
+            let vid = egress_vid(out, net_id, net, row)?;
             let v = redirect_to(ctx, out, vid, row)?;
             count(row, Counter::TxLocal);
             Ok(v)
         }
         Hit::Remote(vtep) if net.flags & NET_F_VXLAN != 0 => {
+            if !is_vtep_of(net_id, net, vtep) {
+                return Err(Drop::new(row, Counter::DropNotMember));
+            }
             encapsulate(ctx, cfg, net, vtep, row)?;
             let v = send_final(ctx, cfg, vtep, row)?;
             count(row, Counter::Encap);
@@ -97,7 +101,7 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         Hit::Remote(_) => Err(Drop::new(row, Counter::DropNoNetwork)),
         Hit::Miss => {
             let fs = flood_set(net_id, row)?;
-            let targets = flood_local(ctx, fs, net, ifindex, row)?;
+            let targets = flood_local(ctx, fs, net_id, net, ifindex, row)?;
             if net.flags & NET_F_VXLAN != 0 && fs.n_peers != 0 {
                 return flood_remote(ctx, cfg, fs, net, row);
             }

@@ -1,15 +1,16 @@
 //! TC ingress of the underlay interface: VXLAN arriving from peer VTEPs.
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::{
         BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK, TC_ACT_STOLEN,
         bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
     },
+    helpers::bpf_skb_change_tail,
     macros::classifier,
     programs::TcContext,
 };
 use overlay_common::{
-    ETH_HLEN,
     counters::Counter,
     is_group_mac,
     parse::{Reject, VxlanRx, parse_underlay},
@@ -21,8 +22,12 @@ use crate::{
     deliver::{egress_vid, flood_local, flood_set, redirect_to},
     fdb::{Hit, at_remote, learn, lookup},
     maps::config,
+    rpf::source_ok,
     stats::{Drop, count, count_drop},
 };
+
+/// `skb->pkt_type` of a frame sent to another host's MAC address.
+const PACKET_OTHERHOST: u32 = 3;
 
 #[classifier]
 pub fn vtep_ingress(ctx: TcContext) -> i32 {
@@ -33,19 +38,28 @@ pub fn vtep_ingress(ctx: TcContext) -> i32 {
 }
 
 /// Removes outer IPv4/UDP/VXLAN and puts the inner Ethernet header first:
-/// `[outer eth][ip udp vxlan][inner eth][payload]` loses everything after
-/// the outer MAC header up to the end of the inner one, then the inner
-/// Ethernet header is written over the outer.
+/// `[outer eth][ip udp vxlan][inner eth][payload]` loses the bytes between
+/// the start of the frame and the inner Ethernet header (the outer MAC
+/// header stays in place and is overwritten by the inner one). Bytes past
+/// the inner frame's length (from the UDP length) are cut off.
 #[inline(always)]
 fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
     let helper = Drop::new(row, Counter::DropHelper);
-    let room = (rx.inner_off - ETH_HLEN + ETH_HLEN) as i32;
+    let room = rx.inner_off as i32;
     // DECAP_L3_IPV4 also clears the skb's tunnel state (encapsulation bit,
     // tunnel GSO type), so the frame can be encapsulated again later, e.g.
     // after a router namespace forwards it into another network.
     let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | BPF_F_ADJ_ROOM_DECAP_L3_IPV4 as u64;
     ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).map_err(|_| helper)?;
     ctx.store(0, &rx.inner, 0).map_err(|_| helper)?;
+    if ctx.len() as usize > rx.inner_len {
+        // SAFETY: helper on our own context (never a GSO frame: the parser
+        // refuses super-packets with trailing bytes).
+        let r = unsafe { bpf_skb_change_tail(ctx.as_ptr() as *mut _, rx.inner_len as u32, 0) };
+        if r != 0 {
+            return Err(helper);
+        }
+    }
     count(row, Counter::Decap);
     Ok(())
 }
@@ -66,14 +80,21 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         }
         Err(Reject::Drop(c)) => return Err(Drop::new(0, c)),
     };
-    let Admitted { net_id, net, row } = admit(&rx)?;
+    // SAFETY: reading a context field.
+    if unsafe { (*ctx.skb.skb).pkt_type } == PACKET_OTHERHOST {
+        return Err(Drop::new(0, Counter::DropOtherHost));
+    }
+    let Admitted { net_id, net, row } = admit(&rx, cfg.local_vtep_be)?;
+    if !source_ok(ctx.as_ptr(), cfg, cfg.underlay_ifindex, rx.src_vtep_be, cfg.local_vtep_be) {
+        return Err(Drop::new(row, Counter::DropRpFilter));
+    }
     learn(row, net_id, net, cfg.ageing_ns, rx.inner.src, at_remote(rx.src_vtep_be))?;
 
     let dst = rx.inner.dst;
     let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(net_id, dst, cfg.ageing_ns) };
     match hit {
         Hit::Port(out) => {
-            let vid = egress_vid(out, net_id, net).ok_or(Drop::new(row, Counter::DropNoNetwork))?;
+            let vid = egress_vid(out, net_id, net, row)?;
             decapsulate(ctx, &rx, row)?;
             let v = redirect_to(ctx, out, vid, row)?;
             count(row, Counter::TxLocal);
@@ -84,7 +105,7 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         Hit::Miss => {
             decapsulate(ctx, &rx, row)?;
             // Split horizon: local ports only, never other VTEPs.
-            let targets = flood_local(ctx, flood_set(net_id, row)?, net, 0, row)?;
+            let targets = flood_local(ctx, flood_set(net_id, row)?, net_id, net, 0, row)?;
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodEmpty)) } else { Ok(TC_ACT_STOLEN) }
         }
     }

@@ -1,10 +1,11 @@
 //! XDP on the underlay: the fast path for known-unicast VXLAN.
 //!
-//! Only frames this program can finish are handled here: VXLAN admitted by
-//! the same rules as in TC (`admit`), whose
-//! destination is a learned or static local port that takes it untagged and
-//! is marked as an XDP target (its far end runs NAPI, so a redirected frame
-//! is never dropped by the kernel unseen).
+//! Only frames this program can finish are handled here: VXLAN sent to the
+//! underlay's own MAC address, without trailing bytes, admitted by the same
+//! rules as in TC (`admit`, the reverse-path check), whose destination is a
+//! learned or static local port that is a member of the network untagged
+//! (access or trunk-native) and is marked as an XDP target (its far end
+//! runs NAPI, so a redirected frame is never dropped by the kernel unseen).
 //! Those are decapsulated by moving the packet start past the outer headers
 //! (`bpf_xdp_adjust_head`, nothing is copied) and redirected to the port.
 //! Everything else, including every frame that is dropped, goes on to the TC
@@ -16,13 +17,16 @@ use aya_ebpf::{
     macros::xdp,
     programs::XdpContext,
 };
-use overlay_common::{counters::Counter, is_group_mac, maps::PORT_F_XDP_TARGET, parse::parse_underlay};
+use overlay_common::{
+    counters::Counter, frame::Frame, is_group_mac, maps::PORT_F_XDP_TARGET, parse::parse_underlay,
+};
 
 use crate::{
     access::XdpFrame,
     admit::{Admitted, admit},
     fdb::{Hit, at_remote, learn, lookup},
     maps::{config, port},
+    rpf::source_ok,
     stats::count,
 };
 
@@ -35,8 +39,15 @@ pub fn vtep_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
     let cfg = config()?;
-    let rx = parse_underlay(&XdpFrame(ctx), cfg.local_vtep_be, cfg.udp_port_be, false).ok()?;
-    let Admitted { net_id, net, row } = admit(&rx).ok()?;
+    let f = XdpFrame(ctx);
+    let rx = parse_underlay(&f, cfg.local_vtep_be, cfg.udp_port_be, false).ok()?;
+    if rx.outer_dst != cfg.underlay_mac || rx.inner_off + rx.inner_len != f.wire_len() {
+        return None;
+    }
+    let Admitted { net_id, net, row } = admit(&rx, cfg.local_vtep_be).ok()?;
+    if !source_ok(ctx.ctx as *mut _, cfg, cfg.underlay_ifindex, rx.src_vtep_be, cfg.local_vtep_be) {
+        return None;
+    }
     let (src, dst) = (rx.inner.src, rx.inner.dst);
     if is_group_mac(&dst) {
         return None;

@@ -1,12 +1,20 @@
 //! Turning a validated config into map contents, and writing only the
-//! difference to the kernel so traffic that is not concerned is undisturbed.
+//! difference to the kernel, in a safe order ([`plan`]), so traffic that is
+//! not concerned is undisturbed and no frame crosses between networks while
+//! the change is under way.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod exec;
+pub mod plan;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use overlay_common::{NO_NET, NO_VLAN, maps::*};
 
+pub use self::plan::{Op, Snapshot};
 use crate::{
-    config::{Config, parse_mac},
+    config::{Config, RpFilter, parse_mac},
     error::{Error, Result},
     maps::Maps,
 };
@@ -15,6 +23,7 @@ use crate::{
 pub struct Resolved {
     pub underlay_ifindex: u32,
     pub underlay_mtu: u32,
+    pub underlay_mac: [u8; 6],
     /// Port interface name -> ifindex.
     pub ports: BTreeMap<String, u32>,
 }
@@ -30,17 +39,21 @@ pub struct Desired {
     pub ports: HashMap<u32, PortConfig>,
     pub trunk: HashMap<TrunkKey, u32>,
     pub static_fdb: HashMap<FdbKey, FdbEntry>,
+    /// Ids given to a network that did not have them before this `up`:
+    /// their FDB slice, learned count and counters start empty.
+    pub fresh: BTreeSet<u32>,
 }
 
 /// Keeps the net ids of networks that already had one (learned FDB entries
-/// are keyed by it) and gives new networks the lowest free ids.
-pub fn assign_net_ids(cfg: &Config, old: &BTreeMap<String, u32>) -> BTreeMap<String, u32> {
+/// are keyed by it) and gives new networks the lowest ids that were not in
+/// use before this `up`: an id freed now is handed out again only by a
+/// later `up`, after this one has emptied it.
+pub fn assign_net_ids(cfg: &Config, old: &BTreeMap<String, u32>) -> Result<BTreeMap<String, u32>> {
     let mut ids = BTreeMap::new();
-    let mut used = HashSet::new();
+    let mut used: HashSet<u32> = old.values().copied().collect();
     for n in &cfg.networks {
         if let Some(&id) = old.get(&n.name) {
             ids.insert(n.name.clone(), id);
-            used.insert(id);
         }
     }
     let mut next = 0u32;
@@ -51,10 +64,23 @@ pub fn assign_net_ids(cfg: &Config, old: &BTreeMap<String, u32>) -> BTreeMap<Str
         while used.contains(&next) {
             next += 1;
         }
+        if next >= overlay_common::MAX_NETWORKS {
+            return Err(Error::Config(format!(
+                "network {:?}: no network id free: this change removes and adds too many networks at \
+                 once (at most {} in all); apply the removals first, then the additions",
+                n.name,
+                overlay_common::MAX_NETWORKS
+            )));
+        }
         ids.insert(n.name.clone(), next);
         used.insert(next);
     }
-    ids
+    Ok(ids)
+}
+
+/// Ids in `new` that were not the same network's in `old`.
+pub fn fresh_ids(old: &BTreeMap<String, u32>, new: &BTreeMap<String, u32>) -> BTreeSet<u32> {
+    new.iter().filter(|(name, id)| old.get(*name) != Some(id)).map(|(_, id)| *id).collect()
 }
 
 fn be(ip: std::net::Ipv4Addr) -> u32 {
@@ -70,9 +96,16 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
             underlay_mtu: r.underlay_mtu,
             udp_port_be: cfg.underlay.port.to_be(),
             ttl: cfg.underlay.ttl,
-            flags: if cfg.underlay.udp_checksum { CFG_F_UDP_CSUM } else { 0 },
+            flags: if cfg.underlay.udp_checksum { CFG_F_UDP_CSUM } else { 0 }
+                | match cfg.underlay.rp_filter {
+                    RpFilter::Strict => CFG_F_RP_STRICT,
+                    RpFilter::Loose => CFG_F_RP_LOOSE,
+                    RpFilter::Off => 0,
+                },
             _pad: 0,
             ageing_ns: cfg.ageing as u64 * 1_000_000_000,
+            underlay_mac: r.underlay_mac,
+            _pad2: [0; 2],
         },
         ..Default::default()
     };
@@ -147,6 +180,9 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         if let Some(r_ip) = f.remote {
             e.kind = FDB_KIND_REMOTE;
             e.remote_be = be(r_ip);
+            // A VTEP the config names is one of the network's: frames go
+            // to it and are accepted from it.
+            d.peers.insert(PeerKey { net_id: key.net_id, vtep_be: e.remote_be });
         } else if let Some(port) = &f.port {
             e.kind = FDB_KIND_PORT;
             e.ifindex = r.ports[port];
@@ -156,112 +192,12 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
     Ok(d)
 }
 
-macro_rules! sync_hash {
-    ($map:expr, $name:expr, $want:expr) => {{
-        let have: Vec<_> = $map.iter().filter_map(|r| r.ok()).collect();
-        for (k, v) in $want.iter() {
-            if !have.iter().any(|(hk, hv)| hk == k && hv == v) {
-                $map.insert(k, v, 0).map_err(Error::map($name))?;
-            }
-        }
-        for (k, _) in have {
-            if !$want.contains_key(&k) {
-                let _ = $map.remove(&k);
-            }
-        }
-    }};
-}
-
-/// Writes `d` into the maps: additions and changes first, removals last.
-/// Learned FDB entries survive unless their network or port went away.
+/// Writes `d` into the maps: reads what they hold, then carries out the
+/// ordered writes of [`plan::plan`]. Learned FDB entries survive unless
+/// they became invalid (network, port membership or VTEP gone).
 pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
-    for (id, n) in &d.networks {
-        if m.networks.get(id, 0).ok().as_ref() != Some(n) {
-            m.networks.set(*id, n, 0).map_err(Error::map(MAP_NETWORKS))?;
-        }
-    }
-    sync_hash!(m.vni, MAP_VNI, d.vni);
-    let peers: HashMap<PeerKey, u32> = d.peers.iter().map(|k| (*k, 1u32)).collect();
-    sync_hash!(m.peers, MAP_PEERS, peers);
-    sync_hash!(m.ports, MAP_PORTS, d.ports);
-    sync_hash!(m.trunk, MAP_TRUNK, d.trunk);
-    for (id, fs) in &d.flood {
-        if m.flood.get(id, 0).ok().as_ref() != Some(fs) {
-            m.flood.set(*id, fs, 0).map_err(Error::map(MAP_FLOOD))?;
-        }
-    }
-    // Static entries: installed in batches; when the map is full, learned
-    // entries make room (static entries must always install). Then statics
-    // no longer configured and learned entries that point at a removed
-    // network or port are dropped.
-    let current: HashMap<FdbKey, FdbEntry> = m.fdb.iter().filter_map(|r| r.ok()).collect();
-    // Learned entries per network, from the same snapshot, less what is
-    // deleted below (written to NET_FDB at the end).
-    let mut learned = count_learned(current.iter());
-    let (keys, values): (Vec<FdbKey>, Vec<FdbEntry>) =
-        d.static_fdb.iter().filter(|(k, e)| current.get(k) != Some(e)).map(|(k, e)| (*k, *e)).unzip();
-    let mut start = 0;
-    while start < keys.len() {
-        let (n, err) = crate::batch::update(&m.fdb_raw, &keys[start..], &values[start..]);
-        start += n;
-        let Some(err) = err else { break };
-        let evict: Vec<FdbKey> = m
-            .fdb
-            .iter()
-            .filter_map(|r| r.ok())
-            .filter(|(_, v)| !v.is_static())
-            .map(|(k, _)| k)
-            .take(keys.len() - start)
-            .collect();
-        if evict.is_empty() {
-            return Err(Error::Config(format!(
-                "FDB full: {} static entries do not fit fdb_size ({err})",
-                keys.len() - start
-            )));
-        }
-        for k in evict {
-            if m.fdb.remove(&k).is_ok() {
-                forget(&mut learned, k.net_id);
-            }
-        }
-    }
-    let stale: Vec<(FdbKey, FdbEntry)> = current
-        .into_iter()
-        .filter(|(k, e)| {
-            // A key configured as static now holds that entry, whatever the
-            // snapshot said.
-            !d.static_fdb.contains_key(k)
-                && (e.is_static()
-                    || !d.networks.contains_key(&k.net_id)
-                    || (e.kind == FDB_KIND_PORT && !d.ports.contains_key(&e.ifindex)))
-        })
-        .collect();
-    for (k, e) in stale {
-        if m.fdb.remove(&k).is_ok() && !e.is_static() {
-            forget(&mut learned, k.net_id);
-        }
-    }
-    // Networks that are gone: clear their slots last.
-    for id in 0..overlay_common::MAX_NETWORKS {
-        if d.networks.contains_key(&id) {
-            continue;
-        }
-        if m.networks.get(&id, 0).map(|n| n.flags != 0).unwrap_or(false) {
-            m.networks.set(id, NetConfig::default(), 0).map_err(Error::map(MAP_NETWORKS))?;
-            m.flood.set(id, FloodSet::default(), 0).map_err(Error::map(MAP_FLOOD))?;
-        }
-    }
-    write_learned(m, &learned)?;
-    if m.global().ok().as_ref() != Some(&d.global) {
-        m.config.set(0, d.global, 0).map_err(Error::map(MAP_CONFIG))?;
-    }
-    // Next hops cached by the datapath are looked up again after any `up`
-    // (the underlay or its routes may have changed with it).
-    let cached: Vec<u32> = m.next_hop.keys().filter_map(|k| k.ok()).collect();
-    for k in cached {
-        let _ = m.next_hop.remove(&k);
-    }
-    Ok(())
+    let s = Snapshot::read(m, d.networks.keys().copied())?;
+    exec::execute(m, &plan::plan(&s, d))
 }
 
 /// Learned entries per network among `entries`.
@@ -273,12 +209,6 @@ fn count_learned<'a>(entries: impl Iterator<Item = (&'a FdbKey, &'a FdbEntry)>) 
         }
     }
     n
-}
-
-fn forget(counts: &mut BTreeMap<u32, u64>, net_id: u32) {
-    if let Some(c) = counts.get_mut(&net_id) {
-        *c = c.saturating_sub(1);
-    }
 }
 
 /// Learned entries per network, counted in the FDB.
@@ -308,56 +238,4 @@ fn write_learned(m: &mut Maps, counts: &BTreeMap<u32, u64>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(nets: &[&str]) -> Config {
-        let mut t = String::from("name = \"t\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.1\"\n");
-        for (i, n) in nets.iter().enumerate() {
-            t += &format!("[[network]]\nname = \"{n}\"\nvni = {}\n", 100 + i);
-        }
-        Config::parse(&t).unwrap()
-    }
-
-    #[test]
-    fn net_ids_are_stable_and_reused() {
-        let a = assign_net_ids(&cfg(&["blue", "red", "green"]), &BTreeMap::new());
-        assert_eq!((a["blue"], a["red"], a["green"]), (0, 1, 2));
-        let b = assign_net_ids(&cfg(&["green", "new", "blue"]), &a);
-        assert_eq!((b["blue"], b["green"], b["new"]), (0, 2, 1), "red's id is reused, others kept");
-    }
-
-    #[test]
-    fn desired_state_of_a_trunk() {
-        let c = Config::parse(
-            "name = \"t\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.1\"\n\
-             [[network]]\nname = \"a\"\nvlan = 10\nvni = 5\npeers = [\"192.0.2.9\"]\n\
-             [[network]]\nname = \"b\"\nvlan = 20\n\
-             [[port]]\ninterface = \"t1\"\ntrunk = [\"a\"]\nnative = \"b\"\n\
-             [[port]]\ninterface = \"p1\"\nnetwork = \"a\"\n",
-        )
-        .unwrap();
-        let ids = assign_net_ids(&c, &BTreeMap::new());
-        let r = Resolved {
-            underlay_ifindex: 1,
-            underlay_mtu: 1500,
-            ports: [("t1".into(), 7), ("p1".into(), 8)].into(),
-        };
-        let d = desired(&c, &ids, &r).unwrap();
-        assert_eq!(d.ports[&7].mode, PORT_MODE_TRUNK);
-        assert_eq!(d.ports[&7].net_id, ids["b"], "native network");
-        assert_eq!(d.trunk[&TrunkKey { ifindex: 7, vid: 10, _pad: 0 }], ids["a"]);
-        assert_eq!(d.ports[&8].net_id, ids["a"]);
-        let fa = &d.flood[&ids["a"]];
-        assert_eq!(&fa.tagged[..fa.n_tagged as usize], &[7], "trunk member: tagged");
-        assert_eq!(&fa.untagged[..fa.n_untagged as usize], &[8], "access member: untagged");
-        let fb = &d.flood[&ids["b"]];
-        assert_eq!((&fb.untagged[..fb.n_untagged as usize], fb.n_tagged), (&[7][..], 0), "native: untagged");
-        assert_eq!(fa.n_peers, 1);
-        assert_eq!(d.vni[&5], ids["a"]);
-        assert_eq!(d.networks[&ids["b"]].flags & NET_F_VXLAN, 0);
-    }
 }

@@ -51,6 +51,22 @@ pub struct Underlay {
     /// over IPv4). Single frames only: GSO super-packets keep zero.
     #[serde(default)]
     pub udp_checksum: bool,
+    /// Reverse-path check of VXLAN sources, as the kernel's `rp_filter`
+    /// (which our hooks run before): "strict" (default), "loose" or "off".
+    #[serde(default)]
+    pub rp_filter: RpFilter,
+}
+
+/// `[underlay] rp_filter`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RpFilter {
+    /// The route back to the outer source must use the underlay interface.
+    #[default]
+    Strict,
+    /// Some route back to the outer source must exist.
+    Loose,
+    Off,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -279,6 +295,15 @@ impl Config {
             let nets = self.port_networks(p).map_err(|e| bad(format!("{at}: {e}")))?;
             for (net, tagged) in &nets {
                 let n = self.network(net).ok_or_else(|| bad(format!("{at}: unknown network {net:?}")))?;
+                if p.native.as_ref() == Some(*net) && n.allow_inner_vlan {
+                    // Its tagged inner frames would leave the trunk with the
+                    // peer's tag as the outer one (VLAN hopping).
+                    return Err(bad(format!(
+                        "{at}: native = {net:?}, but network {net:?} has allow_inner_vlan = true: \
+                         a tagged inner frame would leave this trunk carrying the sender's tag; \
+                         carry {net:?} tagged (trunk list) or turn allow_inner_vlan off"
+                    )));
+                }
                 if *tagged && n.vlan.is_none() {
                     return Err(bad(format!(
                         "{at}: network {net:?} has no vlan, so it cannot be tagged on a trunk"

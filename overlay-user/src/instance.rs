@@ -10,7 +10,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    apply::{Resolved, apply, assign_net_ids, desired},
+    apply::{Resolved, apply, assign_net_ids, desired, fresh_ids},
     bpffs::{ensure_bpffs, pin_dir, state_path},
     config::Config,
     error::{Error, Result},
@@ -92,7 +92,7 @@ fn resolve(cfg: &Config) -> Result<Resolved> {
             .map_err(|e| Error::Config(format!("port[{i}] {:?}: {e}", p.interface)))?;
         ports.insert(p.interface.clone(), l.index);
     }
-    Ok(Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, ports })
+    Ok(Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, underlay_mac: u.mac, ports })
 }
 
 /// Brings the instance to the config file `file` plus the run-time changes
@@ -138,8 +138,10 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
         )));
     }
     let resolved = resolve(cfg)?;
-    let ids = assign_net_ids(cfg, old.as_ref().map(|o| &o.net_ids).unwrap_or(&BTreeMap::new()));
-    let want = desired(cfg, &ids, &resolved)?;
+    let old_ids = old.as_ref().map(|o| o.net_ids.clone()).unwrap_or_default();
+    let ids = assign_net_ids(cfg, &old_ids)?;
+    let mut want = desired(cfg, &ids, &resolved)?;
+    want.fresh = fresh_ids(&old_ids, &ids);
     ensure_bpffs()?;
     let dir = pin_dir(&cfg.name);
     fs::create_dir_all(&dir)?;

@@ -51,8 +51,18 @@ pub fn read(state: &State, maps: &Maps) -> Result<Stats> {
 
 /// Zeroes every counter.
 pub fn reset(maps: &mut Maps) -> Result<()> {
+    reset_slots(maps, 0..STATS_SLOTS)
+}
+
+/// Zeroes the counters of one stats row (a network id given to a new network).
+pub fn reset_row(maps: &mut Maps, row: u32) -> Result<()> {
+    let first = row * overlay_common::counters::NUM_COUNTERS;
+    reset_slots(maps, first..first + overlay_common::counters::NUM_COUNTERS)
+}
+
+fn reset_slots(maps: &mut Maps, slots: std::ops::Range<u32>) -> Result<()> {
     let ncpu = aya::util::nr_cpus().map_err(|(_, e)| Error::Io(e))?;
-    for i in 0..STATS_SLOTS {
+    for i in slots {
         let zero = aya::maps::PerCpuValues::try_from(vec![0u64; ncpu]).map_err(Error::Io)?;
         maps.stats.set(i, zero, 0).map_err(Error::map(MAP_STATS))?;
     }

@@ -34,6 +34,8 @@ fn check_accepted(f: &[u8], rx: &VxlanRx) {
     assert!(!ip.is_fragment());
     assert!(ip.header_len() >= 20);
     assert!(u16::from_be(ip.tot_len_be) as usize + ETH_HLEN <= f.len(), "IP length within the frame");
+    assert!(rx.inner_off + rx.inner_len <= f.len(), "inner frame within the frame");
+    assert!(rx.inner_len >= ETH_HLEN, "inner frame holds an Ethernet header");
     let vx: VxlanHdr = f.read(rx.inner_off - 8).unwrap();
     assert_ne!(vx.flags & VXLAN_FLAG_I, 0);
     assert_eq!(rx.vni, vx.vni());

@@ -63,9 +63,28 @@ fn ihl_with_options_still_decapsulates() {
     f.splice(34..34, [1u8, 1, 1, 1]);
     let tot = u16::from_be_bytes([f[16], f[17]]) + 4;
     f[16..18].copy_from_slice(&tot.to_be_bytes());
+    fix_ipv4_checksum(&mut f);
     let rx = under(&f).expect("options are fine");
     assert_eq!(rx.inner_off, 54);
     assert_eq!(rx.vni, 7);
+    // The options are part of the checksum.
+    f[34] = 0x94;
+    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropBadIpChecksum)));
+}
+
+#[test]
+fn outer_ip_checksum_is_verified() {
+    let good = vxlan(M1, M2, &params(7), &inner());
+    for (at, val) in [(15usize, 0x10u8), (22, 1), (24, 0), (25, 0), (26, 10)] {
+        let mut f = good.clone();
+        f[at] ^= val | 1;
+        assert_eq!(under(&f), Err(Reject::Drop(Counter::DropBadIpChecksum)), "byte {at} changed");
+    }
+    // Not ours (another port): left to the host, which checks it itself.
+    let mut f = good;
+    f[36..38].copy_from_slice(&4790u16.to_be_bytes());
+    f[24] ^= 0xff;
+    assert_eq!(under(&f), Err(Reject::Pass(Counter::PassHost)));
 }
 
 #[test]
@@ -80,26 +99,34 @@ fn ihl_below_five_is_malformed() {
 #[test]
 fn lengths_must_be_consistent() {
     let good = vxlan(M1, M2, &params(7), &inner());
+    let edit = |at: usize, v: u16| {
+        let mut f = good.clone();
+        f[at..at + 2].copy_from_slice(&v.to_be_bytes());
+        fix_ipv4_checksum(&mut f);
+        f
+    };
+    let malformed = Err(Reject::Drop(Counter::DropMalformed));
+    assert_eq!(under(&edit(16, 2000)), malformed, "IP longer than the frame");
+    assert_eq!(under(&edit(16, 40)), malformed, "IP too short for VXLAN");
+    assert_eq!(under(&edit(38, 9)), malformed, "UDP length too short");
+    assert_eq!(under(&edit(38, 60000)), malformed, "UDP longer than IP");
+    // The inner frame ends where UDP says: trailing bytes (padding, junk)
+    // are not the tenant's.
     let mut f = good.clone();
-    f[16..18].copy_from_slice(&2000u16.to_be_bytes()); // longer than frame
-    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)));
-    let mut f = good.clone();
-    f[16..18].copy_from_slice(&40u16.to_be_bytes()); // too short for VXLAN
-    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)));
-    let mut f = good.clone();
-    f[38..40].copy_from_slice(&9u16.to_be_bytes()); // UDP length too short
-    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)));
-    let mut f = good.clone();
-    f[38..40].copy_from_slice(&60000u16.to_be_bytes()); // UDP longer than IP
-    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropMalformed)));
-    // Trailing bytes after the IP packet (Ethernet padding) are tolerated.
-    let mut f = good.clone();
-    f.extend_from_slice(&[0; 6]);
-    assert!(under(&f).is_ok());
-    // With gso the length checks are skipped (aggregated packets).
+    f.extend_from_slice(&[0xee; 6]);
+    assert_eq!(under(&f).map(|r| r.inner_len), Ok(inner().len()));
+    let udp_len = u16::from_be_bytes([good[38], good[39]]);
+    let f = edit(38, udp_len - 4);
+    assert_eq!(under(&f).map(|r| r.inner_len), Ok(inner().len() - 4), "UDP shorter than IP");
+    // A GSO super-packet is checked the same way and may carry nothing
+    // past the UDP payload (it cannot be trimmed).
+    let gso = |f: &[u8]| parse_underlay(f, ip_be(LOCAL), 4789u16.to_be(), true);
+    assert!(gso(&good).is_ok());
+    assert_eq!(gso(&edit(16, 2000)), malformed);
+    assert_eq!(gso(&edit(38, udp_len - 4)), malformed);
     let mut f = good;
-    f[16..18].copy_from_slice(&2000u16.to_be_bytes());
-    assert!(parse_underlay(&f[..], ip_be(LOCAL), 4789u16.to_be(), true).is_ok());
+    f.extend_from_slice(&[0; 6]);
+    assert_eq!(gso(&f), malformed);
 }
 
 #[test]

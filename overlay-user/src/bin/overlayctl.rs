@@ -130,6 +130,22 @@ enum PeerCmd {
     },
 }
 
+/// `println!` that ends the process quietly when stdout is a closed pipe
+/// (`overlayctl fdb show | head -1`), as command-line tools do. Output is
+/// printed after the work is done, so nothing is left half-applied.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("overlayctl: stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
@@ -169,7 +185,7 @@ fn instance_name(cli_name: &Option<String>) -> Result<String> {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    out!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
@@ -186,7 +202,7 @@ fn run(cli: Cli) -> Result<()> {
             instance::up(&cfg, instance::UpOptions { force })
                 .with_context(|| format!("up {} ({})", cfg.name, config.display()))?;
             if !cli.json {
-                println!(
+                out!(
                     "instance {} up: {} network(s), {} port(s)",
                     cfg.name,
                     cfg.networks.len(),
@@ -202,7 +218,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             instance::down(&name).with_context(|| format!("down {name}"))?;
             if !cli.json {
-                println!("instance {name} down");
+                out!("instance {name} down");
             }
         }
         Cmd::Status => status(&instance_name(&cli.name)?, cli.json)?,
@@ -240,14 +256,14 @@ fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 return print_json(&st);
             }
-            println!("{:<28} {:>14}", "counter", "total");
+            out!("{:<28} {:>14}", "counter", "total");
             for (k, v) in &st.total {
-                println!("{k:<28} {v:>14}");
+                out!("{k:<28} {v:>14}");
             }
             for (net, c) in &st.networks {
-                println!("\nnetwork {net}:");
+                out!("\nnetwork {net}:");
                 for (k, v) in c {
-                    println!("  {k:<26} {v:>14}");
+                    out!("  {k:<26} {v:>14}");
                 }
             }
         }
@@ -268,13 +284,19 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
             if json {
                 return print_json(&rows);
             }
-            println!(
+            out!(
                 "{:<12} {:>8} {:>5}  {:<17}  {:<22} {:<8} {:>5}",
-                "network", "vni", "vlan", "mac", "location", "type", "age"
+                "network",
+                "vni",
+                "vlan",
+                "mac",
+                "location",
+                "type",
+                "age"
             );
             for r in rows {
                 let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-                println!(
+                out!(
                     "{:<12} {:>8} {:>5}  {:<17}  {:<22} {:<8} {:>5}",
                     r.network,
                     opt(r.vni.map(|v| v.to_string())),
@@ -330,7 +352,7 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
             let (s, mut m) = instance::open_maps(name)?;
             let n = fdb::flush(&s, &mut m, network.as_deref())?;
             if !json {
-                println!("flushed {n} learned entr{}", if n == 1 { "y" } else { "ies" });
+                out!("flushed {n} learned entr{}", if n == 1 { "y" } else { "ies" });
             }
         }
     }
@@ -458,14 +480,17 @@ fn status(name: &str, json: bool) -> Result<()> {
     if json {
         return print_json(&v);
     }
-    println!("instance {name}  pins {}", dir.display());
-    println!(
+    out!("instance {name}  pins {}", dir.display());
+    out!(
         "underlay {} vtep {}:{} (xdp {})",
-        s.config.underlay.interface, s.config.underlay.address, s.config.underlay.port, s.config.underlay.xdp
+        s.config.underlay.interface,
+        s.config.underlay.address,
+        s.config.underlay.port,
+        s.config.underlay.xdp
     );
-    println!("\n{:<16} {:<9} {:<18} {:>8}", "interface", "role", "hook", "prog");
+    out!("\n{:<16} {:<9} {:<18} {:>8}", "interface", "role", "hook", "prog");
     for i in &ifaces {
-        println!(
+        out!(
             "{:<16} {:<9} {:<18} {:>8}",
             i["interface"].as_str().unwrap_or(""),
             i["role"].as_str().unwrap_or(""),
@@ -475,13 +500,13 @@ fn status(name: &str, json: bool) -> Result<()> {
             })
         );
     }
-    println!("\n{:<12} {:>8} {:>5} {:>6} {:>15}  ports", "network", "vni", "vlan", "peers", "learned/max");
+    out!("\n{:<12} {:>8} {:>5} {:>6} {:>15}  ports", "network", "vni", "vlan", "peers", "learned/max");
     for n in &nets {
         let max = match n["max_learned"].as_u64() {
             Some(0) | None => "-".to_string(),
             Some(m) => m.to_string(),
         };
-        println!(
+        out!(
             "{:<12} {:>8} {:>5} {:>6} {:>15}  {}",
             n["name"].as_str().unwrap_or(""),
             n["vni"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),

@@ -88,6 +88,29 @@ fn trunk_networks_need_a_vlan() {
 }
 
 #[test]
+fn inner_tags_never_leave_a_trunk_untagged() {
+    let t = GOOD
+        .replace("vlan = 10\n", "vlan = 10\nallow_inner_vlan = true\n")
+        .replace("trunk = [\"blue\", \"red\"]", "trunk = [\"red\"]\nnative = \"blue\"");
+    let e = err_of(&t);
+    assert!(e.contains("port[1] \"eth1\": native = \"blue\"") && e.contains("allow_inner_vlan"), "{e}");
+    // Tagged on the trunk (inside the network's own tag) is fine.
+    Config::parse(&GOOD.replace("vlan = 10\n", "vlan = 10\nallow_inner_vlan = true\n")).unwrap();
+}
+
+#[test]
+fn rp_filter_modes() {
+    assert_eq!(Config::parse(GOOD).unwrap().underlay.rp_filter, RpFilter::Strict, "strict by default");
+    for (v, want) in [("strict", RpFilter::Strict), ("loose", RpFilter::Loose), ("off", RpFilter::Off)] {
+        let t =
+            GOOD.replace("address = \"192.0.2.1\"", &format!("address = \"192.0.2.1\"\nrp_filter = \"{v}\""));
+        assert_eq!(Config::parse(&t).unwrap().underlay.rp_filter, want);
+    }
+    let t = GOOD.replace("address = \"192.0.2.1\"", "address = \"192.0.2.1\"\nrp_filter = \"on\"");
+    assert!(err_of(&t).contains("unknown variant `on`"), "{}", err_of(&t));
+}
+
+#[test]
 fn xdp_modes() {
     for ok in ["off", "native", "generic"] {
         let t = GOOD.replace("address = \"192.0.2.1\"", &format!("address = \"192.0.2.1\"\nxdp = \"{ok}\""));

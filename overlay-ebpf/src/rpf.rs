@@ -1,0 +1,43 @@
+//! Reverse-path check of VXLAN sources, as the kernel's `rp_filter` does
+//! for what reaches `ip_rcv` (the TC and XDP hooks run before it): the
+//! route back to the outer source must leave by the interface the frame
+//! came in on (strict), or exist at all (loose).
+
+use core::mem::size_of;
+
+use aya_ebpf::{
+    bindings::{
+        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_SKIP_NEIGH,
+        bpf_fib_lookup as FibParams,
+    },
+    cty::c_void,
+    helpers::bpf_fib_lookup,
+};
+use overlay_common::{
+    IPPROTO_UDP,
+    maps::{CFG_F_RP_LOOSE, CFG_F_RP_STRICT, GlobalConfig},
+};
+
+const AF_INET: u8 = 2;
+
+/// Whether a frame from `src_be` to `dst_be` that arrived on `ifindex`
+/// passes the configured check. `ctx` is the program's context.
+#[inline(always)]
+pub fn source_ok(ctx: *mut c_void, cfg: &GlobalConfig, ifindex: u32, src_be: u32, dst_be: u32) -> bool {
+    if cfg.flags & (CFG_F_RP_STRICT | CFG_F_RP_LOOSE) == 0 {
+        return true;
+    }
+    // SAFETY: all-zero is a valid bpf_fib_lookup.
+    let mut p: FibParams = unsafe { core::mem::zeroed() };
+    p.family = AF_INET;
+    p.l4_protocol = IPPROTO_UDP;
+    p.ifindex = ifindex;
+    // An input lookup (as `fib_validate_source` does): the best route from
+    // here back to the source, whatever interface it uses.
+    p.__bindgen_anon_3.ipv4_src = dst_be;
+    p.__bindgen_anon_4.ipv4_dst = src_be;
+    // SAFETY: helper with a valid parameter block of the declared size.
+    let r = unsafe { bpf_fib_lookup(ctx, &mut p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_SKIP_NEIGH) };
+    let routed = r == BPF_FIB_LKUP_RET_SUCCESS as i64 || r == BPF_FIB_LKUP_RET_NO_NEIGH as i64;
+    routed && (cfg.flags & CFG_F_RP_STRICT == 0 || p.ifindex == ifindex)
+}

@@ -1,0 +1,125 @@
+//! Reading the maps into a [`Snapshot`] and carrying out a plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use overlay_common::{MAX_NETWORKS, counters::net_row, maps::*};
+
+use super::plan::{Op, Snapshot};
+use crate::{
+    error::{Error, Result},
+    maps::Maps,
+};
+
+impl Snapshot {
+    /// Reads what the maps hold; flood sets of the active networks and of
+    /// `also` (the networks about to be written).
+    pub fn read(m: &Maps, also: impl IntoIterator<Item = u32>) -> Result<Snapshot> {
+        let mut s =
+            Snapshot { global: m.config.get(&0, 0).map_err(Error::map(MAP_CONFIG))?, ..Default::default() };
+        for id in 0..MAX_NETWORKS {
+            let n = m.networks.get(&id, 0).map_err(Error::map(MAP_NETWORKS))?;
+            if n.flags != 0 {
+                s.networks.insert(id, n);
+            }
+        }
+        let ids: BTreeSet<u32> = s.networks.keys().copied().chain(also).collect();
+        for id in ids {
+            s.flood.insert(id, m.flood.get(&id, 0).map_err(Error::map(MAP_FLOOD))?);
+        }
+        s.vni = m.vni.iter().filter_map(|r| r.ok()).collect();
+        s.peers = m.peers.keys().filter_map(|r| r.ok()).collect();
+        s.ports = m.ports.iter().filter_map(|r| r.ok()).collect();
+        s.trunk = m.trunk.iter().filter_map(|r| r.ok()).collect();
+        s.fdb = m.fdb.iter().filter_map(|r| r.ok()).collect();
+        Ok(s)
+    }
+}
+
+/// Carries out `ops` in order. A failure stops at that op: what was
+/// written before it is a safe state (see `plan`), and the next `up`
+/// completes it.
+pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
+    // Learned entries evicted to make room for static ones, per network.
+    let mut evicted: BTreeMap<u32, u64> = BTreeMap::new();
+    for op in ops {
+        match op {
+            Op::Network(id, n) => m.networks.set(*id, n, 0).map_err(Error::map(MAP_NETWORKS))?,
+            Op::Flood(id, fs) => m.flood.set(*id, fs, 0).map_err(Error::map(MAP_FLOOD))?,
+            Op::DelVni(v) => ignore_missing(m.vni.remove(v), MAP_VNI)?,
+            Op::Vni(v, id) => m.vni.insert(v, id, 0).map_err(Error::map(MAP_VNI))?,
+            Op::DelPeer(k) => ignore_missing(m.peers.remove(k), MAP_PEERS)?,
+            Op::Peer(k) => m.peers.insert(k, 1, 0).map_err(Error::map(MAP_PEERS))?,
+            Op::DelPort(p) => ignore_missing(m.ports.remove(p), MAP_PORTS)?,
+            Op::Port(p, c) => m.ports.insert(p, c, 0).map_err(Error::map(MAP_PORTS))?,
+            Op::DelTrunk(k) => ignore_missing(m.trunk.remove(k), MAP_TRUNK)?,
+            Op::Trunk(k, id) => m.trunk.insert(k, id, 0).map_err(Error::map(MAP_TRUNK))?,
+            Op::DelFdb(k) => ignore_missing(m.fdb.remove(k), MAP_FDB)?,
+            Op::Statics(entries) => install_statics(m, entries, &mut evicted)?,
+            Op::Learned(id, n) => {
+                let want = n.saturating_sub(evicted.get(id).copied().unwrap_or(0));
+                let mut st = m.net_fdb.get(id, 0).map_err(Error::map(MAP_NET_FDB))?;
+                if st.learned != want {
+                    st.learned = want;
+                    m.net_fdb.set(*id, st, 0).map_err(Error::map(MAP_NET_FDB))?;
+                }
+            }
+            Op::ResetStats(id) => crate::stats::reset_row(m, net_row(*id))?,
+            Op::Global(g) => m.config.set(0, g, 0).map_err(Error::map(MAP_CONFIG))?,
+            Op::ClearNextHops => {
+                let cached: Vec<u32> = m.next_hop.keys().filter_map(|k| k.ok()).collect();
+                for k in cached {
+                    let _ = m.next_hop.remove(&k);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A delete of something already gone (the datapath aged it, or a killed
+/// `up` got that far) is not an error.
+fn ignore_missing(r: std::result::Result<(), aya::maps::MapError>, map: &'static str) -> Result<()> {
+    match r {
+        Err(aya::maps::MapError::KeyNotFound) | Ok(()) => Ok(()),
+        Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+            Ok(())
+        }
+        Err(e) => Err(Error::map(map)(e)),
+    }
+}
+
+/// Static entries in batches; when the FDB is full, learned entries make
+/// room (static entries must always install).
+fn install_statics(
+    m: &mut Maps,
+    entries: &[(FdbKey, FdbEntry)],
+    evicted: &mut BTreeMap<u32, u64>,
+) -> Result<()> {
+    let (keys, values): (Vec<FdbKey>, Vec<FdbEntry>) = entries.iter().copied().unzip();
+    let mut start = 0;
+    while start < keys.len() {
+        let (n, err) = crate::batch::update(&m.fdb_raw, &keys[start..], &values[start..]);
+        start += n;
+        let Some(err) = err else { break };
+        let victims: Vec<FdbKey> = m
+            .fdb
+            .iter()
+            .filter_map(|r| r.ok())
+            .filter(|(_, v)| !v.is_static())
+            .map(|(k, _)| k)
+            .take(keys.len() - start)
+            .collect();
+        if victims.is_empty() {
+            return Err(Error::Config(format!(
+                "FDB full: {} static entries do not fit fdb_size ({err})",
+                keys.len() - start
+            )));
+        }
+        for k in victims {
+            if m.fdb.remove(&k).is_ok() {
+                *evicted.entry(k.net_id).or_default() += 1;
+            }
+        }
+    }
+    Ok(())
+}

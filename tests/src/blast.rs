@@ -5,12 +5,30 @@ use std::time::{Duration, Instant};
 
 use crate::netns::Netns;
 
-/// An AF_PACKET socket bound to one interface of the calling thread's
-/// network namespace. Closed on drop.
-struct PacketSocket {
+/// An AF_PACKET socket bound to one interface of the network namespace it
+/// was opened in (it stays there whatever thread uses it). Closed on drop.
+pub struct PacketSocket {
     fd: i32,
     addr: libc::sockaddr_ll,
 }
+
+/// `struct tpacket_auxdata` (PACKET_AUXDATA control message).
+#[repr(C)]
+#[derive(Default)]
+struct AuxData {
+    status: u32,
+    len: u32,
+    snaplen: u32,
+    mac: u16,
+    net: u16,
+    vlan_tci: u16,
+    vlan_tpid: u16,
+}
+
+const SOL_PACKET: i32 = 263;
+const PACKET_AUXDATA: i32 = 8;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const PACKET_OUTGOING: u8 = 4;
 
 impl PacketSocket {
     fn open(dev: &str) -> PacketSocket {
@@ -29,7 +47,82 @@ impl PacketSocket {
         PacketSocket { fd, addr }
     }
 
-    fn send(&self, frame: &[u8]) {
+    /// A socket on `dev` in `ns` that sends, and receives every frame that
+    /// arrives there (with its VLAN tag, also when the kernel took the tag
+    /// off into metadata); receives wait at most `timeout`.
+    pub fn open_in(ns: &Netns, dev: &str, timeout: Duration) -> PacketSocket {
+        let dev = dev.to_string();
+        ns.within(move || {
+            let mut s = PacketSocket::open(&dev);
+            // SAFETY: plain libc calls on our own descriptor.
+            unsafe {
+                libc::close(s.fd);
+                s.fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, (libc::ETH_P_ALL as u16).to_be() as i32);
+                assert!(s.fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+                let mut bind = s.addr;
+                bind.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+                let r = libc::bind(s.fd, (&raw const bind).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32);
+                assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
+                let one: i32 = 1;
+                libc::setsockopt(s.fd, SOL_PACKET, PACKET_AUXDATA, (&raw const one).cast(), 4);
+                let tv = libc::timeval { tv_sec: timeout.as_secs() as _, tv_usec: timeout.subsec_micros() as _ };
+                libc::setsockopt(
+                    s.fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&raw const tv).cast(),
+                    std::mem::size_of::<libc::timeval>() as u32,
+                );
+            }
+            s
+        })
+    }
+
+    /// The next frame that arrived (not one this interface sent), with the
+    /// VID of its 802.1Q tag when the kernel had moved it to metadata;
+    /// `None` after the timeout.
+    pub fn recv(&self) -> Option<(Vec<u8>, Option<u16>)> {
+        loop {
+            let mut buf = vec![0u8; 2048];
+            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+            let mut cmsg = [0u64; 16];
+            // SAFETY: msghdr is plain data; the pointers stay valid for the call.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = (&raw mut from).cast();
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cmsg.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&cmsg);
+            // SAFETY: as above.
+            let n = unsafe { libc::recvmsg(self.fd, &mut msg, 0) };
+            if n < 0 {
+                return None;
+            }
+            if from.sll_pkttype == PACKET_OUTGOING {
+                continue;
+            }
+            buf.truncate(n as usize);
+            let mut vid = None;
+            // SAFETY: walking the control messages the kernel wrote.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&msg);
+                while !c.is_null() {
+                    if (*c).cmsg_level == SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
+                        let aux = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const AuxData);
+                        if aux.status & TP_STATUS_VLAN_VALID != 0 {
+                            vid = Some(aux.vlan_tci & 0x0fff);
+                        }
+                    }
+                    c = libc::CMSG_NXTHDR(&msg, c);
+                }
+            }
+            return Some((buf, vid));
+        }
+    }
+
+    pub fn send(&self, frame: &[u8]) {
         // SAFETY: valid buffer and address for the duration of the call.
         let n = unsafe {
             libc::sendto(

@@ -50,3 +50,264 @@ fn desired_state_of_a_trunk() {
     assert_eq!(d.vni[&5], ids["a"]);
     assert_eq!(d.networks[&ids["b"]].flags & NET_F_VXLAN, 0);
 }
+
+/// Every intermediate state of a plan is safe, over random transitions.
+mod transitions {
+    use std::collections::{BTreeMap, HashMap};
+
+    use overlay_common::pktbuild::Rng;
+
+    use super::*;
+
+    const NETS: usize = 5;
+    const PORTS: u32 = 6;
+    const VTEPS: [&str; 3] = ["192.0.2.2", "192.0.2.3", "192.0.2.4"];
+
+    fn pick(rng: &mut Rng, p: usize) -> bool {
+        rng.below(100) < p
+    }
+
+    /// A random valid config: networks n0..n4 (VNI from a range of their
+    /// own, so a VNI never changes hands; VLAN 10+i or 30+i), ports p0..p5
+    /// access, trunk (with or without native) or absent, a few statics.
+    fn random_config(rng: &mut Rng) -> Config {
+        let mut t = String::from("name = \"t\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.1\"\n");
+        let present: Vec<usize> = (0..NETS).filter(|_| pick(rng, 70)).collect();
+        for &i in &present {
+            let peers: Vec<String> = VTEPS.iter().filter(|_| pick(rng, 50)).map(|p| format!("\"{p}\"")).collect();
+            t += &format!(
+                "[[network]]\nname = \"n{i}\"\nvni = {}\nvlan = {}\npeers = [{}]\nlearn_unknown_peers = {}\n",
+                100 * (i + 1) + rng.below(3),
+                if pick(rng, 80) { 10 + i } else { 30 + i },
+                peers.join(", "),
+                pick(rng, 20)
+            );
+        }
+        let mut port_nets: Vec<(u32, Vec<usize>)> = Vec::new();
+        for p in 0..PORTS {
+            if present.is_empty() || pick(rng, 25) {
+                continue;
+            }
+            let one = present[rng.below(present.len())];
+            if pick(rng, 50) {
+                t += &format!("[[port]]\ninterface = \"p{p}\"\nnetwork = \"n{one}\"\n");
+                port_nets.push((p, vec![one]));
+            } else {
+                let list: Vec<usize> = present.iter().copied().filter(|_| pick(rng, 50)).collect();
+                let native = present.iter().copied().find(|n| !list.contains(n) && pick(rng, 40));
+                if list.is_empty() && native.is_none() {
+                    continue;
+                }
+                let names: Vec<String> = list.iter().map(|n| format!("\"n{n}\"")).collect();
+                t += &format!("[[port]]\ninterface = \"p{p}\"\ntrunk = [{}]\n", names.join(", "));
+                if let Some(n) = native {
+                    t += &format!("native = \"n{n}\"\n");
+                }
+                port_nets.push((p, list.into_iter().chain(native).collect()));
+            }
+        }
+        for m in 0..3u8 {
+            if pick(rng, 30) && !port_nets.is_empty() {
+                let (p, nets) = &port_nets[rng.below(port_nets.len())];
+                let n = nets[rng.below(nets.len())];
+                t += &format!("[[fdb]]\nmac = \"02:00:00:00:01:{m:02x}\"\nnetwork = \"n{n}\"\nport = \"p{p}\"\n");
+            } else if pick(rng, 30) && !present.is_empty() {
+                let n = present[rng.below(present.len())];
+                let r = VTEPS[rng.below(VTEPS.len())];
+                t += &format!("[[fdb]]\nmac = \"02:00:00:00:02:{m:02x}\"\nnetwork = \"n{n}\"\nremote = \"{r}\"\n");
+            }
+        }
+        Config::parse(&t).unwrap_or_else(|e| panic!("generated config invalid: {e}\n{t}"))
+    }
+
+    fn resolved() -> Resolved {
+        Resolved {
+            underlay_ifindex: 1,
+            underlay_mtu: 1500,
+            underlay_mac: [2, 0, 0, 0, 0, 1],
+            ports: (0..PORTS).map(|p| (format!("p{p}"), 10 + p)).collect(),
+        }
+    }
+
+    /// The maps as `d` alone would have them.
+    fn state_of(d: &Desired) -> Snapshot {
+        Snapshot {
+            global: d.global,
+            networks: d.networks.clone(),
+            vni: d.vni.clone(),
+            peers: d.peers.clone(),
+            flood: d.flood.clone(),
+            ports: d.ports.clone(),
+            trunk: d.trunk.clone(),
+            fdb: d.static_fdb.clone(),
+        }
+    }
+
+    fn run(s: &mut Snapshot, op: &Op) {
+        match op {
+            Op::Network(id, n) if n.flags == 0 => drop(s.networks.remove(id)),
+            Op::Network(id, n) => drop(s.networks.insert(*id, *n)),
+            Op::Flood(id, fs) => drop(s.flood.insert(*id, *fs)),
+            Op::DelVni(v) => drop(s.vni.remove(v)),
+            Op::Vni(v, id) => drop(s.vni.insert(*v, *id)),
+            Op::DelPeer(k) => drop(s.peers.remove(k)),
+            Op::Peer(k) => drop(s.peers.insert(*k)),
+            Op::DelPort(p) => drop(s.ports.remove(p)),
+            Op::Port(p, c) => drop(s.ports.insert(*p, *c)),
+            Op::DelTrunk(k) => drop(s.trunk.remove(k)),
+            Op::Trunk(k, id) => drop(s.trunk.insert(*k, *id)),
+            Op::DelFdb(k) => drop(s.fdb.remove(k)),
+            Op::Statics(v) => s.fdb.extend(v.iter().copied()),
+            Op::Global(g) => s.global = *g,
+            Op::Learned(..) | Op::ResetStats(_) | Op::ClearNextHops => {}
+        }
+    }
+
+    /// One side of a transition: its desired state and id -> name.
+    struct Side<'a> {
+        d: &'a Desired,
+        names: BTreeMap<u32, &'a str>,
+    }
+
+    impl Side<'_> {
+        fn untagged(&self, p: u32) -> Option<&str> {
+            let c = self.d.ports.get(&p)?;
+            self.names.get(&c.net_id).copied()
+        }
+        fn tagged(&self, k: &TrunkKey) -> Option<&str> {
+            self.d.trunk.get(k).and_then(|id| self.names.get(id).copied())
+        }
+        fn by_vni(&self, v: u32) -> Option<&str> {
+            self.d.vni.get(&v).and_then(|id| self.names.get(id).copied())
+        }
+    }
+
+    /// The safety invariant of a state `s` between `a` (before) and `b`
+    /// (after): whatever classifies a frame into an active network id (a
+    /// port, a trunk VID, a VNI) does so as `a` or `b` would; a reachable
+    /// id's settings, flood set and peers are those of `a` or `b`; an id
+    /// new to its network is reachable only with an empty FDB slice and
+    /// its final flood set.
+    fn check(s: &Snapshot, a: &Side, b: &Side, at: &str) {
+        let name = |id: u32| -> &str {
+            match (a.names.get(&id), b.names.get(&id)) {
+                (Some(x), Some(y)) => {
+                    assert_eq!(x, y, "{at}: id {id} reused for another network in one up");
+                    x
+                }
+                (Some(x), None) | (None, Some(x)) => x,
+                (None, None) => panic!("{at}: active id {id} belongs to no network"),
+            }
+        };
+        let active = |id: u32| s.networks.contains_key(&id);
+        let mut reachable = BTreeSet::new();
+        for (p, c) in &s.ports {
+            if active(c.net_id) {
+                let n = name(c.net_id);
+                assert!(a.untagged(*p) == Some(n) || b.untagged(*p) == Some(n), "{at}: port {p} untagged in {n}");
+                reachable.insert(c.net_id);
+            }
+        }
+        for (k, id) in &s.trunk {
+            if active(*id) {
+                let n = name(*id);
+                assert!(a.tagged(k) == Some(n) || b.tagged(k) == Some(n), "{at}: trunk {k:?} in {n}");
+                reachable.insert(*id);
+            }
+        }
+        for (v, id) in &s.vni {
+            if active(*id) {
+                let n = name(*id);
+                assert!(a.by_vni(*v) == Some(n) || b.by_vni(*v) == Some(n), "{at}: vni {v} -> {n}");
+                reachable.insert(*id);
+            }
+        }
+        for (id, n) in &s.networks {
+            name(*id);
+            assert!(a.d.networks.get(id) == Some(n) || b.d.networks.get(id) == Some(n), "{at}: settings of {id}");
+        }
+        for k in &s.peers {
+            if active(k.net_id) {
+                assert!(a.d.peers.contains(k) || b.d.peers.contains(k), "{at}: peer {k:?}");
+            }
+        }
+        for id in reachable {
+            let fs = s.flood.get(&id);
+            let new = !a.d.networks.contains_key(&id) || b.d.fresh.contains(&id);
+            if new {
+                assert_eq!(fs, b.d.flood.get(&id), "{at}: new id {id} reachable before its flood set is final");
+                let left = s.fdb.iter().filter(|(k, e)| k.net_id == id && !e.is_static()).count();
+                assert_eq!(left, 0, "{at}: new id {id} reachable with {left} learned entries of another network");
+            } else {
+                assert!(fs == a.d.flood.get(&id) || fs == b.d.flood.get(&id), "{at}: flood set of {id}");
+            }
+        }
+    }
+
+    /// Learned entries of every kind, on any id (also ones not in use).
+    fn add_learned(s: &mut Snapshot, rng: &mut Rng) {
+        for i in 0..20u8 {
+            let net_id = rng.below(10) as u32;
+            let mac = [2, 0, 0, 0, 3, i];
+            let e = if pick(rng, 50) {
+                FdbEntry { kind: FDB_KIND_PORT, ifindex: 10 + rng.below(PORTS as usize) as u32, ..Default::default() }
+            } else {
+                let ip: std::net::Ipv4Addr = VTEPS[rng.below(VTEPS.len())].parse().unwrap();
+                FdbEntry { kind: FDB_KIND_REMOTE, remote_be: u32::from_ne_bytes(ip.octets()), ..Default::default() }
+            };
+            s.fdb.entry(FdbKey { net_id, mac, _pad: [0; 2] }).or_insert(e);
+        }
+    }
+
+    #[test]
+    fn every_intermediate_state_of_a_plan_is_safe() {
+        let seed = 12;
+        let mut rng = Rng::new(seed);
+        let r = resolved();
+        let mut cfg = random_config(&mut rng);
+        let mut ids = assign_net_ids(&cfg, &BTreeMap::new()).unwrap();
+        let mut d = desired(&cfg, &ids, &r).unwrap();
+        let mut s = state_of(&d);
+        for step in 0..1500 {
+            add_learned(&mut s, &mut rng);
+            let next_cfg = random_config(&mut rng);
+            let next_ids = assign_net_ids(&next_cfg, &ids).unwrap();
+            let mut next = desired(&next_cfg, &next_ids, &r).unwrap();
+            next.fresh = fresh_ids(&ids, &next_ids);
+            let a = Side { d: &d, names: ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
+            let b = Side { d: &next, names: next_ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
+            let ops = plan::plan(&s, &next);
+            let at = |i: usize| format!("seed {seed} step {step} after op {i} {:?}", ops.get(i.wrapping_sub(1)));
+            check(&s, &a, &b, &at(0));
+            for (i, op) in ops.iter().enumerate() {
+                run(&mut s, op);
+                check(&s, &a, &b, &at(i + 1));
+            }
+            // The end state is exactly the new config, and every learned
+            // entry left is valid under it.
+            let want = state_of(&next);
+            assert_eq!(
+                (&s.networks, &s.vni, &s.peers, &s.ports, &s.trunk),
+                (&want.networks, &want.vni, &want.peers, &want.ports, &want.trunk),
+                "step {step}"
+            );
+            for (id, fs) in &want.flood {
+                assert_eq!(s.flood.get(id), Some(fs), "step {step}: flood set of {id}");
+            }
+            let statics: HashMap<FdbKey, FdbEntry> = s.fdb.iter().filter(|(_, e)| e.is_static()).map(|(k, e)| (*k, *e)).collect();
+            assert_eq!(statics, want.fdb, "step {step}: static entries");
+            for (k, e) in s.fdb.iter().filter(|(_, e)| !e.is_static()) {
+                let ok = match e.kind {
+                    FDB_KIND_PORT => plan::is_member(&next, e.ifindex, k.net_id),
+                    _ => next.networks.get(&k.net_id).is_some_and(|n| {
+                        n.flags & NET_F_LEARN_UNKNOWN_PEERS != 0
+                            || next.peers.contains(&PeerKey { net_id: k.net_id, vtep_be: e.remote_be })
+                    }),
+                };
+                assert!(ok, "step {step}: learned entry {k:?} -> {e:?} left behind");
+            }
+            (cfg, ids, d) = (next_cfg, next_ids, next);
+        }
+        let _ = cfg;
+    }
+}

@@ -1,0 +1,175 @@
+//! Isolation across config changes: learned entries made under one config
+//! never carry a frame into another network after `up` changes membership.
+//! Each test learns a station, changes the config, then sends to the stale
+//! MAC and counts what arrives where it must not: exactly 0 frames.
+
+use overlay_tests::lab::*;
+use overlay_tests::netns::{Netns, host_sh};
+
+const A: &str = "02:00:00:00:00:0a";
+const B: &str = "02:00:00:00:00:0b";
+const M: &str = "02:00:00:00:00:4d";
+
+fn net(name: &str, vlan: u16) -> String {
+    format!("[[network]]\nname = \"{name}\"\nvlan = {vlan}\n")
+}
+
+fn access(iface: &str, net: &str) -> String {
+    format!("[[port]]\ninterface = \"{iface}\"\nnetwork = \"{net}\"\n")
+}
+
+fn trunk(iface: &str, nets: &[&str]) -> String {
+    let n: Vec<String> = nets.iter().map(|x| format!("\"{x}\"")).collect();
+    format!("[[port]]\ninterface = \"{iface}\"\ntrunk = [{}]\n", n.join(", "))
+}
+
+/// `count` frames from `src` to `dst` (ethertype 0x88b5), sent on `dev`,
+/// tagged `vlan` when given.
+fn send(ns: &Netns, dev: &str, src: &str, dst: &str, vlan: Option<u16>, count: u32) {
+    let tag = vlan.map(|v| format!("/Dot1Q(vlan={v})")).unwrap_or_default();
+    send_frame(ns, dev, &format!("[Ether(dst='{dst}', src='{src}'){tag}/Raw(b'\\x88\\xb5' + b'i'*46)]*{count}"));
+}
+
+/// A station's namespace at the far end of `port` on `host`: raw frames
+/// only (no addresses, no IPv6: it sends nothing by itself).
+fn station(host: &Host, port: &str) -> Netns {
+    let ns = Netns::new("st");
+    host_sh(&format!("ip link add {port} netns {} type veth peer name eth0 netns {}", host.ns.name, ns.name));
+    host.ns.sh(&format!("ip link set {port} up"));
+    ns.sh("ip link set eth0 up");
+    ns
+}
+
+/// Waits until `host` counts `n` of `counter` (deadline 5 s).
+fn await_counter(host: &Host, counter: &str, n: u64) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = host.counter(counter);
+        if got >= n || std::time::Instant::now() > end {
+            assert_eq!(got, n, "{counter}");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The issue's case: a trunk carrying v10 and v20 learns M in v20; `up`
+/// takes v20 off the trunk; a v20 tenant sends to M: nothing leaves by
+/// the trunk.
+#[test]
+fn trunk_loses_a_vlan_stale_macs_stay_behind() {
+    let h = Host::new("h");
+    let _u = Underlay::new(&[&h], "192.0.2");
+    let a = station(&h, "vma");
+    let far = station(&h, "t0");
+    let body = |t: &str| format!("{}{}{}{}{t}", underlay_toml("192.0.2.1"), net("v10", 10), net("v20", 20), access("vma", "v20"));
+    h.up(&body(&trunk("t0", &["v10", "v20"])));
+    send(&far, "eth0", M, "ff:ff:ff:ff:ff:ff", Some(20), 1);
+    await_counter(&h, "learned", 1);
+    assert_eq!(h.fdb_entry("v20", M).expect("M learned")["location"], "port:t0");
+    h.up(&body(&trunk("t0", &["v10"])));
+    let rx = far.rx_packets("eth0");
+    send(&a, "eth0", A, M, None, 5);
+    // M is unknown in v20 now: flooded, with no other v20 port to go to.
+    await_counter(&h, "drop_flood_no_target", 5);
+    assert_eq!(far.rx_packets("eth0") - rx, 0, "not one v20 frame left by the trunk");
+    assert!(h.fdb_entry("v20", M).is_none(), "the stale entry is gone too (hygiene)");
+}
+
+/// An access port moved to another network: frames to the MAC it had in
+/// the old network are not delivered to it.
+#[test]
+fn access_port_moved_to_another_network() {
+    let h = Host::new("h");
+    let _u = Underlay::new(&[&h], "192.0.2");
+    let a = station(&h, "vma");
+    let b = station(&h, "vmb");
+    let nets = format!("{}{}{}", underlay_toml("192.0.2.1"), net("red", 10), net("blue", 20));
+    h.up(&format!("{nets}{}{}", access("vma", "red"), access("vmb", "red")));
+    send(&b, "eth0", B, "ff:ff:ff:ff:ff:ff", None, 1);
+    await_counter(&h, "learned", 1);
+    h.up(&format!("{nets}{}{}", access("vma", "red"), access("vmb", "blue")));
+    let rx = b.rx_packets("eth0");
+    send(&a, "eth0", A, B, None, 5);
+    // B is unknown in red now: flooded, with no other red port to go to.
+    await_counter(&h, "drop_flood_no_target", 5);
+    assert_eq!(b.rx_packets("eth0") - rx, 0, "not one red frame reached blue's port");
+}
+
+/// An access port turned into a trunk that does not carry its old network.
+#[test]
+fn access_port_becomes_a_trunk_of_other_networks() {
+    let h = Host::new("h");
+    let _u = Underlay::new(&[&h], "192.0.2");
+    let a = station(&h, "vma");
+    let b = station(&h, "vmb");
+    let nets = format!("{}{}{}", underlay_toml("192.0.2.1"), net("red", 10), net("blue", 20));
+    h.up(&format!("{nets}{}{}", access("vma", "red"), access("vmb", "red")));
+    send(&b, "eth0", B, "ff:ff:ff:ff:ff:ff", None, 1);
+    await_counter(&h, "learned", 1);
+    h.up(&format!("{nets}{}{}", access("vma", "red"), trunk("vmb", &["blue"])));
+    let rx = b.rx_packets("eth0");
+    send(&a, "eth0", A, B, None, 5);
+    await_counter(&h, "drop_flood_no_target", 5);
+    assert_eq!(b.rx_packets("eth0") - rx, 0, "not one red frame (tagged or not) on a trunk without red");
+}
+
+/// A network removed and a new one added in the same `up`: the newcomer
+/// starts with an empty FDB slice, learned count and counters.
+#[test]
+fn new_network_inherits_nothing_from_a_removed_one() {
+    let h = Host::new("h");
+    let _u = Underlay::new(&[&h], "192.0.2");
+    let a = station(&h, "vma");
+    let b = station(&h, "vmb");
+    let u = underlay_toml("192.0.2.1");
+    h.up(&format!("{u}{}{}{}", net("old", 10), access("vma", "old"), access("vmb", "old")));
+    send(&a, "eth0", A, "ff:ff:ff:ff:ff:ff", None, 1);
+    send(&b, "eth0", B, "ff:ff:ff:ff:ff:ff", None, 1);
+    await_counter(&h, "learned", 2);
+    h.up(&format!("{u}{}{}{}", net("new", 20), access("vma", "new"), access("vmb", "new")));
+    assert!(h.fdb().iter().all(|r| r["network"] != "new"), "no entry of `old` shows up in `new`: {:?}", h.fdb());
+    let s = h.stats();
+    assert!(s["networks"]["new"].as_object().is_none_or(|m| m.is_empty()), "counters start at zero: {s}");
+    let st = h.ctl("status");
+    assert!(st.lines().any(|l| l.starts_with("new") && l.contains(" 0/")), "learned count 0: {st}");
+}
+
+/// A VXLAN network whose VNI changes forgets what it learned from remote
+/// VTEPs under the old VNI (those MACs are in another network now).
+#[test]
+fn vni_change_forgets_remote_macs_learned_under_the_old_vni() {
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    let blue = |vni: u32, peer: &str| {
+        format!("[[network]]\nname = \"blue\"\nvni = {vni}\npeers = [\"{peer}\"]\n{}", access("vm1", "blue"))
+    };
+    hosts[0].up(&format!("{}{}", underlay_toml("192.0.2.1"), blue(100, "192.0.2.2")));
+    hosts[1].up(&format!("{}{}", underlay_toml("192.0.2.2"), blue(100, "192.0.2.1")));
+    vms[0].ping("203.0.113.2").expect("ping over VNI 100");
+    assert!(hosts[0].fdb_entry("blue", "02:00:00:00:00:02").is_some(), "learned at the peer");
+    hosts[0].up(&format!("{}{}", underlay_toml("192.0.2.1"), blue(300, "192.0.2.2")));
+    assert!(hosts[0].fdb_entry("blue", "02:00:00:00:00:02").is_none(), "forgotten with VNI 100");
+    let rx = vms[1].ns.rx_packets("eth0");
+    send(&vms[0].ns, "eth0", "02:00:00:00:00:01", "02:00:00:00:00:02", None, 5);
+    await_counter(&hosts[1], "drop_unknown_vni", 5);
+    assert_eq!(vms[1].ns.rx_packets("eth0") - rx, 0, "VNI 300 frames never reach VNI 100's tenant");
+}
+
+/// `allow_inner_vlan` with the network as a trunk's native is refused,
+/// naming both fields, and nothing changes.
+#[test]
+fn inner_tags_as_native_are_refused() {
+    let h = Host::new("h");
+    let _u = Underlay::new(&[&h], "192.0.2");
+    let _t = station(&h, "t0");
+    let e = h
+        .try_up(&format!(
+            "{}[[network]]\nname = \"blue\"\nvni = 100\nvlan = 10\nallow_inner_vlan = true\n{}\
+             [[port]]\ninterface = \"t0\"\ntrunk = [\"red\"]\nnative = \"blue\"\n",
+            underlay_toml("192.0.2.1"),
+            net("red", 20)
+        ))
+        .expect_err("refused");
+    assert!(e.contains("native = \"blue\"") && e.contains("allow_inner_vlan"), "{e}");
+    assert!(h.try_ctl("status").is_err(), "nothing was brought up");
+}

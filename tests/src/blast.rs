@@ -61,11 +61,16 @@ impl PacketSocket {
                 assert!(s.fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
                 let mut bind = s.addr;
                 bind.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-                let r = libc::bind(s.fd, (&raw const bind).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32);
+                let r = libc::bind(
+                    s.fd,
+                    (&raw const bind).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
                 assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
                 let one: i32 = 1;
                 libc::setsockopt(s.fd, SOL_PACKET, PACKET_AUXDATA, (&raw const one).cast(), 4);
-                let tv = libc::timeval { tv_sec: timeout.as_secs() as _, tv_usec: timeout.subsec_micros() as _ };
+                let tv =
+                    libc::timeval { tv_sec: timeout.as_secs() as _, tv_usec: timeout.subsec_micros() as _ };
                 libc::setsockopt(
                     s.fd,
                     libc::SOL_SOCKET,

@@ -171,11 +171,51 @@ pub fn send_frame(ns: &Netns, dev: &str, scapy_expr: &str) {
     ));
 }
 
+/// Polls `f` every 50 ms until it holds; panics with `what` after `secs`.
+pub fn wait_until(what: &str, secs: u64, f: impl Fn() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(std::time::Instant::now() < end, "{what} (waited {secs} s)");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `tcpdump ARGS` in `ns` (ended after 20 s at the latest), returned once
+/// it captures (it says so on stderr), so no frame sent afterwards is
+/// missed however loaded the machine is. Stdout is piped for
+/// `wait_with_output`.
+pub fn tcpdump(ns: &Netns, args: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut c = ns.spawn(&format!("exec timeout 20 tcpdump -l {args}"));
+    let err = c.stderr.take().expect("piped stderr");
+    let mut lines = std::io::BufReader::new(err).lines();
+    // "verbose output suppressed ...", then "listening on ...".
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("listening on") => break,
+            Some(Ok(_)) => {}
+            other => panic!("tcpdump {args} did not start: {other:?}"),
+        }
+    }
+    // Drain the rest (the summary at exit) so tcpdump never blocks on it.
+    std::thread::spawn(move || lines.for_each(drop));
+    c
+}
+
+/// Starts `iperf3 -s -1` on port 5201 in `server` and returns once it
+/// listens.
+pub fn iperf3_server(server: &Netns) -> std::process::Child {
+    let srv = server.spawn("exec iperf3 -s -1 -p 5201");
+    wait_until("iperf3 server listening", 10, || {
+        server.sh("ss -Hltn 'sport = :5201'").lines().next().is_some()
+    });
+    srv
+}
+
 /// Runs a short iperf3 test from `client` to `server_ip` served by
 /// `server`; returns the bytes the receiver got.
 pub fn iperf3(server: &Netns, client: &Netns, server_ip: &str, extra: &str) -> u64 {
-    let mut srv = server.spawn("exec iperf3 -s -1 -p 5201");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut srv = iperf3_server(server);
     let out = client.try_sh(&format!("timeout 20 iperf3 -J -c {server_ip} -p 5201 -t 1 {extra}"));
     let _ = srv.kill();
     let _ = srv.wait();

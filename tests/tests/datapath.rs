@@ -106,10 +106,27 @@ fn next_hop_cache_follows_neighbour_changes() {
         let mut f = Fixture::new(CONFIG);
         let inner = tenant_frame(REMOTE_VM, VM1);
         let dmac = |f: &Fixture| f.tenant("p1", &inner).1[0..6].to_vec();
-        assert_eq!(dmac(&f), PEER_MAC, "first packet: from the FIB");
-        assert_eq!(f.maps.next_hop.keys().count(), 1, "cached");
-        sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:03 dev u0 nud permanent");
-        assert_eq!(dmac(&f), PEER_MAC, "within the TTL: the cached next hop");
+        // "Within the TTL" is only asserted for a run that took well under
+        // it (a loaded machine may stall this thread): retried otherwise.
+        let mut within = false;
+        for _ in 0..20 {
+            f.maps.next_hop.keys().filter_map(|k| k.ok()).collect::<Vec<_>>().iter().for_each(|k| {
+                let _ = f.maps.next_hop.remove(k);
+            });
+            sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:02 dev u0 nud permanent");
+            let t = std::time::Instant::now();
+            let first = dmac(&f);
+            sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:03 dev u0 nud permanent");
+            let second = dmac(&f);
+            if t.elapsed() < std::time::Duration::from_millis(250) {
+                assert_eq!(first, PEER_MAC, "first packet: from the FIB");
+                assert_eq!(f.maps.next_hop.keys().count(), 1, "cached");
+                assert_eq!(second, PEER_MAC, "within the TTL: the cached next hop");
+                within = true;
+                break;
+            }
+        }
+        assert!(within, "no run finished within 250 ms of its first packet in 20 tries");
         std::thread::sleep(std::time::Duration::from_millis(600));
         assert_eq!(dmac(&f), [2, 0, 0, 0, 0xaa, 3], "after the TTL: the new neighbour");
         sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:04 dev u0 nud permanent");

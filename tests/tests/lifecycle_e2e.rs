@@ -147,3 +147,34 @@ fn down_removes_everything_and_is_idempotent() {
     let e = hosts[0].try_ctl("status").expect_err("not up");
     assert!(e.contains("not up"), "{e}");
 }
+
+/// `overlayctl ... | head -1`: a reader that went away ends the command
+/// quietly (exit 0, nothing on stderr), never a panic. Here stdout is a
+/// pipe whose read end is closed before overlayctl starts, so every write
+/// fails with EPIPE.
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::os::fd::FromRawFd;
+    let (hosts, _u, _vms) = hosts_with_vms(1);
+    hosts[0].up(&body(0, ""));
+    for cmd in ["stats", "-j stats", "fdb show", "status"] {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe() fills two descriptors; the read end is closed at once.
+        unsafe {
+            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0, "pipe");
+            libc::close(fds[0]);
+        }
+        // SAFETY: fds[1] is ours and handed over exactly once.
+        let stdout = unsafe { std::process::Stdio::from_raw_fd(fds[1]) };
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &hosts[0].ns.name])
+            .arg(overlayctl())
+            .args(["--name", &hosts[0].instance])
+            .args(cmd.split(' '))
+            .stdout(stdout)
+            .output()
+            .expect("run overlayctl");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.is_empty(), "overlayctl {cmd}: {:?}, stderr {err:?}", out.status);
+    }
+}

@@ -87,7 +87,9 @@ fn broadcast_reaches_each_remote_host_exactly_once() {
         "eth0",
         "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01', type=0x88b5)/Raw(b'x'*46)",
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until("the broadcast reached hosts 2 and 3", 10, || {
+        hosts[0].counter("drop_no_neighbour") == 1 && (1..3).all(|i| vms[i].ns.rx_packets("eth0") > before[i])
+    });
     let after: Vec<u64> = vms.iter().map(|v| v.ns.rx_packets("eth0")).collect();
     assert_eq!(after[0] - before[0], 0, "never back to the sender");
     assert_eq!(after[1] - before[1], 1, "host2 got it once");
@@ -163,6 +165,10 @@ fn ageing_and_static_entries() {
             if i == 0 { statik } else { "" }
         ));
     }
+    // Pinned neighbours: no ARP probe refreshes the learned entry later
+    // (the check below must not race the far VM's delay_first_probe_time).
+    vms[0].ns.sh("ip neigh replace 203.0.113.2 lladdr 02:00:00:00:00:02 dev eth0 nud permanent");
+    vms[1].ns.sh("ip neigh replace 203.0.113.1 lladdr 02:00:00:00:00:01 dev eth0 nud permanent");
     vms[0].ping("203.0.113.2").expect("ping");
     let e = hosts[0].fdb_entry("blue", &mac(2)).expect("learned");
     assert_eq!((e["type"].as_str(), e["location"].as_str()), (Some("learned"), Some("remote:192.0.2.2")));
@@ -173,13 +179,12 @@ fn ageing_and_static_entries() {
         "eth0",
         "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01', type=0x88b5)/Raw(b'x'*46)",
     );
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(hosts[0].counter("drop_src_mac_static"), 1, "spoofed frame refused");
+    wait_until("spoofed frame refused", 10, || hosts[0].counter("drop_src_mac_static") == 1);
     let e = hosts[0].fdb_entry("blue", &mac(1)).expect("static still there");
     assert_eq!((e["type"].as_str(), e["location"].as_str()), (Some("static"), Some("port:vm1")));
-    std::thread::sleep(std::time::Duration::from_millis(3500));
-    assert!(hosts[0].fdb_entry("blue", &mac(2)).is_none(), "learned entry aged out");
+    wait_until("learned entry aged out (ageing = 2 s)", 10, || hosts[0].fdb_entry("blue", &mac(2)).is_none());
     assert!(hosts[0].fdb_entry("blue", &mac(1)).is_some(), "static entries never age");
+    assert_eq!(hosts[0].counter("drop_src_mac_static"), 1);
 }
 
 /// VXLAN from a VTEP that is not a peer, for an unknown VNI, or from a peer
@@ -220,7 +225,9 @@ fn spoofed_vteps_and_unknown_vnis_are_refused() {
             "Ether(dst='{hmac}')/IP(src='192.0.2.2', dst='192.0.2.1')/UDP(sport=50000, dport=4789)/VXLAN(vni=100, flags=0x08)/{inner}"
         ),
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until("three frames counted", 10, || {
+        h.counter("drop_not_peer") + h.counter("drop_unknown_vni") >= 3
+    });
     assert_eq!(h.counter("drop_not_peer"), 2, "stranger on blue, red-only peer on blue");
     assert_eq!(h.counter("drop_unknown_vni"), 1);
     assert_eq!(h.counter("decap"), 0);

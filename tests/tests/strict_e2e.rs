@@ -51,16 +51,14 @@ impl Lab {
     }
 
     fn rx(&self) -> (u64, u64) {
-        let b = self.vm.ns.sh("cat /sys/class/net/eth0/statistics/rx_bytes").trim().parse().expect("rx_bytes");
+        let b =
+            self.vm.ns.sh("cat /sys/class/net/eth0/statistics/rx_bytes").trim().parse().expect("rx_bytes");
         (self.vm.ns.rx_packets("eth0"), b)
     }
 
-    /// Waits for `counter` to reach `n` (deadline 5 s) and checks it.
+    /// Waits for `counter` to reach `n`, then checks it is exactly `n`.
     fn await_counter(&self, counter: &str, n: u64) {
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while self.h.counter(counter) < n && std::time::Instant::now() < end {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_until(&format!("{counter} reaches {n}"), 10, || self.h.counter(counter) >= n);
         assert_eq!(self.h.counter(counter), n, "{counter}");
     }
 }

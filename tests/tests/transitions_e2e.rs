@@ -119,7 +119,11 @@ fn random_fleet(rng: &mut Rng) -> [HostCfg; HOSTS] {
             }
             let list: Vec<usize> = names.iter().copied().filter(|_| pick(rng, 50)).collect();
             let native = names.iter().copied().find(|n| !list.contains(n) && pick(rng, 40));
-            if list.is_empty() && native.is_none() { PortCfg::Access(names[0]) } else { PortCfg::Trunk(list, native) }
+            if list.is_empty() && native.is_none() {
+                PortCfg::Access(names[0])
+            } else {
+                PortCfg::Trunk(list, native)
+            }
         });
         HostCfg { nets, ports }
     })
@@ -177,8 +181,14 @@ fn parse(frame: &[u8], meta_vid: Option<u16>) -> Option<(Sent, Option<u16>)> {
     let to = (b[7] != 0xff).then(|| (b[7] as usize / PORTS, b[7] as usize % PORTS));
     let tag = u16::from_be_bytes([b[8], b[9]]);
     let seq = u32::from_be_bytes([b[10], b[11], b[12], b[13]]);
-    let sent =
-        Sent { step, steady: b[4], from: (b[5] as usize, b[6] as usize), tag: (tag != 0xffff).then_some(tag), to, seq };
+    let sent = Sent {
+        step,
+        steady: b[4],
+        from: (b[5] as usize, b[6] as usize),
+        tag: (tag != 0xffff).then_some(tag),
+        to,
+        seq,
+    };
     Some((sent, vid))
 }
 
@@ -206,7 +216,10 @@ impl Fleet {
         for (h, host) in hosts.iter().enumerate() {
             for p in 0..PORTS {
                 let ns = Netns::new("st");
-                host_sh(&format!("ip link add p{p} netns {} type veth peer name eth0 netns {}", host.ns.name, ns.name));
+                host_sh(&format!(
+                    "ip link add p{p} netns {} type veth peer name eth0 netns {}",
+                    host.ns.name, ns.name
+                ));
                 host.ns.sh(&format!("ip link set p{p} up"));
                 let m = station_mac(h, p).map(|b| format!("{b:02x}")).join(":");
                 ns.sh(&format!("ip link set eth0 address {m} up"));
@@ -268,7 +281,13 @@ fn expected(cfg: &[HostCfg; HOSTS], s: &Sent) -> Vec<((usize, usize), Option<u16
 
 /// Whether a frame sent while `up` ran may arrive at `at` with `tag`:
 /// some old-or-new config of each host puts both ends in one network.
-fn allowed_in_window(old: &[HostCfg; HOSTS], new: &[HostCfg; HOSTS], s: &Sent, at: (usize, usize), tag: Option<u16>) -> bool {
+fn allowed_in_window(
+    old: &[HostCfg; HOSTS],
+    new: &[HostCfg; HOSTS],
+    s: &Sent,
+    at: (usize, usize),
+    tag: Option<u16>,
+) -> bool {
     if at == s.from {
         return false;
     }
@@ -292,7 +311,10 @@ fn isolation_holds_across_random_config_transitions() {
     for step in 1..=steps {
         let next = random_fleet(&mut rng);
         let fail = |what: String| -> ! {
-            panic!("seed {seed} step {step}: {what}\nconfig before: {:#?}\nconfig now: {next:#?}", cfgs.last().unwrap())
+            panic!(
+                "seed {seed} step {step}: {what}\nconfig before: {:#?}\nconfig now: {next:#?}",
+                cfgs.last().unwrap()
+            )
         };
         // Traffic while each host's `up` runs: every station, every tag,
         // broadcast and unicast to any station (stale MACs included).
@@ -306,13 +328,20 @@ fn isolation_holds_across_random_config_transitions() {
                 for h in 0..HOSTS {
                     for p in 0..PORTS {
                         let to = (wrng.below(4) != 0).then(|| (wrng.below(HOSTS), wrng.below(PORTS)));
-                        let s = Sent { step, steady: 0, from: (h, p), tag: TAGS[wrng.below(TAGS.len())], to, seq: wseq };
+                        let s = Sent {
+                            step,
+                            steady: 0,
+                            from: (h, p),
+                            tag: TAGS[wrng.below(TAGS.len())],
+                            to,
+                            seq: wseq,
+                        };
                         wseq += 1;
                         socks[h * PORTS + p].send(&build(&s));
                         n += 1;
                     }
                 }
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(Duration::from_millis(2));
             }
             (n, wseq)
         });
@@ -336,7 +365,11 @@ fn isolation_holds_across_random_config_transitions() {
                         let dests: Vec<Option<(usize, usize)>> = if round == 0 {
                             vec![None]
                         } else {
-                            (0..HOSTS * PORTS).map(|i| (i / PORTS, i % PORTS)).filter(|d| *d != (h, p)).map(Some).collect()
+                            (0..HOSTS * PORTS)
+                                .map(|i| (i / PORTS, i % PORTS))
+                                .filter(|d| *d != (h, p))
+                                .map(Some)
+                                .collect()
                         };
                         for to in dests {
                             let s = Sent { step, steady: 1, from: (h, p), tag, to, seq };
@@ -357,7 +390,13 @@ fn isolation_holds_across_random_config_transitions() {
             let total: usize = want.values().map(|v| v.len()).sum();
             let end = Instant::now() + Duration::from_secs(10);
             loop {
-                let got = fleet.inbox.lock().unwrap().iter().filter(|(_, s, _)| s.step == step && s.steady == 1).count();
+                let got = fleet
+                    .inbox
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(_, s, _)| s.step == step && s.steady == 1)
+                    .count();
                 if got >= total || Instant::now() > end {
                     break;
                 }
@@ -372,7 +411,11 @@ fn isolation_holds_across_random_config_transitions() {
             leaks_checked += 1;
             if s.steady == 0 {
                 // A frame of this step's window (or, late, an earlier one).
-                let (o, n) = if s.step == step { (&old, &next) } else { (&cfgs[s.step as usize - 1], &cfgs[s.step as usize]) };
+                let (o, n) = if s.step == step {
+                    (&old, &next)
+                } else {
+                    (&cfgs[s.step as usize - 1], &cfgs[s.step as usize])
+                };
                 if !allowed_in_window(o, n, &s, at, tag) {
                     fail(format!("frame sent while up ran reached station {at:?} with tag {tag:?}: {s:?}"));
                 }
@@ -403,6 +446,9 @@ fn isolation_holds_across_random_config_transitions() {
             fail(format!("unexpected frame {s:?} at {g:?}"));
         }
         cfgs.push(next);
+        if step % 50 == 0 {
+            eprintln!("seed {seed}: {step} transitions checked");
+        }
     }
     eprintln!(
         "seed {seed}: {steps} transitions, {window_frames} frames sent during up, {steady_frames} settled, \

@@ -56,8 +56,7 @@ fn vlan_isolation_on_a_host_and_reach_across_a_trunk() {
     assert!(a.ping("203.0.113.2").is_err(), "VLAN 10 cannot reach VLAN 20 on the same host");
     assert_eq!(b.ns.rx_packets("eth0"), b_rx, "not one frame of VLAN 10 reached VLAN 20");
 
-    let cap = h2.ns.spawn("exec timeout 8 tcpdump -l -nn -e -c 4 -i t0 icmp");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    let cap = tcpdump(&h2.ns, "-nn -e -c 4 -i t0 icmp");
     a.ping("203.0.113.3").expect("VLAN 10 across the trunk");
     let out = cap.wait_with_output().expect("tcpdump");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -106,7 +105,13 @@ fn bad_tags_on_a_trunk_are_dropped_and_counted() {
     ] {
         send_frame(&h2.ns, "t0", &frame);
     }
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_until("five frames counted", 10, || {
+        ["drop_vlan_not_allowed", "drop_vlan_4095", "drop_vlan_priority_tagged", "drop_vlan_qinq"]
+            .iter()
+            .map(|c| h1.counter(c))
+            .sum::<u64>()
+            >= 5
+    });
     assert_eq!(h1.counter("drop_vlan_not_allowed"), 1);
     assert_eq!(h1.counter("drop_vlan_4095"), 1);
     assert_eq!(h1.counter("drop_vlan_priority_tagged"), 1);
@@ -137,8 +142,7 @@ fn vxlan_network_mapped_to_a_vlan_on_a_trunk() {
     h1.up(&format!("{}{}{}", underlay_toml("192.0.2.1"), blue("192.0.2.2"), trunk("t0", &["blue"])));
     h2.up(&format!("{}{}{}", underlay_toml("192.0.2.2"), blue("192.0.2.1"), access("vm1", "blue")));
     h3.up(&format!("{}{V10}{}{}", underlay_toml("192.0.2.3"), access("vm1", "v10"), trunk("t0", &["v10"])));
-    let cap = h1.ns.spawn("exec timeout 8 tcpdump -l -nn -e -c 2 -i t0 icmp");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    let cap = tcpdump(&h1.ns, "-nn -e -c 2 -i t0 icmp");
     vm2.ping("203.0.113.1").expect("VXLAN tenant reaches the VLAN 10 tenant");
     let text = String::from_utf8_lossy(&cap.wait_with_output().expect("tcpdump").stdout).into_owned();
     assert_eq!(text.lines().filter(|l| l.contains("vlan 10")).count(), 2, "tagged 10 on the trunk: {text}");

@@ -37,7 +37,7 @@ struct Lab {
 
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 const NAMESPACES: &[&str] =
-    &["sw", "h1", "h2", "h3", "dhcp", "router", "vm-a", "vm-b", "vm-c", "v10a", "v20b", "v10c"];
+    &["sw", "h1", "h2", "h3", "dhcp", "router", "vm-a", "vm-b", "vm-c", "v10a", "v20b", "v10c", "v20d"];
 
 impl Lab {
     fn ctl(&self, host: &str, args: &str) -> Result<String> {
@@ -186,7 +186,14 @@ fn no_ping(from: &str, to: &str) -> Result<()> {
 /// A one-second iperf3 run from `client` to `server` (at `ip`).
 fn tcp(server: &str, client: &str, ip: &str) -> Result<()> {
     sh_in(server, "iperf3 -s -1 -D -p 5201")?;
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Until it listens (a fixed pause is a race on a loaded machine).
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sh_in(server, "ss -Hltn 'sport = :5201'")?.trim().is_empty() {
+        if std::time::Instant::now() > end {
+            bail!("iperf3 server in {server} does not listen");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let out = sh_in(client, &format!("timeout 20 iperf3 -c {ip} -p 5201 -t 1 -f m"))?;
     let line = out.lines().rfind(|l| l.contains("receiver")).unwrap_or("").to_string();
     println!("    {}", line.split_whitespace().skip(4).collect::<Vec<_>>().join(" "));
@@ -278,18 +285,24 @@ fn vlan_scenario(lab: &mut Lab) -> Result<()> {
     vm(lab, "h1", "v10a", "vlan10", "v10a")?;
     vm(lab, "h1", "v20b", "vlan20", "v20b")?;
     vm(lab, "h2", "v10c", "vlan10", "v10c")?;
+    vm(lab, "h2", "v20d", "vlan20", "v20d")?;
     sh_in("v10a", "ip addr add 203.0.113.21/24 dev eth0")?;
     sh_in("v20b", "ip addr add 203.0.113.22/24 dev eth0")?;
     sh_in("v10c", "ip addr add 203.0.113.23/24 dev eth0")?;
+    sh_in("v20d", "ip addr add 203.0.113.24/24 dev eth0")?;
     let r = no_ping("v10a", "203.0.113.22");
     lab.check("VLAN 10 and VLAN 20 on host 1 are isolated (same subnet)", r);
-    let cap = Command::new("ip")
+    // Positive control: v20b itself works, so the check above is isolation,
+    // not a dead tenant.
+    let r = ping("v20b", "203.0.113.24");
+    lab.check("VLAN 20 works: v20b reaches v20d on host 2 across the trunk", r);
+    let mut cap = Command::new("ip")
         .args([
             "netns",
             "exec",
             &ns("h2"),
             "timeout",
-            "6",
+            "20",
             "tcpdump",
             "-l",
             "-nn",
@@ -301,9 +314,22 @@ fn vlan_scenario(lab: &mut Lab) -> Result<()> {
             "icmp",
         ])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()?;
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // tcpdump says "listening on" when it captures: wait for that, not a
+    // fixed pause; then drain its stderr.
+    {
+        use std::io::BufRead;
+        let mut err = std::io::BufReader::new(cap.stderr.take().expect("piped")).lines();
+        loop {
+            match err.next() {
+                Some(Ok(l)) if l.contains("listening on") => break,
+                Some(Ok(_)) => {}
+                other => bail!("tcpdump on the trunk did not start: {other:?}"),
+            }
+        }
+        std::thread::spawn(move || err.for_each(drop));
+    }
     let r = ping("v10a", "203.0.113.23");
     lab.check("VLAN 10 reaches host 2 across the trunk", r);
     let out = cap.wait_with_output()?;

@@ -92,6 +92,11 @@ pub fn run(filter: Option<&str>) -> Result<()> {
     if failed > 0 || !bad_runs.is_empty() {
         bail!("tests failed ({})", bad_runs.join(", "));
     }
+    if let Some(f) = filter
+        && passed == 0
+    {
+        bail!("no test matches {f:?}: nothing was run");
+    }
     Ok(())
 }
 

@@ -74,7 +74,8 @@ mod transitions {
         let mut t = String::from("name = \"t\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.1\"\n");
         let present: Vec<usize> = (0..NETS).filter(|_| pick(rng, 70)).collect();
         for &i in &present {
-            let peers: Vec<String> = VTEPS.iter().filter(|_| pick(rng, 50)).map(|p| format!("\"{p}\"")).collect();
+            let peers: Vec<String> =
+                VTEPS.iter().filter(|_| pick(rng, 50)).map(|p| format!("\"{p}\"")).collect();
             t += &format!(
                 "[[network]]\nname = \"n{i}\"\nvni = {}\nvlan = {}\npeers = [{}]\nlearn_unknown_peers = {}\n",
                 100 * (i + 1) + rng.below(3),
@@ -110,11 +111,15 @@ mod transitions {
             if pick(rng, 30) && !port_nets.is_empty() {
                 let (p, nets) = &port_nets[rng.below(port_nets.len())];
                 let n = nets[rng.below(nets.len())];
-                t += &format!("[[fdb]]\nmac = \"02:00:00:00:01:{m:02x}\"\nnetwork = \"n{n}\"\nport = \"p{p}\"\n");
+                t += &format!(
+                    "[[fdb]]\nmac = \"02:00:00:00:01:{m:02x}\"\nnetwork = \"n{n}\"\nport = \"p{p}\"\n"
+                );
             } else if pick(rng, 30) && !present.is_empty() {
                 let n = present[rng.below(present.len())];
                 let r = VTEPS[rng.below(VTEPS.len())];
-                t += &format!("[[fdb]]\nmac = \"02:00:00:00:02:{m:02x}\"\nnetwork = \"n{n}\"\nremote = \"{r}\"\n");
+                t += &format!(
+                    "[[fdb]]\nmac = \"02:00:00:00:02:{m:02x}\"\nnetwork = \"n{n}\"\nremote = \"{r}\"\n"
+                );
             }
         }
         Config::parse(&t).unwrap_or_else(|e| panic!("generated config invalid: {e}\n{t}"))
@@ -204,7 +209,10 @@ mod transitions {
         for (p, c) in &s.ports {
             if active(c.net_id) {
                 let n = name(c.net_id);
-                assert!(a.untagged(*p) == Some(n) || b.untagged(*p) == Some(n), "{at}: port {p} untagged in {n}");
+                assert!(
+                    a.untagged(*p) == Some(n) || b.untagged(*p) == Some(n),
+                    "{at}: port {p} untagged in {n}"
+                );
                 reachable.insert(c.net_id);
             }
         }
@@ -224,7 +232,10 @@ mod transitions {
         }
         for (id, n) in &s.networks {
             name(*id);
-            assert!(a.d.networks.get(id) == Some(n) || b.d.networks.get(id) == Some(n), "{at}: settings of {id}");
+            assert!(
+                a.d.networks.get(id) == Some(n) || b.d.networks.get(id) == Some(n),
+                "{at}: settings of {id}"
+            );
         }
         for k in &s.peers {
             if active(k.net_id) {
@@ -235,9 +246,16 @@ mod transitions {
             let fs = s.flood.get(&id);
             let new = !a.d.networks.contains_key(&id) || b.d.fresh.contains(&id);
             if new {
-                assert_eq!(fs, b.d.flood.get(&id), "{at}: new id {id} reachable before its flood set is final");
+                assert_eq!(
+                    fs,
+                    b.d.flood.get(&id),
+                    "{at}: new id {id} reachable before its flood set is final"
+                );
                 let left = s.fdb.iter().filter(|(k, e)| k.net_id == id && !e.is_static()).count();
-                assert_eq!(left, 0, "{at}: new id {id} reachable with {left} learned entries of another network");
+                assert_eq!(
+                    left, 0,
+                    "{at}: new id {id} reachable with {left} learned entries of another network"
+                );
             } else {
                 assert!(fs == a.d.flood.get(&id) || fs == b.d.flood.get(&id), "{at}: flood set of {id}");
             }
@@ -250,10 +268,18 @@ mod transitions {
             let net_id = rng.below(10) as u32;
             let mac = [2, 0, 0, 0, 3, i];
             let e = if pick(rng, 50) {
-                FdbEntry { kind: FDB_KIND_PORT, ifindex: 10 + rng.below(PORTS as usize) as u32, ..Default::default() }
+                FdbEntry {
+                    kind: FDB_KIND_PORT,
+                    ifindex: 10 + rng.below(PORTS as usize) as u32,
+                    ..Default::default()
+                }
             } else {
                 let ip: std::net::Ipv4Addr = VTEPS[rng.below(VTEPS.len())].parse().unwrap();
-                FdbEntry { kind: FDB_KIND_REMOTE, remote_be: u32::from_ne_bytes(ip.octets()), ..Default::default() }
+                FdbEntry {
+                    kind: FDB_KIND_REMOTE,
+                    remote_be: u32::from_ne_bytes(ip.octets()),
+                    ..Default::default()
+                }
             };
             s.fdb.entry(FdbKey { net_id, mac, _pad: [0; 2] }).or_insert(e);
         }
@@ -277,7 +303,8 @@ mod transitions {
             let a = Side { d: &d, names: ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
             let b = Side { d: &next, names: next_ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
             let ops = plan::plan(&s, &next);
-            let at = |i: usize| format!("seed {seed} step {step} after op {i} {:?}", ops.get(i.wrapping_sub(1)));
+            let at =
+                |i: usize| format!("seed {seed} step {step} after op {i} {:?}", ops.get(i.wrapping_sub(1)));
             check(&s, &a, &b, &at(0));
             for (i, op) in ops.iter().enumerate() {
                 run(&mut s, op);
@@ -294,7 +321,8 @@ mod transitions {
             for (id, fs) in &want.flood {
                 assert_eq!(s.flood.get(id), Some(fs), "step {step}: flood set of {id}");
             }
-            let statics: HashMap<FdbKey, FdbEntry> = s.fdb.iter().filter(|(_, e)| e.is_static()).map(|(k, e)| (*k, *e)).collect();
+            let statics: HashMap<FdbKey, FdbEntry> =
+                s.fdb.iter().filter(|(_, e)| e.is_static()).map(|(k, e)| (*k, *e)).collect();
             assert_eq!(statics, want.fdb, "step {step}: static entries");
             for (k, e) in s.fdb.iter().filter(|(_, e)| !e.is_static()) {
                 let ok = match e.kind {

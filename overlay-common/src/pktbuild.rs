@@ -81,6 +81,27 @@ pub fn fix_ipv4_checksum(frame: &mut [u8]) {
     frame[crate::ETH_HLEN + 10..crate::ETH_HLEN + 12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
 
+/// A VXLAN frame as a peer VTEP sends it: outer IPv4 `src` -> `dst`, VNI
+/// `vni`, UDP 50000 -> 4789, TTL 64, between the given outer MACs.
+pub fn vxlan_from(
+    outer_dst: [u8; 6],
+    outer_src: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    vni: u32,
+    inner: &[u8],
+) -> Vec<u8> {
+    let p = EncapParams {
+        src_be: ip_be(src),
+        dst_be: ip_be(dst),
+        vni,
+        ttl: 64,
+        src_port: 50000,
+        dst_port_be: crate::VXLAN_PORT.to_be(),
+    };
+    vxlan(outer_dst, outer_src, &p, inner)
+}
+
 pub fn as_bytes<T: Copy>(t: &T) -> &[u8] {
     // SAFETY: only used with the repr(C) header types, which have no padding.
     unsafe { core::slice::from_raw_parts(t as *const T as *const u8, core::mem::size_of::<T>()) }

@@ -8,7 +8,7 @@ pub mod plan;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use overlay_common::{NO_NET, NO_VLAN, maps::*};
 
@@ -28,17 +28,11 @@ pub struct Resolved {
     pub ports: BTreeMap<String, u32>,
 }
 
-/// Everything the maps should hold (learned FDB entries aside).
+/// Everything the maps should hold (learned FDB entries aside: `maps.fdb`
+/// holds the static entries).
 #[derive(Default)]
 pub struct Desired {
-    pub global: GlobalConfig,
-    pub networks: BTreeMap<u32, NetConfig>,
-    pub vni: HashMap<u32, u32>,
-    pub peers: HashSet<PeerKey>,
-    pub flood: BTreeMap<u32, FloodSet>,
-    pub ports: HashMap<u32, PortConfig>,
-    pub trunk: HashMap<TrunkKey, u32>,
-    pub static_fdb: HashMap<FdbKey, FdbEntry>,
+    pub maps: Snapshot,
     /// Ids given to a network that did not have them before this `up`:
     /// their FDB slice, learned count and counters start empty.
     pub fresh: BTreeSet<u32>,
@@ -88,7 +82,7 @@ fn be(ip: std::net::Ipv4Addr) -> u32 {
 }
 
 pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Result<Desired> {
-    let mut d = Desired {
+    let mut d = Snapshot {
         global: GlobalConfig {
             layout_version: overlay_common::LAYOUT_VERSION,
             local_vtep_be: be(cfg.underlay.address),
@@ -187,16 +181,16 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
             e.kind = FDB_KIND_PORT;
             e.ifindex = r.ports[port];
         }
-        d.static_fdb.insert(key, e);
+        d.fdb.insert(key, e);
     }
-    Ok(d)
+    Ok(Desired { maps: d, fresh: BTreeSet::new() })
 }
 
 /// Writes `d` into the maps: reads what they hold, then carries out the
 /// ordered writes of [`plan::plan`]. Learned FDB entries survive unless
 /// they became invalid (network, port membership or VTEP gone).
 pub fn apply(m: &mut Maps, d: &Desired) -> Result<()> {
-    let s = Snapshot::read(m, d.networks.keys().copied())?;
+    let s = Snapshot::read(m, d.maps.networks.keys().copied())?;
     exec::execute(m, &plan::plan(&s, d))
 }
 

@@ -3,7 +3,7 @@
 
 use overlay_common::{
     counters::Counter::{self, *},
-    encap::{EncapParams, ipv4_checksum},
+    encap::ipv4_checksum,
     frame::Frame,
     headers::Ipv4Hdr,
     is_unicast_vtep,
@@ -26,16 +26,8 @@ fn tenant_frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
     udp4(dst, src, [203, 0, 113, 1], [203, 0, 113, 2], 1000, 2000, 32)
 }
 
-fn vxlan_from(src: [u8; 4], vni: u32, inner: &[u8]) -> Vec<u8> {
-    let p = EncapParams {
-        src_be: ip_be(src),
-        dst_be: ip_be(LOCAL),
-        vni,
-        ttl: 64,
-        src_port: 50000,
-        dst_port_be: 4789u16.to_be(),
-    };
-    vxlan(U0_MAC, PEER_MAC, &p, inner)
+fn from_vtep(src: [u8; 4], vni: u32, inner: &[u8]) -> Vec<u8> {
+    vxlan_from(U0_MAC, PEER_MAC, src, LOCAL, vni, inner)
 }
 
 fn fdb_get(f: &Fixture, net: &str, mac: [u8; 6]) -> Option<overlay_common::maps::FdbEntry> {
@@ -148,7 +140,7 @@ fn decapsulation_to_local_port_exactly() {
     in_private_netns(|| {
         let f = Fixture::new(CONFIG);
         let inner = tenant_frame(VM2, REMOTE_VM);
-        let (v, out) = f.underlay(&vxlan_from(PEER, 100, &inner));
+        let (v, out) = f.underlay(&from_vtep(PEER, 100, &inner));
         assert_eq!(v, TC_ACT_REDIRECT);
         assert_eq!(out, inner, "exactly the inner frame");
         assert_eq!(f.nonzero(), counts(&[(RxUnderlay, 1), (Decap, 1), (TxLocal, 1)]));
@@ -163,7 +155,7 @@ fn decapsulation_learns_remote_source() {
     in_private_netns(|| {
         let f = Fixture::new(CONFIG);
         let src = [2, 0, 0, 0, 0, 0x33];
-        let (v, _) = f.underlay(&vxlan_from(PEER, 100, &tenant_frame(VM2, src)));
+        let (v, _) = f.underlay(&from_vtep(PEER, 100, &tenant_frame(VM2, src)));
         assert_eq!(v, TC_ACT_REDIRECT);
         let e = fdb_get(&f, "blue", src).expect("learned");
         assert_eq!((e.kind, e.remote_be, e.is_static()), (FDB_KIND_REMOTE, ip_be(PEER), false));
@@ -176,7 +168,7 @@ fn ihl_with_options_decapsulates() {
     in_private_netns(|| {
         let f = Fixture::new(CONFIG);
         let inner = tenant_frame(VM2, REMOTE_VM);
-        let mut frame = vxlan_from(PEER, 100, &inner);
+        let mut frame = from_vtep(PEER, 100, &inner);
         frame[14] = 0x47; // 8 bytes of options (NOPs)
         frame.splice(34..34, [1u8; 8]);
         let tot = u16::from_be_bytes([frame[16], frame[17]]) + 8;
@@ -193,9 +185,9 @@ fn unknown_vni_and_stranger_vtep_are_dropped_and_not_learned() {
     in_private_netns(|| {
         let f = Fixture::new(CONFIG);
         let src = [2, 0, 0, 0, 0, 0x44];
-        let (v, _) = f.underlay(&vxlan_from(PEER, 999, &tenant_frame(VM2, src)));
+        let (v, _) = f.underlay(&from_vtep(PEER, 999, &tenant_frame(VM2, src)));
         assert_eq!(v, TC_ACT_SHOT);
-        let (v, _) = f.underlay(&vxlan_from(STRANGER, 100, &tenant_frame(VM2, src)));
+        let (v, _) = f.underlay(&from_vtep(STRANGER, 100, &tenant_frame(VM2, src)));
         assert_eq!(v, TC_ACT_SHOT);
         assert_eq!(f.nonzero(), counts(&[(RxUnderlay, 2), (DropUnknownVni, 1), (DropNotPeer, 1)]));
         assert!(fdb_get(&f, "blue", src).is_none(), "nothing learned from refused frames");
@@ -207,7 +199,7 @@ fn spoofed_source_cannot_move_a_static_entry() {
     in_private_netns(|| {
         let f = Fixture::new(CONFIG);
         // VM2 is static on p2; a peer claims it.
-        let (v, _) = f.underlay(&vxlan_from(PEER, 100, &tenant_frame([0xff; 6], VM2)));
+        let (v, _) = f.underlay(&from_vtep(PEER, 100, &tenant_frame([0xff; 6], VM2)));
         assert_eq!(v, TC_ACT_SHOT);
         // And a local port other than p2 claims it.
         let (v2, _) = f.tenant("p1", &tenant_frame([0xff; 6], VM2));
@@ -223,10 +215,10 @@ fn vxlan_inner_rules() {
     in_private_netns(|| {
         let f = Fixture::new(CONFIG);
         let tagged = push_tag(&tenant_frame(VM2, REMOTE_VM), 0x8100, 10);
-        assert_eq!(f.underlay(&vxlan_from(PEER, 100, &tagged)).0, TC_ACT_SHOT);
+        assert_eq!(f.underlay(&from_vtep(PEER, 100, &tagged)).0, TC_ACT_SHOT);
         let bcast_src = tenant_frame(VM2, [0xff; 6]);
-        assert_eq!(f.underlay(&vxlan_from(PEER, 100, &bcast_src)).0, TC_ACT_SHOT);
-        let mut no_i = vxlan_from(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
+        assert_eq!(f.underlay(&from_vtep(PEER, 100, &bcast_src)).0, TC_ACT_SHOT);
+        let mut no_i = from_vtep(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
         no_i[42] = 0;
         assert_eq!(f.underlay(&no_i).0, TC_ACT_SHOT);
         assert_eq!(
@@ -243,12 +235,12 @@ fn foreign_underlay_traffic_passes_untouched() {
         let mut arp = eth([0xff; 6], PEER_MAC, 0x0806);
         arp.extend_from_slice(&[0u8; 28]);
         let other_port = {
-            let mut v = vxlan_from(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
+            let mut v = from_vtep(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
             v[36..38].copy_from_slice(&4790u16.to_be_bytes());
             v
         };
         let frag = {
-            let mut v = vxlan_from(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
+            let mut v = from_vtep(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
             v[20..22].copy_from_slice(&0x2000u16.to_be_bytes());
             v
         };
@@ -335,7 +327,7 @@ fn bad_frames_from_tenants() {
 fn kernel_and_host_parsers_agree() {
     in_private_netns(|| {
         let mut f = Fixture::new(CONFIG);
-        let full = vxlan_from(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
+        let full = from_vtep(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
         // From 34 bytes: BPF_PROG_TEST_RUN refuses shorter IPv4 frames.
         let mut frames: Vec<Vec<u8>> = (34..full.len()).map(|n| full[..n].to_vec()).collect();
         for (off, val) in [(14usize, 0x44u8), (14, 0x4f), (23, 6), (42, 0), (42, 0xff), (16, 0xff), (38, 0)] {
@@ -627,7 +619,7 @@ fn learned_macs_move() {
         assert_eq!(fdb_get(&f, "blue", roamer).unwrap().ifindex, f.ifindex["p1"]);
         f.tenant("p2", &tenant_frame([0xff; 6], roamer));
         assert_eq!(fdb_get(&f, "blue", roamer).unwrap().ifindex, f.ifindex["p2"], "moved to p2");
-        f.underlay(&vxlan_from(PEER, 100, &tenant_frame([0xff; 6], roamer)));
+        f.underlay(&from_vtep(PEER, 100, &tenant_frame([0xff; 6], roamer)));
         let e = fdb_get(&f, "blue", roamer).unwrap();
         assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, ip_be(PEER)), "moved behind the peer VTEP");
         assert_eq!(f.count(Learned), 3);
@@ -643,14 +635,14 @@ fn unknown_peers_are_accepted_when_the_network_allows() {
             CONFIG.replace("peers = [\"192.0.2.2\"]", "peers = [\"192.0.2.2\"]\nlearn_unknown_peers = true");
         let f = Fixture::new(&cfg);
         let src = [2, 0, 0, 0, 0, 0x66];
-        let (v, out) = f.underlay(&vxlan_from(STRANGER, 100, &tenant_frame(VM2, src)));
+        let (v, out) = f.underlay(&from_vtep(STRANGER, 100, &tenant_frame(VM2, src)));
         assert_eq!(v, TC_ACT_REDIRECT);
         assert_eq!(out, tenant_frame(VM2, src));
         let e = fdb_get(&f, "blue", src).expect("learned");
         assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, ip_be(STRANGER)));
         assert_eq!(f.count(DropNotPeer), 0);
         // Still not for an unknown VNI.
-        assert_eq!(f.underlay(&vxlan_from(STRANGER, 999, &tenant_frame(VM2, src))).0, TC_ACT_SHOT);
+        assert_eq!(f.underlay(&from_vtep(STRANGER, 999, &tenant_frame(VM2, src))).0, TC_ACT_SHOT);
         assert_eq!(f.count(DropUnknownVni), 1);
     });
 }
@@ -667,9 +659,9 @@ fn fuzz_corpus_host_and_kernel_agree() {
         f.reset();
         // Underlay: VXLAN from the peer, unicast to VM2 and broadcast.
         let bases = [
-            vxlan_from(PEER, 100, &tenant_frame(VM2, REMOTE_VM)),
-            vxlan_from(PEER, 100, &tenant_frame([0xff; 6], [2, 0, 0, 0, 7, 7])),
-            vxlan_from(PEER, 100, &push_tag(&tenant_frame(VM1, [2, 0, 0, 0, 7, 8]), 0x8100, 10)),
+            from_vtep(PEER, 100, &tenant_frame(VM2, REMOTE_VM)),
+            from_vtep(PEER, 100, &tenant_frame([0xff; 6], [2, 0, 0, 0, 7, 7])),
+            from_vtep(PEER, 100, &push_tag(&tenant_frame(VM1, [2, 0, 0, 0, 7, 8]), 0x8100, 10)),
         ];
         let mut want: BTreeMap<&str, u64> = BTreeMap::new();
         let mut learned: HashMap<[u8; 6], bool> = HashMap::new(); // MAC -> behind the peer

@@ -64,7 +64,7 @@ fn kill_9_during_up_under_traffic() {
     let ctl = overlayctl();
     // Alternate configs, so every `up` has something to change.
     let write = |round: u64| {
-        let extra = if round % 2 == 0 { "[[network]]\nname = \"red\"\nvni = 200\n" } else { "" };
+        let extra = if round.is_multiple_of(2) { "[[network]]\nname = \"red\"\nvni = 200\n" } else { "" };
         std::fs::write(&cfg, format!("name = \"{}\"\n{}", hosts[0].instance, body(0, TWO, extra))).unwrap();
     };
     // How long one `up` takes here, so the 20 kill points spread over it.

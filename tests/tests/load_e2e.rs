@@ -112,19 +112,10 @@ fn mac_flood_in_one_network_leaves_the_others_alone() {
 /// VTEP 192.0.2.1 (peer 192.0.2.2 is configured but absent; the attacker
 /// spoofs it or uses 192.0.2.66).
 fn malformed_mix(vtep_mac: [u8; 6]) -> Vec<(&'static str, Vec<u8>)> {
-    use overlay_common::{encap::EncapParams, frame::Frame, headers::Ipv4Hdr, pktbuild::*};
+    use overlay_common::{frame::Frame, headers::Ipv4Hdr, pktbuild::*};
     const ATK: [u8; 6] = [2, 0, 0, 0, 0x66, 0x66];
-    let vx = |src: [u8; 4], vni: u32, inner: &[u8]| {
-        let p = EncapParams {
-            src_be: ip_be(src),
-            dst_be: ip_be([192, 0, 2, 1]),
-            vni,
-            ttl: 64,
-            src_port: 50000,
-            dst_port_be: 4789u16.to_be(),
-        };
-        vxlan(vtep_mac, ATK, &p, inner)
-    };
+    let vx =
+        |src: [u8; 4], vni: u32, inner: &[u8]| vxlan_from(vtep_mac, ATK, src, [192, 0, 2, 1], vni, inner);
     let inner =
         udp4([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0x66, 1], [203, 0, 113, 66], [203, 0, 113, 1], 9, 9, 18);
     let peer = [192, 0, 2, 2];

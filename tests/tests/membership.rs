@@ -5,7 +5,6 @@
 
 use overlay_common::{
     counters::Counter::*,
-    encap::EncapParams,
     maps::{FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, TrunkKey},
     pktbuild::*,
 };
@@ -21,15 +20,7 @@ fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
 }
 
 fn from_peer(inner: &[u8]) -> Vec<u8> {
-    let p = EncapParams {
-        src_be: ip_be([192, 0, 2, 2]),
-        dst_be: ip_be([192, 0, 2, 1]),
-        vni: 100,
-        ttl: 64,
-        src_port: 50000,
-        dst_port_be: 4789u16.to_be(),
-    };
-    vxlan(U0_MAC, PEER_MAC, &p, inner)
+    vxlan_from(U0_MAC, PEER_MAC, [192, 0, 2, 2], [192, 0, 2, 1], 100, inner)
 }
 
 /// Writes `e` for STALE in `net`, static so it never ages out meanwhile.

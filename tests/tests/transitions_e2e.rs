@@ -12,8 +12,9 @@
 //!   list each other as peers), once, with the right tag; each unicast
 //!   reaches its destination exactly once if that is in the network, and
 //!   nobody outside the network ever.
+//!
 //! 200 transitions (OVERLAY_LONG=1: 2,000); OVERLAY_SEED picks the seed.
-//! A failure prints the seed, the step and the frame.
+//! A failure prints the seed, the step, the frame and both configs.
 
 use std::{
     collections::BTreeMap,
@@ -192,6 +193,9 @@ fn parse(frame: &[u8], meta_vid: Option<u16>) -> Option<(Sent, Option<u16>)> {
     Some((sent, vid))
 }
 
+/// Where a frame arrived: (station, tag it arrived with).
+type Deliveries = Vec<((usize, usize), Option<u16>)>;
+
 /// Received frames, per receiving station.
 type Inbox = Arc<Mutex<Vec<((usize, usize), Sent, Option<u16>)>>>;
 
@@ -256,7 +260,7 @@ impl Drop for Fleet {
 }
 
 /// Who must receive `s` once the fleet is at `cfg`: (station, tag).
-fn expected(cfg: &[HostCfg; HOSTS], s: &Sent) -> Vec<((usize, usize), Option<u16>)> {
+fn expected(cfg: &[HostCfg; HOSTS], s: &Sent) -> Deliveries {
     let (h, p) = s.from;
     let Some(n) = cfg[h].classify(p, s.tag) else { return vec![] };
     let mut out = Vec::new();
@@ -357,7 +361,7 @@ fn isolation_holds_across_random_config_transitions() {
         seq = s2;
         // Settled: broadcasts first (every station is learned where it is),
         // then unicast to every other station, on every tag.
-        let mut want: BTreeMap<Sent, Vec<((usize, usize), Option<u16>)>> = BTreeMap::new();
+        let mut want: BTreeMap<Sent, Deliveries> = BTreeMap::new();
         for round in 0..2 {
             for h in 0..HOSTS {
                 for p in 0..PORTS {
@@ -406,7 +410,7 @@ fn isolation_holds_across_random_config_transitions() {
         std::thread::sleep(Duration::from_millis(50));
         let old = cfgs.last().unwrap().clone();
         let got: Vec<_> = std::mem::take(&mut *fleet.inbox.lock().unwrap());
-        let mut seen: BTreeMap<Sent, Vec<((usize, usize), Option<u16>)>> = BTreeMap::new();
+        let mut seen: BTreeMap<Sent, Deliveries> = BTreeMap::new();
         for (at, s, tag) in got {
             leaks_checked += 1;
             if s.steady == 0 {

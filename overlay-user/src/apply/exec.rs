@@ -44,7 +44,7 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
     for op in ops {
         match op {
             Op::Network(id, n) => m.networks.set(*id, n, 0).map_err(Error::map(MAP_NETWORKS))?,
-            Op::Flood(id, fs) => m.flood.set(*id, fs, 0).map_err(Error::map(MAP_FLOOD))?,
+            Op::Flood(id, fs) => m.flood.set(*id, **fs, 0).map_err(Error::map(MAP_FLOOD))?,
             Op::DelVni(v) => ignore_missing(m.vni.remove(v), MAP_VNI)?,
             Op::Vni(v, id) => m.vni.insert(v, id, 0).map_err(Error::map(MAP_VNI))?,
             Op::DelPeer(k) => ignore_missing(m.peers.remove(k), MAP_PEERS)?,

@@ -26,7 +26,7 @@ use super::Desired;
 pub enum Op {
     /// `NETWORKS[id]` (the default value deactivates the id).
     Network(u32, NetConfig),
-    Flood(u32, FloodSet),
+    Flood(u32, Box<FloodSet>),
     DelVni(u32),
     Vni(u32, u32),
     DelPeer(PeerKey),
@@ -47,14 +47,14 @@ pub enum Op {
     ClearNextHops,
 }
 
-/// What the maps hold (active networks only).
+/// What the maps hold, or should hold (active networks only).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub global: GlobalConfig,
     pub networks: BTreeMap<u32, NetConfig>,
     pub vni: HashMap<u32, u32>,
     pub peers: HashSet<PeerKey>,
-    /// Flood sets of the active and the desired networks.
+    /// Flood sets of the active (read) or desired networks.
     pub flood: BTreeMap<u32, FloodSet>,
     pub ports: HashMap<u32, PortConfig>,
     pub trunk: HashMap<TrunkKey, u32>,
@@ -62,7 +62,7 @@ pub struct Snapshot {
 }
 
 /// Whether port `ifindex` is a member of network `id` in `d`.
-pub fn is_member(d: &Desired, ifindex: u32, id: u32) -> bool {
+pub fn is_member(d: &Snapshot, ifindex: u32, id: u32) -> bool {
     let Some(p) = d.ports.get(&ifindex) else { return false };
     if p.net_id == id {
         return true;
@@ -74,7 +74,7 @@ pub fn is_member(d: &Desired, ifindex: u32, id: u32) -> bool {
 /// Whether a learned entry can stay under `d`: its network exists and is
 /// not new, its port is a member of it, its VTEP is one of the network's
 /// (under the VNI it was learned with).
-fn learned_entry_valid(s: &Snapshot, d: &Desired, fresh: &BTreeSet<u32>, k: &FdbKey, e: &FdbEntry) -> bool {
+fn learned_entry_valid(s: &Snapshot, d: &Snapshot, fresh: &BTreeSet<u32>, k: &FdbKey, e: &FdbEntry) -> bool {
     let Some(n) = d.networks.get(&k.net_id) else { return false };
     if fresh.contains(&k.net_id) {
         return false;
@@ -92,7 +92,8 @@ fn learned_entry_valid(s: &Snapshot, d: &Desired, fresh: &BTreeSet<u32>, k: &Fdb
 }
 
 /// The ordered writes from `s` to `d`.
-pub fn plan(s: &Snapshot, d: &Desired) -> Vec<Op> {
+pub fn plan(s: &Snapshot, want: &Desired) -> Vec<Op> {
+    let d = &want.maps;
     let mut ops = Vec::new();
     let retired: BTreeSet<u32> =
         s.networks.keys().filter(|id| !d.networks.contains_key(id)).copied().collect();
@@ -101,7 +102,7 @@ pub fn plan(s: &Snapshot, d: &Desired) -> Vec<Op> {
     let fresh: BTreeSet<u32> = d
         .networks
         .keys()
-        .filter(|id| d.fresh.contains(id) || !s.networks.contains_key(id))
+        .filter(|id| want.fresh.contains(id) || !s.networks.contains_key(id))
         .copied()
         .collect();
 
@@ -120,14 +121,14 @@ pub fn plan(s: &Snapshot, d: &Desired) -> Vec<Op> {
     ops.extend(del_ports.into_iter().map(Op::DelPort));
     for id in &retired {
         ops.push(Op::Network(*id, NetConfig::default()));
-        ops.push(Op::Flood(*id, FloodSet::default()));
+        ops.push(Op::Flood(*id, Box::default()));
     }
 
     // 2. Clean.
     let mut learned: BTreeMap<u32, u64> = BTreeMap::new();
     let mut del_fdb = Vec::new();
     for (k, e) in &s.fdb {
-        let keep = if d.static_fdb.contains_key(k) {
+        let keep = if d.fdb.contains_key(k) {
             true // overwritten below
         } else if e.is_static() {
             false
@@ -136,7 +137,7 @@ pub fn plan(s: &Snapshot, d: &Desired) -> Vec<Op> {
         };
         if !keep {
             del_fdb.push(*k);
-        } else if !e.is_static() && !d.static_fdb.contains_key(k) {
+        } else if !e.is_static() && !d.fdb.contains_key(k) {
             *learned.entry(k.net_id).or_default() += 1;
         }
     }
@@ -152,11 +153,11 @@ pub fn plan(s: &Snapshot, d: &Desired) -> Vec<Op> {
     }
     for (id, fs) in &d.flood {
         if s.flood.get(id) != Some(fs) {
-            ops.push(Op::Flood(*id, *fs));
+            ops.push(Op::Flood(*id, Box::new(*fs)));
         }
     }
     let mut statics: Vec<(FdbKey, FdbEntry)> =
-        d.static_fdb.iter().filter(|(k, e)| s.fdb.get(k) != Some(e)).map(|(k, e)| (*k, *e)).collect();
+        d.fdb.iter().filter(|(k, e)| s.fdb.get(k) != Some(e)).map(|(k, e)| (*k, *e)).collect();
     if !statics.is_empty() {
         statics.sort_unstable_by_key(|(k, _)| (k.net_id, k.mac));
         ops.push(Op::Statics(statics));

@@ -36,7 +36,7 @@ fn desired_state_of_a_trunk() {
         underlay_mac: [2, 0, 0, 0, 0, 1],
         ports: [("t1".into(), 7), ("p1".into(), 8)].into(),
     };
-    let d = desired(&c, &ids, &r).unwrap();
+    let d = desired(&c, &ids, &r).unwrap().maps;
     assert_eq!(d.ports[&7].mode, PORT_MODE_TRUNK);
     assert_eq!(d.ports[&7].net_id, ids["b"], "native network");
     assert_eq!(d.trunk[&TrunkKey { ifindex: 7, vid: 10, _pad: 0 }], ids["a"]);
@@ -134,25 +134,11 @@ mod transitions {
         }
     }
 
-    /// The maps as `d` alone would have them.
-    fn state_of(d: &Desired) -> Snapshot {
-        Snapshot {
-            global: d.global,
-            networks: d.networks.clone(),
-            vni: d.vni.clone(),
-            peers: d.peers.clone(),
-            flood: d.flood.clone(),
-            ports: d.ports.clone(),
-            trunk: d.trunk.clone(),
-            fdb: d.static_fdb.clone(),
-        }
-    }
-
     fn run(s: &mut Snapshot, op: &Op) {
         match op {
             Op::Network(id, n) if n.flags == 0 => drop(s.networks.remove(id)),
             Op::Network(id, n) => drop(s.networks.insert(*id, *n)),
-            Op::Flood(id, fs) => drop(s.flood.insert(*id, *fs)),
+            Op::Flood(id, fs) => drop(s.flood.insert(*id, **fs)),
             Op::DelVni(v) => drop(s.vni.remove(v)),
             Op::Vni(v, id) => drop(s.vni.insert(*v, *id)),
             Op::DelPeer(k) => drop(s.peers.remove(k)),
@@ -170,7 +156,7 @@ mod transitions {
 
     /// One side of a transition: its desired state and id -> name.
     struct Side<'a> {
-        d: &'a Desired,
+        d: &'a Snapshot,
         names: BTreeMap<u32, &'a str>,
     }
 
@@ -193,7 +179,7 @@ mod transitions {
     /// id's settings, flood set and peers are those of `a` or `b`; an id
     /// new to its network is reachable only with an empty FDB slice and
     /// its final flood set.
-    fn check(s: &Snapshot, a: &Side, b: &Side, at: &str) {
+    fn check(s: &Snapshot, a: &Side, b: &Side, fresh: &BTreeSet<u32>, at: &str) {
         let name = |id: u32| -> &str {
             match (a.names.get(&id), b.names.get(&id)) {
                 (Some(x), Some(y)) => {
@@ -244,7 +230,7 @@ mod transitions {
         }
         for id in reachable {
             let fs = s.flood.get(&id);
-            let new = !a.d.networks.contains_key(&id) || b.d.fresh.contains(&id);
+            let new = !a.d.networks.contains_key(&id) || fresh.contains(&id);
             if new {
                 assert_eq!(
                     fs,
@@ -293,26 +279,26 @@ mod transitions {
         let mut cfg = random_config(&mut rng);
         let mut ids = assign_net_ids(&cfg, &BTreeMap::new()).unwrap();
         let mut d = desired(&cfg, &ids, &r).unwrap();
-        let mut s = state_of(&d);
+        let mut s = d.maps.clone();
         for step in 0..1500 {
             add_learned(&mut s, &mut rng);
             let next_cfg = random_config(&mut rng);
             let next_ids = assign_net_ids(&next_cfg, &ids).unwrap();
             let mut next = desired(&next_cfg, &next_ids, &r).unwrap();
             next.fresh = fresh_ids(&ids, &next_ids);
-            let a = Side { d: &d, names: ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
-            let b = Side { d: &next, names: next_ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
+            let a = Side { d: &d.maps, names: ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
+            let b = Side { d: &next.maps, names: next_ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
             let ops = plan::plan(&s, &next);
             let at =
                 |i: usize| format!("seed {seed} step {step} after op {i} {:?}", ops.get(i.wrapping_sub(1)));
-            check(&s, &a, &b, &at(0));
+            check(&s, &a, &b, &next.fresh, &at(0));
             for (i, op) in ops.iter().enumerate() {
                 run(&mut s, op);
-                check(&s, &a, &b, &at(i + 1));
+                check(&s, &a, &b, &next.fresh, &at(i + 1));
             }
             // The end state is exactly the new config, and every learned
             // entry left is valid under it.
-            let want = state_of(&next);
+            let want = next.maps.clone();
             assert_eq!(
                 (&s.networks, &s.vni, &s.peers, &s.ports, &s.trunk),
                 (&want.networks, &want.vni, &want.peers, &want.ports, &want.trunk),
@@ -326,10 +312,10 @@ mod transitions {
             assert_eq!(statics, want.fdb, "step {step}: static entries");
             for (k, e) in s.fdb.iter().filter(|(_, e)| !e.is_static()) {
                 let ok = match e.kind {
-                    FDB_KIND_PORT => plan::is_member(&next, e.ifindex, k.net_id),
-                    _ => next.networks.get(&k.net_id).is_some_and(|n| {
+                    FDB_KIND_PORT => plan::is_member(&next.maps, e.ifindex, k.net_id),
+                    _ => next.maps.networks.get(&k.net_id).is_some_and(|n| {
                         n.flags & NET_F_LEARN_UNKNOWN_PEERS != 0
-                            || next.peers.contains(&PeerKey { net_id: k.net_id, vtep_be: e.remote_be })
+                            || next.maps.peers.contains(&PeerKey { net_id: k.net_id, vtep_be: e.remote_be })
                     }),
                 };
                 assert!(ok, "step {step}: learned entry {k:?} -> {e:?} left behind");

@@ -4,7 +4,6 @@
 //! Prints `name<TAB>bytes<TAB>ns` lines for `cargo xtask bench`.
 
 use overlay_common::{
-    encap::EncapParams,
     maps::{FDB_F_STATIC, FDB_KIND_REMOTE, FdbEntry, FdbKey},
     pktbuild::*,
 };
@@ -26,15 +25,7 @@ fn avg_ns(f: &Fixture, prog: &str, dev: &str, input: &[u8], runs: u32) -> f64 {
 }
 
 fn peer_vxlan(inner: &[u8]) -> Vec<u8> {
-    let p = EncapParams {
-        src_be: ip_be([192, 0, 2, 2]),
-        dst_be: ip_be([192, 0, 2, 1]),
-        vni: 100,
-        ttl: 64,
-        src_port: 50000,
-        dst_port_be: 4789u16.to_be(),
-    };
-    vxlan([2, 0, 0, 0, 0xaa, 1], [2, 0, 0, 0, 0xaa, 2], &p, inner)
+    vxlan_from([2, 0, 0, 0, 0xaa, 1], [2, 0, 0, 0, 0xaa, 2], [192, 0, 2, 2], [192, 0, 2, 1], 100, inner)
 }
 
 const ME: [u8; 6] = [2, 0, 0, 0, 0, 1];

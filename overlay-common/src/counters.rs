@@ -41,13 +41,13 @@ counters! {
     /// VXLAN frames decapsulated here.
     Decap = 4, "decap", false;
     /// Copies of a flooded frame sent to local ports.
-    FloodLocal = 5, "flood_local_copies", false;
+    FloodLocalCopies = 5, "flood_local_copies", false;
     /// Encapsulated copies of a flooded frame sent to peer VTEPs.
-    FloodRemote = 6, "flood_remote_copies", false;
+    FloodRemoteCopies = 6, "flood_remote_copies", false;
     /// New FDB entries learned (or moved).
     Learned = 7, "learned", false;
     /// Learning skipped because the FDB is full.
-    LearnFull = 8, "learn_fdb_full", false;
+    LearnFdbFull = 8, "learn_fdb_full", false;
     /// Underlay frames that are not VXLAN for this VTEP: left to the host stack.
     PassHost = 9, "pass_host", false;
     /// Outer IPv4 fragments to the VXLAN port: left to the host stack, never decapsulated.
@@ -55,45 +55,45 @@ counters! {
     /// Decapsulated frames delivered by the XDP fast path.
     XdpRedirect = 11, "xdp_redirect", false;
     /// Learned entries that had aged out when looked up.
-    Aged = 12, "aged_out", false;
+    AgedOut = 12, "aged_out", false;
 
     /// Truncated or inconsistent headers.
     DropMalformed = 16, "drop_malformed", true;
     /// Frame on an interface that is not a configured port.
-    DropNoPort = 17, "drop_not_a_port", true;
+    DropNotAPort = 17, "drop_not_a_port", true;
     /// VLAN tag not allowed on the port (or untagged frame on a trunk without native network).
     DropVlanNotAllowed = 18, "drop_vlan_not_allowed", true;
     /// Priority-tagged frame (VID 0) on a port that does not accept them.
-    DropPrioTagged = 19, "drop_vlan_priority_tagged", true;
+    DropVlanPriorityTagged = 19, "drop_vlan_priority_tagged", true;
     /// VID 4095 (reserved).
-    DropVid4095 = 20, "drop_vlan_4095", true;
+    DropVlan4095 = 20, "drop_vlan_4095", true;
     /// 802.1ad / QinQ or a tag stack deeper than supported.
-    DropQinQ = 21, "drop_vlan_qinq", true;
+    DropVlanQinq = 21, "drop_vlan_qinq", true;
     /// VXLAN for a VNI not configured here.
     DropUnknownVni = 22, "drop_unknown_vni", true;
     /// VXLAN from a VTEP that is not a peer of the network.
     DropNotPeer = 23, "drop_not_peer", true;
     /// VXLAN with the I flag clear.
-    DropNoIFlag = 24, "drop_vxlan_no_i_flag", true;
+    DropVxlanNoIFlag = 24, "drop_vxlan_no_i_flag", true;
     /// 802.1Q-tagged inner frame on a network that does not allow it.
     DropInnerTagged = 25, "drop_inner_tagged", true;
     /// Frame too big for the underlay after encapsulation.
     DropMtu = 26, "drop_mtu", true;
     /// Group (multicast/broadcast) or zero source MAC.
-    DropSrcMac = 27, "drop_src_mac_invalid", true;
+    DropSrcMacInvalid = 27, "drop_src_mac_invalid", true;
     /// Source MAC held by a static FDB entry elsewhere (spoofing).
-    DropSrcStatic = 28, "drop_src_mac_static", true;
+    DropSrcMacStatic = 28, "drop_src_mac_static", true;
     /// Destination is the port the frame came in on.
     DropHairpin = 29, "drop_hairpin", true;
     /// Decapsulated unicast for a MAC known to be behind another VTEP (split horizon).
     DropSplitHorizon = 30, "drop_split_horizon", true;
     /// Flood with nowhere to go.
-    DropFloodEmpty = 31, "drop_flood_no_target", true;
+    DropFloodNoTarget = 31, "drop_flood_no_target", true;
     /// A kernel helper failed (adjust_room, redirect, ...).
-    DropHelper = 32, "drop_helper_failed", true;
+    DropHelperFailed = 32, "drop_helper_failed", true;
     /// Neighbour of the next hop towards the peer VTEP unresolved (and the
     /// frame is not IP, so bpf_redirect_neigh cannot resolve it).
-    DropNoNeigh = 33, "drop_no_neighbour", true;
+    DropNoNeighbour = 33, "drop_no_neighbour", true;
     /// Network referenced by a port or FDB entry is not configured.
     DropNoNetwork = 34, "drop_no_network", true;
     /// No route to the peer VTEP in the kernel FIB.
@@ -146,6 +146,22 @@ mod tests {
                 assert_ne!(*a as u32, *b as u32, "duplicate value");
                 assert_ne!(a.name(), b.name(), "duplicate name");
             }
+        }
+    }
+
+    #[test]
+    fn variants_are_named_after_their_labels() {
+        use std::string::ToString;
+        for c in Counter::ALL {
+            let camel: std::string::String = c
+                .name()
+                .split('_')
+                .map(|w| {
+                    let mut cs = w.chars();
+                    cs.next().map(|f| f.to_ascii_uppercase().to_string() + cs.as_str()).unwrap_or_default()
+                })
+                .collect();
+            assert_eq!(std::format!("{c:?}"), camel, "label {}", c.name());
         }
     }
 

@@ -1,40 +1,68 @@
-//! Keys and values of the BPF maps. Names of the maps are constants here so
-//! both sides agree on them.
+//! Keys and values of the BPF maps, and [`MAPS`]: each map's name, kind,
+//! key and value size and capacity, so the loader checks pins against the
+//! same table the programs are declared from.
 
 use core::mem::size_of;
 
 pub const MAP_CONFIG: &str = "CONFIG";
 pub const MAP_NETWORKS: &str = "NETWORKS";
-pub const MAP_VNI: &str = "VNI_TO_NET";
+pub const MAP_VNI_TO_NET: &str = "VNI_TO_NET";
 pub const MAP_PEERS: &str = "PEERS";
 pub const MAP_FLOOD: &str = "FLOOD";
 pub const MAP_PORTS: &str = "PORTS";
-pub const MAP_TRUNK: &str = "TRUNK_VLANS";
+pub const MAP_TRUNK_VLANS: &str = "TRUNK_VLANS";
 pub const MAP_FDB: &str = "FDB";
 pub const MAP_STATS: &str = "STATS";
 pub const MAP_NET_FDB: &str = "NET_FDB";
 pub const MAP_NEXT_HOP: &str = "NEXT_HOP";
-
-/// Every map the object defines (all pinned, by name).
-pub const ALL_MAPS: &[&str] = &[
-    MAP_CONFIG,
-    MAP_NETWORKS,
-    MAP_VNI,
-    MAP_PEERS,
-    MAP_FLOOD,
-    MAP_PORTS,
-    MAP_TRUNK,
-    MAP_FDB,
-    MAP_STATS,
-    MAP_NET_FDB,
-    MAP_NEXT_HOP,
-];
+pub const MAP_RP_CACHE: &str = "RP_CACHE";
 
 /// Default capacities (the FDB is sized from config at load time).
 pub const DEFAULT_FDB_ENTRIES: u32 = 65536;
 pub const MAX_PEER_ENTRIES: u32 = 16384;
 pub const MAX_PORT_ENTRIES: u32 = 4096;
 pub const MAX_TRUNK_ENTRIES: u32 = 16384;
+
+/// The kinds of map the object defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    Array,
+    Hash,
+    LruHash,
+    PerCpuArray,
+}
+
+/// One map of the object: what the loader checks pins against.
+#[derive(Clone, Copy, Debug)]
+pub struct MapSpec {
+    pub name: &'static str,
+    pub kind: MapKind,
+    pub key_size: usize,
+    pub value_size: usize,
+    /// `None`: set from the config at load time (`fdb_size`).
+    pub capacity: Option<u32>,
+}
+
+const fn spec<K, V>(name: &'static str, kind: MapKind, capacity: Option<u32>) -> MapSpec {
+    MapSpec { name, kind, key_size: size_of::<K>(), value_size: size_of::<V>(), capacity }
+}
+
+/// Every map the object defines (all pinned, by name). The BPF side
+/// declares each with the same name, types and capacity.
+pub const MAPS: &[MapSpec] = &[
+    spec::<u32, GlobalConfig>(MAP_CONFIG, MapKind::Array, Some(1)),
+    spec::<u32, NetConfig>(MAP_NETWORKS, MapKind::Array, Some(crate::MAX_NETWORKS)),
+    spec::<u32, u32>(MAP_VNI_TO_NET, MapKind::Hash, Some(crate::MAX_NETWORKS)),
+    spec::<PeerKey, u32>(MAP_PEERS, MapKind::Hash, Some(MAX_PEER_ENTRIES)),
+    spec::<u32, FloodSet>(MAP_FLOOD, MapKind::Array, Some(crate::MAX_NETWORKS)),
+    spec::<u32, PortConfig>(MAP_PORTS, MapKind::Hash, Some(MAX_PORT_ENTRIES)),
+    spec::<TrunkKey, u32>(MAP_TRUNK_VLANS, MapKind::Hash, Some(MAX_TRUNK_ENTRIES)),
+    spec::<FdbKey, FdbEntry>(MAP_FDB, MapKind::Hash, None),
+    spec::<u32, u64>(MAP_STATS, MapKind::PerCpuArray, Some(crate::counters::STATS_SLOTS)),
+    spec::<u32, NetFdbState>(MAP_NET_FDB, MapKind::Array, Some(crate::MAX_NETWORKS)),
+    spec::<u32, NextHop>(MAP_NEXT_HOP, MapKind::Hash, Some(MAX_PEER_ENTRIES)),
+    spec::<u32, u64>(MAP_RP_CACHE, MapKind::LruHash, Some(MAX_PEER_ENTRIES)),
+];
 
 /// `CONFIG[0]`: the instance's global settings.
 #[repr(C)]
@@ -117,6 +145,12 @@ pub struct NextHop {
 /// How long a cached next hop is used before the FIB is asked again: a
 /// route or neighbour change reaches the datapath within this time.
 pub const NEXT_HOP_TTL_NS: u64 = 500_000_000;
+
+/// `RP_CACHE[outer source]`: when the source last passed the reverse-path
+/// check (`bpf_ktime_get_ns`); trusted for [`RP_CACHE_TTL_NS`] instead of
+/// a FIB lookup per received frame. Only passes are cached (an LRU map, so
+/// many sources cannot crowd out the peers for long).
+pub const RP_CACHE_TTL_NS: u64 = NEXT_HOP_TTL_NS;
 
 /// Key of `PEERS`: (network, peer VTEP).
 #[repr(C)]

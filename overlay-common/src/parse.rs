@@ -129,7 +129,7 @@ pub fn parse_underlay<F: Frame + ?Sized>(
     let vx: VxlanHdr = f.read(vx_off).ok_or(Reject::Drop(Counter::DropMalformed))?;
     // Reserved bits are ignored on receipt (RFC 7348 §5).
     if vx.flags & VXLAN_FLAG_I == 0 {
-        return Err(Reject::Drop(Counter::DropNoIFlag));
+        return Err(Reject::Drop(Counter::DropVxlanNoIFlag));
     }
     let inner: EthHdr = f.read(inner_off).ok_or(Reject::Drop(Counter::DropMalformed))?;
     let inner_len = udp_len - UDP_HLEN - VXLAN_HLEN;
@@ -158,16 +158,16 @@ pub fn parse_l2<F: Frame + ?Sized>(f: &F, hw_tag: Option<(u16, u16)>, prio_ok: b
     let tci = match hw_tag {
         Some((tpid, tci)) => {
             if tpid != ETH_P_8021Q || ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
-                return Err(Reject::Drop(Counter::DropQinQ));
+                return Err(Reject::Drop(Counter::DropVlanQinq));
             }
             Some(tci)
         }
-        None if ethertype == ETH_P_8021AD => return Err(Reject::Drop(Counter::DropQinQ)),
+        None if ethertype == ETH_P_8021AD => return Err(Reject::Drop(Counter::DropVlanQinq)),
         None if ethertype == ETH_P_8021Q => {
             let tag: VlanHdr = f.read(ETH_HLEN).ok_or(Reject::Drop(Counter::DropMalformed))?;
             let inner = u16::from_be(tag.ethertype_be);
             if inner == ETH_P_8021Q || inner == ETH_P_8021AD {
-                return Err(Reject::Drop(Counter::DropQinQ));
+                return Err(Reject::Drop(Counter::DropVlanQinq));
             }
             Some(u16::from_be(tag.tci_be))
         }
@@ -177,13 +177,13 @@ pub fn parse_l2<F: Frame + ?Sized>(f: &F, hw_tag: Option<(u16, u16)>, prio_ok: b
         None => (NO_VLAN, false),
         Some(tci) => match tci & 0x0fff {
             0 if prio_ok => (NO_VLAN, true),
-            0 => return Err(Reject::Drop(Counter::DropPrioTagged)),
-            0x0fff => return Err(Reject::Drop(Counter::DropVid4095)),
+            0 => return Err(Reject::Drop(Counter::DropVlanPriorityTagged)),
+            0x0fff => return Err(Reject::Drop(Counter::DropVlan4095)),
             vid => (vid, true),
         },
     };
     if crate::is_group_mac(&eth.src) || crate::is_zero_mac(&eth.src) {
-        return Err(Reject::Drop(Counter::DropSrcMac));
+        return Err(Reject::Drop(Counter::DropSrcMacInvalid));
     }
     Ok(L2Rx { eth, vid, has_tag })
 }

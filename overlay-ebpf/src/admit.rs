@@ -54,7 +54,7 @@ pub fn admit(rx: &VxlanRx, local_vtep_be: u32) -> Result<Admitted, Drop> {
         return Err(Drop::new(row, Counter::DropInnerTagged));
     }
     if is_group_mac(&rx.inner.src) || is_zero_mac(&rx.inner.src) {
-        return Err(Drop::new(row, Counter::DropSrcMac));
+        return Err(Drop::new(row, Counter::DropSrcMacInvalid));
     }
     Ok(Admitted { net_id, net, row })
 }

@@ -64,10 +64,14 @@ pub fn pop(ctx: &TcContext) -> Result<(), ()> {
 /// Hands the frame itself to `ifindex` (the program's last action).
 #[inline(always)]
 pub fn redirect_to(ctx: &TcContext, ifindex: u32, vid: u16, row: u32) -> Result<i32, Drop> {
-    push(ctx, vid).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+    push(ctx, vid).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
     // SAFETY: plain helper call.
     let r = unsafe { bpf_redirect(ifindex, 0) };
-    if r == TC_ACT_REDIRECT as i64 { Ok(TC_ACT_REDIRECT) } else { Err(Drop::new(row, Counter::DropHelper)) }
+    if r == TC_ACT_REDIRECT as i64 {
+        Ok(TC_ACT_REDIRECT)
+    } else {
+        Err(Drop::new(row, Counter::DropHelperFailed))
+    }
 }
 
 /// What the `bpf_loop` callback needs to send one flood copy.
@@ -116,9 +120,9 @@ extern "C" fn flood_one(index: u64, data: *mut c_void) -> i64 {
     let r = unsafe { bpf_clone_redirect(c.skb, p, 0) };
     if r == 0 {
         c.sent += 1;
-        count(c.row, Counter::FloodLocal);
+        count(c.row, Counter::FloodLocalCopies);
     } else {
-        count(c.row, Counter::DropHelper);
+        count(c.row, Counter::DropHelperFailed);
     }
     0
 }
@@ -164,9 +168,9 @@ pub fn flood_local(
 ) -> Result<u32, Drop> {
     let mut sent = clone_all(ctx, fs, net_id, net.vlan, false, skip, row);
     if fs.n_tagged != 0 && net.vlan != NO_VLAN {
-        push(ctx, net.vlan).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+        push(ctx, net.vlan).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
         sent += clone_all(ctx, fs, net_id, net.vlan, true, skip, row);
-        pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+        pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
     }
     Ok(sent)
 }

@@ -75,7 +75,7 @@ fn expire(k: &FdbKey) {
         if let Some(n) = Learned::of(k.net_id) {
             n.add(u64::MAX);
         }
-        count(net_row(k.net_id), Counter::Aged);
+        count(net_row(k.net_id), Counter::AgedOut);
     }
 }
 
@@ -182,7 +182,11 @@ pub fn learn(
     if let Some(old) = unsafe { FDB.get(k) } {
         let old = *old;
         if old.is_static() {
-            return if old.same_place(&place) { Ok(()) } else { Err(Drop::new(row, Counter::DropSrcStatic)) };
+            return if old.same_place(&place) {
+                Ok(())
+            } else {
+                Err(Drop::new(row, Counter::DropSrcMacStatic))
+            };
         }
         if old.same_place(&place) {
             if now.wrapping_sub(old.seen_ns) >= REFRESH_NS {
@@ -198,7 +202,7 @@ pub fn learn(
         }
     }
     if at_limit(net_id, net, now, ageing_ns) {
-        count(row, Counter::LearnFull);
+        count(row, Counter::LearnFdbFull);
         return Ok(());
     }
     let mut r = FDB.insert(k, e, BPF_NOEXIST as u64);
@@ -214,7 +218,7 @@ pub fn learn(
         }
         // Another CPU learned it at the same moment: one entry, counted once.
         Err(e) if e != E2BIG => {}
-        Err(_) => count(row, Counter::LearnFull),
+        Err(_) => count(row, Counter::LearnFdbFull),
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! BPF programs of the overlay datapath. One file per attach point:
 //! - `tenant_tc`: TC ingress of tenant ports (frames leaving a VM/container).
-//! - `underlay_tc`: TC ingress of the underlay interface (VXLAN arriving).
-//! - `underlay_xdp`: XDP on the underlay, the known-unicast fast path.
+//! - `vtep_tc`: TC ingress of the underlay interface (VXLAN arriving).
+//! - `vtep_xdp`: XDP on the underlay, the known-unicast fast path.
 #![no_std]
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
@@ -16,8 +16,8 @@ mod rpf;
 mod stats;
 mod tenant_tc;
 mod udp_csum;
-mod underlay_tc;
-mod underlay_xdp;
+mod vtep_tc;
+mod vtep_xdp;
 mod vxlan_tx;
 
 #[cfg(not(test))]

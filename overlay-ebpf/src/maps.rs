@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use overlay_common::{MAX_NETWORKS, counters::STATS_SLOTS, maps::*};
 
@@ -40,6 +40,9 @@ pub static NET_FDB: Array<NetFdbState> = Array::pinned(MAX_NETWORKS, 0);
 
 #[map(name = "NEXT_HOP")]
 pub static NEXT_HOP: HashMap<u32, NextHop> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
+
+#[map(name = "RP_CACHE")]
+pub static RP_CACHE: LruHashMap<u32, u64> = LruHashMap::pinned(MAX_PEER_ENTRIES, 0);
 
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {

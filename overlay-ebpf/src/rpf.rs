@@ -1,7 +1,9 @@
 //! Reverse-path check of VXLAN sources, as the kernel's `rp_filter` does
 //! for what reaches `ip_rcv` (the TC and XDP hooks run before it): the
 //! route back to the outer source must leave by the interface the frame
-//! came in on (strict), or exist at all (loose).
+//! came in on (strict), or exist at all (loose). A pass is cached per
+//! source for `RP_CACHE_TTL_NS` (a route change is followed within it;
+//! every `up` clears the cache).
 
 use core::mem::size_of;
 
@@ -11,12 +13,14 @@ use aya_ebpf::{
         bpf_fib_lookup as FibParams,
     },
     cty::c_void,
-    helpers::bpf_fib_lookup,
+    helpers::{bpf_fib_lookup, bpf_ktime_get_ns},
 };
 use overlay_common::{
     IPPROTO_UDP,
-    maps::{CFG_F_RP_LOOSE, CFG_F_RP_STRICT, GlobalConfig},
+    maps::{CFG_F_RP_LOOSE, CFG_F_RP_STRICT, GlobalConfig, RP_CACHE_TTL_NS},
 };
+
+use crate::maps::RP_CACHE;
 
 const AF_INET: u8 = 2;
 
@@ -25,6 +29,14 @@ const AF_INET: u8 = 2;
 #[inline(always)]
 pub fn source_ok(ctx: *mut c_void, cfg: &GlobalConfig, ifindex: u32, src_be: u32, dst_be: u32) -> bool {
     if cfg.flags & (CFG_F_RP_STRICT | CFG_F_RP_LOOSE) == 0 {
+        return true;
+    }
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: plain u64 value.
+    if let Some(t) = unsafe { RP_CACHE.get(&src_be) }
+        && now.wrapping_sub(*t) < RP_CACHE_TTL_NS
+    {
         return true;
     }
     // SAFETY: all-zero is a valid bpf_fib_lookup.
@@ -39,5 +51,9 @@ pub fn source_ok(ctx: *mut c_void, cfg: &GlobalConfig, ifindex: u32, src_be: u32
     // SAFETY: helper with a valid parameter block of the declared size.
     let r = unsafe { bpf_fib_lookup(ctx, &mut p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_SKIP_NEIGH) };
     let routed = r == BPF_FIB_LKUP_RET_SUCCESS as i64 || r == BPF_FIB_LKUP_RET_NO_NEIGH as i64;
-    routed && (cfg.flags & CFG_F_RP_STRICT == 0 || p.ifindex == ifindex)
+    let ok = routed && (cfg.flags & CFG_F_RP_STRICT == 0 || p.ifindex == ifindex);
+    if ok {
+        let _ = RP_CACHE.insert(&src_be, &now, 0);
+    }
+    ok
 }

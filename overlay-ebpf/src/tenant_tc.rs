@@ -65,7 +65,7 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         let s = &*ctx.skb.skb;
         (s.ifindex, s.vlan_present, s.vlan_proto, s.vlan_tci)
     };
-    let p = port(ifindex).ok_or(Drop::new(0, Counter::DropNoPort))?;
+    let p = port(ifindex).ok_or(Drop::new(0, Counter::DropNotAPort))?;
     pull_headers(ctx);
     let hw_tag =
         if vlan_present != 0 { Some((u16::from_be(vlan_proto as u16), vlan_tci as u16)) } else { None };
@@ -75,7 +75,7 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     let row = net_row(net_id);
     count(row, Counter::RxTenant);
     if l2.has_tag {
-        pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+        pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
     }
     learn(row, net_id, net, cfg.ageing_ns, l2.eth.src, at_port(ifindex))?;
 
@@ -106,7 +106,7 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
                 return flood_remote(ctx, cfg, fs, net, row);
             }
             // Every copy was a clone; the frame itself is consumed.
-            if targets == 0 { Err(Drop::new(row, Counter::DropFloodEmpty)) } else { Ok(TC_ACT_STOLEN) }
+            if targets == 0 { Err(Drop::new(row, Counter::DropFloodNoTarget)) } else { Ok(TC_ACT_STOLEN) }
         }
     }
 }

@@ -70,7 +70,7 @@ pub fn encapsulate(
     dst_be: u32,
     row: u32,
 ) -> Result<(), Drop> {
-    let helper = Drop::new(row, Counter::DropHelper);
+    let helper = Drop::new(row, Counter::DropHelperFailed);
     let inner_len = ctx.len();
     // SAFETY: helper on our context; hashes the inner flow before we add headers.
     let hash = unsafe { bpf_get_hash_recalc(ctx.as_ptr() as *mut _) };
@@ -219,13 +219,13 @@ fn retarget(ctx: &TcContext, old_be: u32, new_be: u32) -> Result<(), ()> {
 pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) -> Result<i32, Drop> {
     match next_hop(ctx, cfg, dst_be) {
         NextHop::Resolved { ifindex, smac, dmac } => {
-            set_macs(ctx, &smac, &dmac).map_err(|_| Drop::new(row, Counter::DropHelper))?;
+            set_macs(ctx, &smac, &dmac).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
             // SAFETY: plain helper call.
             let r = unsafe { bpf_redirect(ifindex, 0) };
             if r == TC_ACT_REDIRECT as i64 {
                 Ok(TC_ACT_REDIRECT)
             } else {
-                Err(Drop::new(row, Counter::DropHelper))
+                Err(Drop::new(row, Counter::DropHelperFailed))
             }
         }
         NextHop::Unresolved { ifindex, gw_be } if skb_protocol(ctx) == ETH_P_IPV4 => {
@@ -238,10 +238,10 @@ pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) ->
             if r == TC_ACT_REDIRECT as i64 {
                 Ok(TC_ACT_REDIRECT)
             } else {
-                Err(Drop::new(row, Counter::DropHelper))
+                Err(Drop::new(row, Counter::DropHelperFailed))
             }
         }
-        NextHop::Unresolved { .. } => Err(Drop::new(row, Counter::DropNoNeigh)),
+        NextHop::Unresolved { .. } => Err(Drop::new(row, Counter::DropNoNeighbour)),
         NextHop::Unreachable => Err(Drop::new(row, Counter::DropNoRoute)),
     }
 }
@@ -254,12 +254,12 @@ fn send_clone(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
     match fib_next_hop(ctx, cfg, dst_be) {
         NextHop::Resolved { ifindex, smac, dmac } => {
             if set_macs(ctx, &smac, &dmac).is_ok() && ctx.clone_redirect(ifindex, 0).is_ok() {
-                count(row, Counter::FloodRemote);
+                count(row, Counter::FloodRemoteCopies);
             } else {
-                count(row, Counter::DropHelper);
+                count(row, Counter::DropHelperFailed);
             }
         }
-        NextHop::Unresolved { .. } => count(row, Counter::DropNoNeigh),
+        NextHop::Unresolved { .. } => count(row, Counter::DropNoNeighbour),
         NextHop::Unreachable => count(row, Counter::DropNoRoute),
     }
 }
@@ -276,7 +276,7 @@ pub fn flood_remote(
 ) -> Result<i32, Drop> {
     let n = fs.n_peers as usize;
     if n == 0 || n > MAX_FLOOD_PEERS {
-        return Err(Drop::new(row, Counter::DropFloodEmpty));
+        return Err(Drop::new(row, Counter::DropFloodNoTarget));
     }
     let first = fs.peers_be[0];
     encapsulate(ctx, cfg, net, first, row)?;
@@ -291,7 +291,7 @@ pub fn flood_remote(
         i += 1;
         if dst != cur {
             if retarget(ctx, cur, dst).is_err() {
-                return Err(Drop::new(row, Counter::DropHelper));
+                return Err(Drop::new(row, Counter::DropHelperFailed));
             }
             cur = dst;
         }
@@ -300,11 +300,11 @@ pub fn flood_remote(
     // ...then the frame itself to the last one.
     let last = fs.peers_be[(n - 1) & (MAX_FLOOD_PEERS - 1)];
     if last != cur && retarget(ctx, cur, last).is_err() {
-        return Err(Drop::new(row, Counter::DropHelper));
+        return Err(Drop::new(row, Counter::DropHelperFailed));
     }
     let v = send_final(ctx, cfg, last, row);
     if v.is_ok() {
-        count(row, Counter::FloodRemote);
+        count(row, Counter::FloodRemoteCopies);
     }
     v
 }

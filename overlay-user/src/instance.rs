@@ -14,7 +14,7 @@ use crate::{
     bpffs::{ensure_bpffs, pin_dir, state_path},
     config::Config,
     error::{Error, Result},
-    loader::{self, PROG_TENANT, PROG_UNDERLAY},
+    loader::{self, PROG_TENANT, PROG_VTEP},
     maps::{Maps, check_pins},
     netlink,
     runtime::Runtime,
@@ -174,7 +174,7 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
     }
     netlink::enable_forwarding(&cfg.underlay.interface)?;
     let mut attached = BTreeMap::new();
-    loader::attach_tc(&mut ebpf, &dir, PROG_UNDERLAY, &cfg.underlay.interface, opts.force)?;
+    loader::attach_tc(&mut ebpf, &dir, PROG_VTEP, &cfg.underlay.interface, opts.force)?;
     match loader::XdpAttach::from_config(&cfg.underlay.xdp) {
         Some(how) => loader::attach_xdp(&mut ebpf, &dir, &cfg.underlay.interface, how)?,
         None => loader::detach_xdp(&dir, &cfg.underlay.interface)?,

@@ -27,10 +27,10 @@ use crate::{
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("OVERLAY_EBPF_OBJ"));
 
 pub const PROG_TENANT: &str = "tenant_ingress";
-pub const PROG_UNDERLAY: &str = "vtep_ingress";
-pub const PROG_XDP: &str = "vtep_xdp";
+pub const PROG_VTEP: &str = "vtep_ingress";
+pub const PROG_VTEP_XDP: &str = "vtep_xdp";
 /// The TC programs (the XDP one is loaded separately).
-pub const ALL_PROGRAMS: &[&str] = &[PROG_TENANT, PROG_UNDERLAY];
+pub const ALL_PROGRAMS: &[&str] = &[PROG_TENANT, PROG_VTEP];
 
 /// Loads the object; maps already pinned in `dir` are reused, the others
 /// are created and pinned there.
@@ -49,11 +49,11 @@ pub fn load(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
         p.load().map_err(|e| Error::Bpf(format!("{name}: {e}{}", verifier_hint(&e))))?;
     }
     let x: &mut Xdp = ebpf
-        .program_mut(PROG_XDP)
-        .ok_or_else(|| Error::Bpf(format!("program {PROG_XDP} missing from object")))?
+        .program_mut(PROG_VTEP_XDP)
+        .ok_or_else(|| Error::Bpf(format!("program {PROG_VTEP_XDP} missing from object")))?
         .try_into()
         .map_err(Error::bpf)?;
-    x.load().map_err(|e| Error::Bpf(format!("{PROG_XDP}: {e}{}", verifier_hint(&e))))?;
+    x.load().map_err(|e| Error::Bpf(format!("{PROG_VTEP_XDP}: {e}{}", verifier_hint(&e))))?;
     Ok(ebpf)
 }
 
@@ -105,15 +105,15 @@ pub fn attach_xdp(ebpf: &mut Ebpf, dir: &Path, ifname: &str, how: XdpAttach) -> 
         }
     }
     let p: &mut Xdp = ebpf
-        .program_mut(PROG_XDP)
-        .ok_or_else(|| Error::Bpf(format!("no program {PROG_XDP}")))?
+        .program_mut(PROG_VTEP_XDP)
+        .ok_or_else(|| Error::Bpf(format!("no program {PROG_VTEP_XDP}")))?
         .try_into()
         .map_err(Error::bpf)?;
     let pin = xdp_pin(dir, ifname, how);
     let fresh = |p: &mut Xdp| {
         p.attach(ifname, how.mode()).map_err(|e| {
             Error::Bpf(format!(
-                "attach {PROG_XDP} ({}) to {ifname}: {e} (another XDP program attached? a driver without native XDP? try xdp = \"generic\")",
+                "attach {PROG_VTEP_XDP} ({}) to {ifname}: {e} (another XDP program attached? a driver without native XDP? try xdp = \"generic\")",
                 how.tag()
             ))
         })

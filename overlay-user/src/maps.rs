@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, Map, MapData, MapInfo, MapType, PerCpuArray};
-use overlay_common::{MAX_NETWORKS, counters::STATS_SLOTS, maps::*};
+use overlay_common::maps::*;
 
 use crate::error::{Error, Result};
 
@@ -22,39 +22,30 @@ pub struct Maps {
     pub stats: PerCpuArray<MapData, u64>,
     pub net_fdb: Array<MapData, NetFdbState>,
     pub next_hop: HashMap<MapData, u32, NextHop>,
+    pub rp_cache: HashMap<MapData, u32, u64>,
 }
 
-/// (type, key size, value size, max entries or None when set from config)
-fn expected(name: &str) -> (MapType, usize, usize, Option<u32>) {
-    use std::mem::size_of;
-    match name {
-        MAP_CONFIG => (MapType::Array, 4, size_of::<GlobalConfig>(), Some(1)),
-        MAP_NETWORKS => (MapType::Array, 4, size_of::<NetConfig>(), Some(MAX_NETWORKS)),
-        MAP_VNI => (MapType::Hash, 4, 4, Some(MAX_NETWORKS)),
-        MAP_PEERS => (MapType::Hash, size_of::<PeerKey>(), 4, Some(MAX_PEER_ENTRIES)),
-        MAP_FLOOD => (MapType::Array, 4, size_of::<FloodSet>(), Some(MAX_NETWORKS)),
-        MAP_PORTS => (MapType::Hash, 4, size_of::<PortConfig>(), Some(MAX_PORT_ENTRIES)),
-        MAP_TRUNK => (MapType::Hash, size_of::<TrunkKey>(), 4, Some(MAX_TRUNK_ENTRIES)),
-        MAP_FDB => (MapType::Hash, size_of::<FdbKey>(), size_of::<FdbEntry>(), None),
-        MAP_STATS => (MapType::PerCpuArray, 4, 8, Some(STATS_SLOTS)),
-        MAP_NET_FDB => (MapType::Array, 4, size_of::<NetFdbState>(), Some(MAX_NETWORKS)),
-        MAP_NEXT_HOP => (MapType::Hash, 4, size_of::<NextHop>(), Some(MAX_PEER_ENTRIES)),
-        _ => unreachable!("unknown map {name}"),
+fn map_type(k: MapKind) -> MapType {
+    match k {
+        MapKind::Array => MapType::Array,
+        MapKind::Hash => MapType::Hash,
+        MapKind::LruHash => MapType::LruHash,
+        MapKind::PerCpuArray => MapType::PerCpuArray,
     }
 }
 
 /// Checks every map already pinned in `dir` against this binary's layout.
 /// `fdb_size` is the FDB capacity the config asks for.
 pub fn check_pins(dir: &Path, instance: &str, fdb_size: u32) -> Result<()> {
-    for name in ALL_MAPS {
-        let path = dir.join(name);
+    for m in MAPS {
+        let path = dir.join(m.name);
         if !path.exists() {
             continue;
         }
         let mismatch =
             |detail: String| Error::PinMismatch { path: path.clone(), detail, instance: instance.into() };
         let info = MapInfo::from_pin(&path).map_err(|e| mismatch(format!("cannot open: {e}")))?;
-        let (ty, k, v, max) = expected(name);
+        let (ty, k, v, max) = (map_type(m.kind), m.key_size, m.value_size, m.capacity);
         let got_ty = info.map_type().map_err(|e| mismatch(e.to_string()))?;
         if got_ty != ty || info.key_size() as usize != k || info.value_size() as usize != v {
             return Err(mismatch(format!(
@@ -103,16 +94,17 @@ impl Maps {
         Ok(Maps {
             config: typed!(dir, MAP_CONFIG),
             networks: typed!(dir, MAP_NETWORKS),
-            vni: typed!(dir, MAP_VNI),
+            vni: typed!(dir, MAP_VNI_TO_NET),
             peers: typed!(dir, MAP_PEERS),
             flood: typed!(dir, MAP_FLOOD),
             ports: typed!(dir, MAP_PORTS),
-            trunk: typed!(dir, MAP_TRUNK),
+            trunk: typed!(dir, MAP_TRUNK_VLANS),
             fdb: typed!(dir, MAP_FDB),
             fdb_raw: MapData::from_pin(dir.join(MAP_FDB)).map_err(Error::map(MAP_FDB))?,
             stats: typed!(dir, MAP_STATS),
             net_fdb: typed!(dir, MAP_NET_FDB),
             next_hop: typed!(dir, MAP_NEXT_HOP),
+            rp_cache: typed!(dir, MAP_RP_CACHE),
         })
     }
 

@@ -183,7 +183,7 @@ impl Fixture {
     }
 
     pub fn underlay(&self, frame: &[u8]) -> (u32, Vec<u8>) {
-        self.run(loader::PROG_UNDERLAY, "u0", frame)
+        self.run(loader::PROG_VTEP, "u0", frame)
     }
 
     /// A counter summed over CPUs: row 0 plus every network.

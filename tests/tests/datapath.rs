@@ -204,7 +204,7 @@ fn spoofed_source_cannot_move_a_static_entry() {
         // And a local port other than p2 claims it.
         let (v2, _) = f.tenant("p1", &tenant_frame([0xff; 6], VM2));
         assert_eq!(v2, TC_ACT_SHOT);
-        assert_eq!(f.count(DropSrcStatic), 2);
+        assert_eq!(f.count(DropSrcMacStatic), 2);
         let e = fdb_get(&f, "blue", VM2).unwrap();
         assert_eq!((e.kind, e.ifindex, e.is_static()), (FDB_KIND_PORT, f.ifindex["p2"], true));
     });
@@ -223,7 +223,7 @@ fn vxlan_inner_rules() {
         assert_eq!(f.underlay(&no_i).0, TC_ACT_SHOT);
         assert_eq!(
             f.nonzero(),
-            counts(&[(RxUnderlay, 3), (DropInnerTagged, 1), (DropSrcMac, 1), (DropNoIFlag, 1)])
+            counts(&[(RxUnderlay, 3), (DropInnerTagged, 1), (DropSrcMacInvalid, 1), (DropVxlanNoIFlag, 1)])
         );
     });
 }
@@ -269,21 +269,21 @@ fn trunk_tags_are_checked_and_popped() {
         let bad: [(Vec<u8>, &str, Counter); 6] = [
             (push_tag(&plain, 0x8100, 30), "p3", DropVlanNotAllowed),
             (plain.clone(), "p3", DropVlanNotAllowed), // no native network
-            (push_tag(&plain, 0x8100, 0x0fff), "p3", DropVid4095),
-            (push_tag(&plain, 0x8100, 0), "p3", DropPrioTagged),
-            (push_tag(&push_tag(&plain, 0x8100, 10), 0x8100, 20), "p3", DropQinQ),
+            (push_tag(&plain, 0x8100, 0x0fff), "p3", DropVlan4095),
+            (push_tag(&plain, 0x8100, 0), "p3", DropVlanPriorityTagged),
+            (push_tag(&push_tag(&plain, 0x8100, 10), 0x8100, 20), "p3", DropVlanQinq),
             (push_tag(&plain, 0x8100, 10), "p1", DropVlanNotAllowed), // tagged on access
         ];
         for (frame, dev, reason) in &bad {
             assert_eq!(f.tenant(dev, frame).0, TC_ACT_SHOT, "{reason:?}");
         }
         assert_eq!(f.count(DropVlanNotAllowed), 3);
-        assert_eq!(f.count(DropVid4095), 1);
-        assert_eq!(f.count(DropPrioTagged), 1);
-        assert_eq!(f.count(DropQinQ), 1);
+        assert_eq!(f.count(DropVlan4095), 1);
+        assert_eq!(f.count(DropVlanPriorityTagged), 1);
+        assert_eq!(f.count(DropVlanQinq), 1);
         let ad = push_tag(&plain, 0x88a8, 10);
         assert_eq!(f.tenant("p3", &ad).0, TC_ACT_SHOT);
-        assert_eq!(f.count(DropQinQ), 2);
+        assert_eq!(f.count(DropVlanQinq), 2);
     });
 }
 
@@ -298,8 +298,8 @@ fn vlan_only_network_never_reaches_vxlan() {
         assert_eq!(v, TC_ACT_STOLEN, "all copies are clones; the original is consumed");
         assert_eq!(out, frame, "the tag pushed for the trunk copy was popped again");
         assert_eq!(f.count(Encap), 0);
-        assert_eq!(f.count(FloodRemote), 0);
-        assert_eq!(f.count(FloodLocal), 1);
+        assert_eq!(f.count(FloodRemoteCopies), 0);
+        assert_eq!(f.count(FloodLocalCopies), 1);
     });
 }
 
@@ -316,7 +316,7 @@ fn bad_frames_from_tenants() {
         }
         let mcast_src = tenant_frame(VM2, [1, 0, 0x5e, 0, 0, 1]);
         assert_eq!(f.tenant("p1", &mcast_src).0, TC_ACT_SHOT);
-        assert_eq!(f.nonzero(), counts(&[(DropMalformed, 4), (DropSrcMac, 1)]));
+        assert_eq!(f.nonzero(), counts(&[(DropMalformed, 4), (DropSrcMacInvalid, 1)]));
     });
 }
 
@@ -397,7 +397,7 @@ fn flood_reaches_every_local_port_at_the_limit() {
         let frame = tenant_frame([0xff; 6], VM1);
         let (v, _) = f.tenant("f10", &frame);
         assert_eq!(v, TC_ACT_STOLEN);
-        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodLocal, n as u64 - 1)]));
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodLocalCopies, n as u64 - 1)]));
     });
 }
 
@@ -414,7 +414,7 @@ fn head_end_replication_to_128_peers() {
         assert_eq!(ip.daddr_be, ip_be([198, 51, 100, n as u8 + 1]), "last peer");
         assert_eq!(ipv4_checksum(&ip), 0, "checksum valid after retargeting");
         assert_eq!(&out[0..6], &[2, 0, 0, 0, 0xbb, n as u8], "MAC of the last peer");
-        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodRemote, n as u64)]));
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodRemoteCopies, n as u64)]));
     });
 }
 
@@ -430,7 +430,7 @@ fn full_fdb_stops_learning_but_static_entries_install() {
             f.tenant("p1", &tenant_frame(VM2, [2, 0, 0, 0, 1, i]));
         }
         assert_eq!(f.count(Learned), 14, "16 slots, 2 static");
-        assert_eq!(f.count(LearnFull), 6);
+        assert_eq!(f.count(LearnFdbFull), 6);
         // Four more static entries: installed by evicting learned ones.
         let mut extra = small.clone();
         for i in 0..4 {
@@ -475,11 +475,11 @@ fn learning_limit_per_network_with_sweep() {
             f.tenant("p4", &tenant_frame([0xff; 6], [2, 0, 0, 0, 4, i]));
         }
         assert_eq!(
-            (f.net_count("blue", Learned), f.net_count("blue", LearnFull)),
+            (f.net_count("blue", Learned), f.net_count("blue", LearnFdbFull)),
             (4, 6),
             "blue capped at 4"
         );
-        assert_eq!((f.net_count("red", Learned), f.net_count("red", LearnFull)), (3, 0), "red unaffected");
+        assert_eq!((f.net_count("red", Learned), f.net_count("red", LearnFdbFull)), (3, 0), "red unaffected");
         assert_eq!((f.learned("blue"), f.learned("red")), (4, 3), "datapath counts");
         // A move is not a new entry: allowed at the limit.
         f.tenant("p2", &tenant_frame(VM2, [2, 0, 0, 0, 1, 0]));
@@ -488,9 +488,9 @@ fn learning_limit_per_network_with_sweep() {
         f.reset();
         // The next new MAC in blue finds the limit, sweeps, and is learned.
         f.tenant("p1", &tenant_frame(VM2, [2, 0, 0, 0, 1, 99]));
-        assert_eq!(f.net_count("blue", Aged), 4, "blue's aged entries swept");
-        assert_eq!(f.net_count("red", Aged), 3, "the sweep covers the whole FDB");
-        assert_eq!((f.net_count("blue", Learned), f.net_count("blue", LearnFull)), (1, 0));
+        assert_eq!(f.net_count("blue", AgedOut), 4, "blue's aged entries swept");
+        assert_eq!(f.net_count("red", AgedOut), 3, "the sweep covers the whole FDB");
+        assert_eq!((f.net_count("blue", Learned), f.net_count("blue", LearnFdbFull)), (1, 0));
         assert_eq!((f.learned("blue"), f.learned("red")), (1, 0));
         let learned_left = f.maps.fdb.iter().filter_map(|r| r.ok()).filter(|(_, e)| !e.is_static()).count();
         assert_eq!(learned_left, 1, "only the new entry is left");
@@ -535,7 +535,7 @@ fn outer_udp_checksum_when_configured() {
         assert_eq!(v, TC_ACT_REDIRECT);
         assert_eq!(&out[30..34], &[192, 0, 2, 2]);
         assert!(udp4_checksum_valid(&out), "checksum follows the retargeted destination");
-        assert_eq!(f.count(FloodRemote), 2);
+        assert_eq!(f.count(FloodRemoteCopies), 2);
     });
 }
 
@@ -695,9 +695,9 @@ fn fuzz_corpus_host_and_kernel_agree() {
                     } else if inner_type == 0x8100 || inner_type == 0x88a8 {
                         DropInnerTagged
                     } else if src[0] & 1 != 0 || src == [0; 6] {
-                        DropSrcMac
+                        DropSrcMacInvalid
                     } else if src == VM2 {
-                        DropSrcStatic
+                        DropSrcMacStatic
                     } else {
                         admitted += 1;
                         if src != REMOTE_VM {
@@ -773,9 +773,15 @@ fn fuzz_corpus_host_and_kernel_agree() {
         }
         // No other parse-level drop moved (drops after the frame is a
         // tenant's, e.g. a spoofed static source, are not modelled here).
-        for c in
-            [DropMalformed, DropVlanNotAllowed, DropPrioTagged, DropVid4095, DropQinQ, DropSrcMac, DropNoPort]
-        {
+        for c in [
+            DropMalformed,
+            DropVlanNotAllowed,
+            DropVlanPriorityTagged,
+            DropVlan4095,
+            DropVlanQinq,
+            DropSrcMacInvalid,
+            DropNotAPort,
+        ] {
             assert_eq!(
                 got.get(c.name()),
                 want.get(c.name()),

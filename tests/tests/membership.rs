@@ -83,7 +83,10 @@ fn stale_flood_members_are_skipped_one_by_one() {
         let (v, _) = f.tenant("p1", &frame([0xff; 6], VM1));
         assert_eq!(v, TC_ACT_STOLEN);
         // p2 (untagged) and p3 (tagged) get their copies; p4 does not.
-        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (FloodLocal, 2), (DropNotMember, 1), (Learned, 1)]));
+        assert_eq!(
+            f.nonzero(),
+            counts(&[(RxTenant, 1), (FloodLocalCopies, 2), (DropNotMember, 1), (Learned, 1)])
+        );
     });
 }
 

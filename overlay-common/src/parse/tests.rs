@@ -134,7 +134,7 @@ fn flags_and_reserved_bits() {
     let good = vxlan(M1, M2, &params(7), &inner());
     let mut f = good.clone();
     f[42] = 0;
-    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropNoIFlag)));
+    assert_eq!(under(&f), Err(Reject::Drop(Counter::DropVxlanNoIFlag)));
     let mut f = good.clone();
     f[42] = 0xff;
     f[43..46].copy_from_slice(&[0xff; 3]);
@@ -190,17 +190,17 @@ fn l2_untagged_and_tagged() {
 fn l2_bad_tags() {
     let f = inner();
     let t0 = push_tag(&f, 0x8100, 0xe000);
-    assert_eq!(parse_l2(&t0[..], None, false), Err(Reject::Drop(Counter::DropPrioTagged)));
+    assert_eq!(parse_l2(&t0[..], None, false), Err(Reject::Drop(Counter::DropVlanPriorityTagged)));
     assert_eq!(parse_l2(&t0[..], None, true).map(|r| (r.vid, r.has_tag)), Ok((NO_VLAN, true)));
     let t4095 = push_tag(&f, 0x8100, 0x0fff);
-    assert_eq!(parse_l2(&t4095[..], None, false), Err(Reject::Drop(Counter::DropVid4095)));
+    assert_eq!(parse_l2(&t4095[..], None, false), Err(Reject::Drop(Counter::DropVlan4095)));
     let qinq = push_tag(&push_tag(&f, 0x8100, 10), 0x8100, 20);
-    assert_eq!(parse_l2(&qinq[..], None, false), Err(Reject::Drop(Counter::DropQinQ)));
+    assert_eq!(parse_l2(&qinq[..], None, false), Err(Reject::Drop(Counter::DropVlanQinq)));
     let ad = push_tag(&f, 0x88a8, 10);
-    assert_eq!(parse_l2(&ad[..], None, false), Err(Reject::Drop(Counter::DropQinQ)));
-    assert_eq!(parse_l2(&f[..], Some((0x88a8, 10)), false), Err(Reject::Drop(Counter::DropQinQ)));
+    assert_eq!(parse_l2(&ad[..], None, false), Err(Reject::Drop(Counter::DropVlanQinq)));
+    assert_eq!(parse_l2(&f[..], Some((0x88a8, 10)), false), Err(Reject::Drop(Counter::DropVlanQinq)));
     let t = push_tag(&f, 0x8100, 10);
-    assert_eq!(parse_l2(&t[..], Some((0x8100, 10)), false), Err(Reject::Drop(Counter::DropQinQ)));
+    assert_eq!(parse_l2(&t[..], Some((0x8100, 10)), false), Err(Reject::Drop(Counter::DropVlanQinq)));
     assert_eq!(parse_l2(&t[..16], None, false), Err(Reject::Drop(Counter::DropMalformed)));
     for n in 0..14 {
         assert_eq!(parse_l2(&f[..n], None, false), Err(Reject::Drop(Counter::DropMalformed)));
@@ -210,11 +210,11 @@ fn l2_bad_tags() {
 #[test]
 fn l2_source_mac_rules() {
     let f = udp4(M1, BCAST, [0; 4], [0; 4], 1, 2, 0);
-    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMac)));
+    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMacInvalid)));
     let f = udp4(M1, [1, 0, 0x5e, 0, 0, 1], [0; 4], [0; 4], 1, 2, 0);
-    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMac)));
+    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMacInvalid)));
     let f = udp4(M1, [0; 6], [0; 4], [0; 4], 1, 2, 0);
-    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMac)));
+    assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMacInvalid)));
     let f = udp4(BCAST, M2, [0; 4], [0; 4], 1, 2, 0);
     assert!(parse_l2(&f[..], None, false).is_ok(), "broadcast destination is fine");
 }

@@ -45,14 +45,14 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
         match op {
             Op::Network(id, n) => m.networks.set(*id, n, 0).map_err(Error::map(MAP_NETWORKS))?,
             Op::Flood(id, fs) => m.flood.set(*id, **fs, 0).map_err(Error::map(MAP_FLOOD))?,
-            Op::DelVni(v) => ignore_missing(m.vni.remove(v), MAP_VNI)?,
-            Op::Vni(v, id) => m.vni.insert(v, id, 0).map_err(Error::map(MAP_VNI))?,
+            Op::DelVni(v) => ignore_missing(m.vni.remove(v), MAP_VNI_TO_NET)?,
+            Op::Vni(v, id) => m.vni.insert(v, id, 0).map_err(Error::map(MAP_VNI_TO_NET))?,
             Op::DelPeer(k) => ignore_missing(m.peers.remove(k), MAP_PEERS)?,
             Op::Peer(k) => m.peers.insert(k, 1, 0).map_err(Error::map(MAP_PEERS))?,
             Op::DelPort(p) => ignore_missing(m.ports.remove(p), MAP_PORTS)?,
             Op::Port(p, c) => m.ports.insert(p, c, 0).map_err(Error::map(MAP_PORTS))?,
-            Op::DelTrunk(k) => ignore_missing(m.trunk.remove(k), MAP_TRUNK)?,
-            Op::Trunk(k, id) => m.trunk.insert(k, id, 0).map_err(Error::map(MAP_TRUNK))?,
+            Op::DelTrunk(k) => ignore_missing(m.trunk.remove(k), MAP_TRUNK_VLANS)?,
+            Op::Trunk(k, id) => m.trunk.insert(k, id, 0).map_err(Error::map(MAP_TRUNK_VLANS))?,
             Op::DelFdb(k) => ignore_missing(m.fdb.remove(k), MAP_FDB)?,
             Op::Statics(entries) => install_statics(m, entries, &mut evicted)?,
             Op::Learned(id, n) => {
@@ -65,10 +65,14 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
             }
             Op::ResetStats(id) => crate::stats::reset_row(m, net_row(*id))?,
             Op::Global(g) => m.config.set(0, g, 0).map_err(Error::map(MAP_CONFIG))?,
-            Op::ClearNextHops => {
+            Op::ClearCaches => {
                 let cached: Vec<u32> = m.next_hop.keys().filter_map(|k| k.ok()).collect();
                 for k in cached {
                     let _ = m.next_hop.remove(&k);
+                }
+                let cached: Vec<u32> = m.rp_cache.keys().filter_map(|k| k.ok()).collect();
+                for k in cached {
+                    let _ = m.rp_cache.remove(&k);
                 }
             }
         }

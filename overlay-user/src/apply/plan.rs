@@ -43,8 +43,9 @@ pub enum Op {
     /// Zero the stats row of an id that a new network takes.
     ResetStats(u32),
     Global(GlobalConfig),
-    /// Forget every cached next hop (the underlay may have changed).
-    ClearNextHops,
+    /// Forget every cached next hop and reverse-path verdict (the underlay
+    /// or its routes may have changed).
+    ClearCaches,
 }
 
 /// What the maps hold, or should hold (active networks only).
@@ -185,6 +186,6 @@ pub fn plan(s: &Snapshot, want: &Desired) -> Vec<Op> {
     if s.global != d.global {
         ops.push(Op::Global(d.global));
     }
-    ops.push(Op::ClearNextHops);
+    ops.push(Op::ClearCaches);
     ops
 }

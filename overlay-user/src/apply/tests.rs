@@ -150,7 +150,7 @@ mod transitions {
             Op::DelFdb(k) => drop(s.fdb.remove(k)),
             Op::Statics(v) => s.fdb.extend(v.iter().copied()),
             Op::Global(g) => s.global = *g,
-            Op::Learned(..) | Op::ResetStats(_) | Op::ClearNextHops => {}
+            Op::Learned(..) | Op::ResetStats(_) | Op::ClearCaches => {}
         }
     }
 

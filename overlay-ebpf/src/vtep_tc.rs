@@ -44,7 +44,7 @@ pub fn vtep_ingress(ctx: TcContext) -> i32 {
 /// the inner frame's length (from the UDP length) are cut off.
 #[inline(always)]
 fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
-    let helper = Drop::new(row, Counter::DropHelper);
+    let helper = Drop::new(row, Counter::DropHelperFailed);
     let room = rx.inner_off as i32;
     // DECAP_L3_IPV4 also clears the skb's tunnel state (encapsulation bit,
     // tunnel GSO type), so the frame can be encapsulated again later, e.g.
@@ -106,7 +106,7 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
             decapsulate(ctx, &rx, row)?;
             // Split horizon: local ports only, never other VTEPs.
             let targets = flood_local(ctx, flood_set(net_id, row)?, net_id, net, 0, row)?;
-            if targets == 0 { Err(Drop::new(row, Counter::DropFloodEmpty)) } else { Ok(TC_ACT_STOLEN) }
+            if targets == 0 { Err(Drop::new(row, Counter::DropFloodNoTarget)) } else { Ok(TC_ACT_STOLEN) }
         }
     }
 }

@@ -34,7 +34,7 @@ pub fn source_ok(ctx: *mut c_void, cfg: &GlobalConfig, ifindex: u32, src_be: u32
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain u64 value.
-    if let Some(t) = unsafe { RP_CACHE.get(&src_be) }
+    if let Some(t) = unsafe { RP_CACHE.get(src_be) }
         && now.wrapping_sub(*t) < RP_CACHE_TTL_NS
     {
         return true;
@@ -53,7 +53,7 @@ pub fn source_ok(ctx: *mut c_void, cfg: &GlobalConfig, ifindex: u32, src_be: u32
     let routed = r == BPF_FIB_LKUP_RET_SUCCESS as i64 || r == BPF_FIB_LKUP_RET_NO_NEIGH as i64;
     let ok = routed && (cfg.flags & CFG_F_RP_STRICT == 0 || p.ifindex == ifindex);
     if ok {
-        let _ = RP_CACHE.insert(&src_be, &now, 0);
+        let _ = RP_CACHE.insert(src_be, now, 0);
     }
     ok
 }

@@ -224,6 +224,13 @@ pub struct FdbKey {
     pub _pad: [u8; 2],
 }
 
+impl FdbKey {
+    #[inline(always)]
+    pub const fn new(net_id: u32, mac: [u8; 6]) -> FdbKey {
+        FdbKey { net_id, mac, _pad: [0; 2] }
+    }
+}
+
 /// Value of `FDB`: where a MAC lives.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

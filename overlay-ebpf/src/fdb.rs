@@ -34,11 +34,6 @@ pub enum Hit {
     Miss,
 }
 
-#[inline(always)]
-pub fn key(net_id: u32, mac: [u8; 6]) -> FdbKey {
-    FdbKey { net_id, mac, _pad: [0; 2] }
-}
-
 /// The learned-entry count of a network, shared by all CPUs. (The BPF
 /// target has no `AtomicU64::fetch_add`; the intrinsic compiles to the
 /// BPF atomic add instruction.)
@@ -81,7 +76,7 @@ fn expire(k: &FdbKey) {
 
 #[inline(always)]
 pub fn lookup(net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
-    let k = key(net_id, mac);
+    let k = FdbKey::new(net_id, mac);
     // SAFETY: plain-bytes value; see maps::port.
     let Some(e) = (unsafe { FDB.get(k) }) else {
         return Hit::Miss;
@@ -175,7 +170,7 @@ pub fn learn(
     mac: [u8; 6],
     place: FdbEntry,
 ) -> Result<(), Drop> {
-    let k = key(net_id, mac);
+    let k = FdbKey::new(net_id, mac);
     let now = unsafe { bpf_ktime_get_ns() };
     let e = FdbEntry { seen_ns: now, flags: 0, ..place };
     // SAFETY: plain-bytes value; see maps::port.

@@ -14,7 +14,7 @@ use overlay_common::{NO_NET, NO_VLAN, maps::*};
 
 pub use self::plan::{Op, Snapshot};
 use crate::{
-    config::{Config, RpFilter, parse_mac},
+    config::{Config, RpFilter},
     error::{Error, Result},
     maps::Maps,
 };
@@ -168,8 +168,7 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         d.ports.insert(ifindex, pc);
     }
     for f in &cfg.fdb {
-        let mac = parse_mac(&f.mac).ok_or_else(|| Error::Config(format!("fdb {}: bad MAC", f.mac)))?;
-        let key = FdbKey { net_id: ids[&f.network], mac, _pad: [0; 2] };
+        let key = FdbKey::new(ids[&f.network], f.mac.0);
         let mut e = FdbEntry { flags: FDB_F_STATIC, ..Default::default() };
         if let Some(r_ip) = f.remote {
             e.kind = FDB_KIND_REMOTE;

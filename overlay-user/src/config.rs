@@ -12,6 +12,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::mac::MacAddr;
 use overlay_common::{MAX_FLOOD_PEERS, MAX_FLOOD_PORTS, MAX_NETWORKS};
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -45,8 +46,8 @@ pub struct Underlay {
     pub ttl: u8,
     /// XDP fast path for known-unicast VXLAN on the underlay: "off" (TC
     /// only), "native" (driver mode) or "generic" (skb mode).
-    #[serde(default = "default_xdp")]
-    pub xdp: String,
+    #[serde(default)]
+    pub xdp: XdpMode,
     /// Compute the outer UDP checksum (default: zero, as RFC 7348 allows
     /// over IPv4). Single frames only: GSO super-packets keep zero.
     #[serde(default)]
@@ -55,6 +56,29 @@ pub struct Underlay {
     /// (which our hooks run before): "strict" (default), "loose" or "off".
     #[serde(default)]
     pub rp_filter: RpFilter,
+}
+
+/// `[underlay] xdp`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// TC only.
+    #[default]
+    Off,
+    /// Driver mode.
+    Native,
+    /// skb mode (any driver).
+    Generic,
+}
+
+impl std::fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            XdpMode::Off => "off",
+            XdpMode::Native => "native",
+            XdpMode::Generic => "generic",
+        })
+    }
 }
 
 /// `[underlay] rp_filter`.
@@ -126,7 +150,7 @@ pub struct Port {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(deny_unknown_fields)]
 pub struct StaticFdb {
-    pub mac: String,
+    pub mac: MacAddr,
     pub network: String,
     pub remote: Option<Ipv4Addr>,
     pub port: Option<String>,
@@ -144,30 +168,9 @@ fn default_port() -> u16 {
 fn default_ttl() -> u8 {
     64
 }
-fn default_xdp() -> String {
-    "off".into()
-}
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::Config(msg.into())
-}
-
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split([':', '-']);
-    for b in &mut out {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
-pub fn format_mac(m: &[u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 /// Instance and network names: `[A-Za-z0-9_-]`, also valid in bpffs
@@ -223,9 +226,6 @@ impl Config {
         }
         if u.ttl == 0 {
             return Err(bad("underlay.ttl: must be 1..=255"));
-        }
-        if !matches!(u.xdp.as_str(), "off" | "native" | "generic") {
-            return Err(bad(format!("underlay.xdp {:?}: one of \"off\", \"native\", \"generic\"", u.xdp)));
         }
         if self.networks.len() > MAX_NETWORKS as usize {
             return Err(bad(format!("at most {MAX_NETWORKS} networks")));
@@ -319,8 +319,8 @@ impl Config {
         let mut keys = BTreeSet::new();
         for (i, f) in self.fdb.iter().enumerate() {
             let at = format!("fdb[{i}] {:?}", f.mac);
-            let mac = parse_mac(&f.mac).ok_or_else(|| bad(format!("{at}: not a MAC address")))?;
-            if mac[0] & 1 == 1 || mac == [0; 6] {
+            let mac = f.mac;
+            if !mac.is_unicast() {
                 return Err(bad(format!("{at}: must be a unicast MAC")));
             }
             let n = self

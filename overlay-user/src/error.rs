@@ -33,6 +33,9 @@ pub enum Error {
     Io(#[from] io::Error),
     #[error("state file: {0}")]
     State(String),
+    /// A run-time change the instance's config does not allow.
+    #[error("{0}")]
+    Refused(#[from] crate::changes::Refusal),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -7,7 +7,6 @@ use serde::Serialize;
 use overlay_common::maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbKey, MAP_FDB};
 
 use crate::{
-    config::format_mac,
     error::{Error, Result},
     instance::State,
     maps::Maps,
@@ -19,7 +18,7 @@ pub struct FdbRow {
     pub network: String,
     pub vni: Option<u32>,
     pub vlan: Option<u16>,
-    pub mac: String,
+    pub mac: crate::mac::MacAddr,
     /// `port:IFACE` or `remote:IP`.
     pub location: String,
     #[serde(rename = "type")]
@@ -64,7 +63,7 @@ pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<Fdb
             network: (*name).clone(),
             vni: net.and_then(|n| n.vni),
             vlan: net.and_then(|n| n.vlan),
-            mac: format_mac(&k.mac),
+            mac: crate::mac::MacAddr(k.mac),
             location,
             kind: if e.is_static() { "static" } else { "learned" },
             age: (!e.is_static()).then(|| now.saturating_sub(e.seen_ns) / 1_000_000_000),

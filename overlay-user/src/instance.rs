@@ -70,6 +70,24 @@ fn save_state(s: &State) -> Result<()> {
     Ok(())
 }
 
+/// Instances that are up in this network namespace (by name, sorted).
+pub fn instances_here() -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(rd) = fs::read_dir(crate::bpffs::run_dir()) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "json")
+                && let Some(n) = p.file_stem().and_then(|n| n.to_str())
+                && require_state(n).is_ok()
+            {
+                found.push(n.to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// The state of an instance that must be up, checked to be in this netns.
 pub fn require_state(name: &str) -> Result<State> {
     let s = load_state(name)?.ok_or_else(|| Error::NotUp(name.into(), state_path(name)))?;
@@ -175,7 +193,7 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
     netlink::enable_forwarding(&cfg.underlay.interface)?;
     let mut attached = BTreeMap::new();
     loader::attach_tc(&mut ebpf, &dir, PROG_VTEP, &cfg.underlay.interface, opts.force)?;
-    match loader::XdpAttach::from_config(&cfg.underlay.xdp) {
+    match loader::XdpAttach::from_config(cfg.underlay.xdp) {
         Some(how) => loader::attach_xdp(&mut ebpf, &dir, &cfg.underlay.interface, how)?,
         None => loader::detach_xdp(&dir, &cfg.underlay.interface)?,
     }

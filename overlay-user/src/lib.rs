@@ -4,14 +4,17 @@
 pub mod apply;
 pub mod batch;
 pub mod bpffs;
+pub mod changes;
 pub mod config;
 pub mod error;
 pub mod fdb;
 pub mod instance;
 pub mod loader;
+pub mod mac;
 pub mod maps;
 pub mod netlink;
 pub mod runtime;
 pub mod stats;
+pub mod status;
 
 pub use error::{Error, Result};

@@ -66,11 +66,11 @@ pub enum XdpAttach {
 
 impl XdpAttach {
     /// From the config's `underlay.xdp` (`None` for "off").
-    pub fn from_config(s: &str) -> Option<XdpAttach> {
-        match s {
-            "native" => Some(XdpAttach::Native),
-            "generic" => Some(XdpAttach::Generic),
-            _ => None,
+    pub fn from_config(m: crate::config::XdpMode) -> Option<XdpAttach> {
+        match m {
+            crate::config::XdpMode::Native => Some(XdpAttach::Native),
+            crate::config::XdpMode::Generic => Some(XdpAttach::Generic),
+            crate::config::XdpMode::Off => None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Port, StaticFdb, parse_mac};
+use crate::config::{Config, Port, StaticFdb};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct Runtime {
@@ -56,7 +56,7 @@ impl Runtime {
             }
         }
         for f in &self.fdb {
-            let same = |o: &StaticFdb| o.network == f.network && parse_mac(&o.mac) == parse_mac(&f.mac);
+            let same = |o: &StaticFdb| o.network == f.network && o.mac == f.mac;
             if cfg.fdb.iter().any(same) {
                 continue;
             }

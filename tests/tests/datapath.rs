@@ -31,7 +31,7 @@ fn from_vtep(src: [u8; 4], vni: u32, inner: &[u8]) -> Vec<u8> {
 }
 
 fn fdb_get(f: &Fixture, net: &str, mac: [u8; 6]) -> Option<overlay_common::maps::FdbEntry> {
-    f.maps.fdb.get(&FdbKey { net_id: f.net(net), mac, _pad: [0; 2] }, 0).ok()
+    f.maps.fdb.get(&FdbKey::new(f.net(net), mac), 0).ok()
 }
 
 #[test]

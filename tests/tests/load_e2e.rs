@@ -199,7 +199,7 @@ fn malformed_mix_at_full_rate() {
     ));
     let atk = u.attacker();
     let mac = h.ns.sh("cat /sys/class/net/u0/address");
-    let mac = overlay_user::config::parse_mac(mac.trim()).expect("u0 MAC");
+    let mac = mac.trim().parse::<overlay_user::mac::MacAddr>().expect("u0 MAC").0;
     let mix = malformed_mix(mac);
     let log_start = dmesg().len();
     h.ctl("stats --reset");

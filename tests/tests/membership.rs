@@ -26,7 +26,7 @@ fn from_peer(inner: &[u8]) -> Vec<u8> {
 /// Writes `e` for STALE in `net`, static so it never ages out meanwhile.
 fn stale(f: &mut Fixture, net: &str, e: FdbEntry) {
     let e = FdbEntry { flags: FDB_F_STATIC, ..e };
-    let k = FdbKey { net_id: f.net(net), mac: STALE, _pad: [0; 2] };
+    let k = FdbKey::new(f.net(net), STALE);
     f.maps.fdb.insert(k, e, 0).expect("insert stale entry");
 }
 

@@ -267,7 +267,7 @@ mod transitions {
                     ..Default::default()
                 }
             };
-            s.fdb.entry(FdbKey { net_id, mac, _pad: [0; 2] }).or_insert(e);
+            s.fdb.entry(FdbKey::new(net_id, mac)).or_insert(e);
         }
     }
 

@@ -5,11 +5,11 @@ use std::{net::Ipv4Addr, path::PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use overlay_user::{
-    bpffs,
-    config::{self, Config, Port, StaticFdb},
-    fdb, instance, loader, netlink,
-    runtime::Runtime,
-    stats,
+    bpffs, changes,
+    config::{Config, Port, StaticFdb},
+    fdb, instance,
+    mac::MacAddr,
+    stats, status,
 };
 
 #[derive(Parser)]
@@ -69,7 +69,7 @@ enum FdbCmd {
     Add(FdbTarget),
     /// Delete a static or learned entry.
     Del {
-        mac: String,
+        mac: MacAddr,
         #[arg(long)]
         network: String,
     },
@@ -82,7 +82,7 @@ enum FdbCmd {
 
 #[derive(Args)]
 struct FdbTarget {
-    mac: String,
+    mac: MacAddr,
     #[arg(long)]
     network: String,
     #[arg(long, conflicts_with = "port", required_unless_present = "port")]
@@ -165,18 +165,7 @@ fn instance_name(cli_name: &Option<String>) -> Result<String> {
     if let Some(n) = cli_name {
         return Ok(n.clone());
     }
-    let mut found = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(bpffs::run_dir()) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "json") {
-                let n = p.file_stem().unwrap_or_default().to_string_lossy().to_string();
-                if instance::require_state(&n).is_ok() {
-                    found.push(n);
-                }
-            }
-        }
-    }
+    let mut found = instance::instances_here();
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => bail!("no instance is up in this network namespace (overlayctl up -c FILE)"),
@@ -187,12 +176,6 @@ fn instance_name(cli_name: &Option<String>) -> Result<String> {
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     out!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
-}
-
-/// Applies a change to the run-time additions of an instance (kept across
-/// `up -c FILE`, like `ovs-vsctl add-port`).
-fn change(name: &str, f: impl FnOnce(&instance::State, &mut Runtime) -> Result<()>) -> Result<()> {
-    instance::change_runtime(name, f)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -226,24 +209,10 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Port(c) => port_cmd(&instance_name(&cli.name)?, c)?,
         Cmd::Peer(c) => {
             let name = instance_name(&cli.name)?;
-            let (ip, network, add) = match c {
-                PeerCmd::Add { ip, network } => (ip, network, true),
-                PeerCmd::Del { ip, network } => (ip, network, false),
-            };
-            change(&name, |s, rt| {
-                let n = s.config.network(&network).with_context(|| format!("unknown network {network:?}"))?;
-                let in_file = s.file.network(&network).is_some_and(|f| f.peers.contains(&ip));
-                match (add, n.peers.contains(&ip)) {
-                    (true, true) => bail!("peer {ip} is already in {network}"),
-                    (true, false) => rt.peers.push((network.clone(), ip)),
-                    (false, false) => bail!("peer {ip} is not in {network}"),
-                    (false, true) if in_file => {
-                        bail!("peer {ip} of {network} comes from the config file: remove it there and run up")
-                    }
-                    (false, true) => rt.peers.retain(|(n, p)| !(n == &network && *p == ip)),
-                }
-                Ok(())
-            })?;
+            match c {
+                PeerCmd::Add { ip, network } => changes::peer(&name, &network, ip, true)?,
+                PeerCmd::Del { ip, network } => changes::peer(&name, &network, ip, false)?,
+            }
         }
         Cmd::Stats { reset } => {
             let name = instance_name(&cli.name)?;
@@ -309,45 +278,10 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
             }
         }
         FdbCmd::Add(t) => {
-            let entry =
-                StaticFdb { mac: t.mac.clone(), network: t.network.clone(), remote: t.remote, port: t.port };
-            change(name, |s, rt| {
-                let mac = config::parse_mac(&entry.mac)
-                    .with_context(|| format!("{:?} is not a MAC address", entry.mac))?;
-                let same =
-                    |f: &StaticFdb| f.network == entry.network && config::parse_mac(&f.mac) == Some(mac);
-                if s.file.fdb.iter().any(same) {
-                    bail!(
-                        "{} in {} is a static entry of the config file: change it there",
-                        entry.mac,
-                        entry.network
-                    );
-                }
-                rt.fdb.retain(|f| !same(f));
-                rt.fdb.push(entry);
-                Ok(())
-            })?;
+            let entry = StaticFdb { mac: t.mac, network: t.network, remote: t.remote, port: t.port };
+            changes::fdb_add(name, entry)?;
         }
-        FdbCmd::Del { mac, network } => {
-            let m = config::parse_mac(&mac).with_context(|| format!("{mac:?} is not a MAC address"))?;
-            let s = instance::require_state(name)?;
-            let same = |f: &StaticFdb| f.network == network && config::parse_mac(&f.mac) == Some(m);
-            if s.file.fdb.iter().any(same) {
-                bail!("{mac} in {network} is a static entry of the config file: remove it there and run up");
-            }
-            if s.runtime.fdb.iter().any(same) {
-                change(name, |_, rt| {
-                    rt.fdb.retain(|f| !same(f));
-                    Ok(())
-                })?;
-            } else {
-                let (s, mut maps) = instance::open_maps(name)?;
-                let id = *s.net_ids.get(&network).with_context(|| format!("unknown network {network:?}"))?;
-                let key = overlay_common::maps::FdbKey { net_id: id, mac: m, _pad: [0; 2] };
-                maps.fdb.remove(&key).with_context(|| format!("no entry for {mac} in {network}"))?;
-                overlay_user::apply::recount_learned(&mut maps)?;
-            }
-        }
+        FdbCmd::Del { mac, network } => changes::fdb_del(name, &network, mac)?,
         FdbCmd::Flush { network } => {
             let (s, mut m) = instance::open_maps(name)?;
             let n = fdb::flush(&s, &mut m, network.as_deref())?;
@@ -362,12 +296,8 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
 fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
     match c {
         PortCmd::Add { interface, network, trunk, native, netns, peer_name, mtu } => {
-            let s = instance::require_state(name)?;
-            if s.config.ports.iter().any(|p| p.interface == interface) {
-                bail!("{interface} is already a port");
-            }
             let port = Port {
-                interface: interface.clone(),
+                interface,
                 network,
                 trunk,
                 native,
@@ -376,147 +306,43 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
                 // With --netns we make the far end and turn GRO on there.
                 xdp_target: netns.is_some(),
             };
-            // Check the change before creating anything.
-            let mut cfg = s.config.clone();
-            cfg.ports.push(port.clone());
-            cfg.validate()?;
-            if let Some(ns) = &netns {
-                if netlink::link_exists(&interface) {
-                    bail!("interface {interface} already exists; --netns creates a new veth pair");
-                }
-                let underlay = netlink::link_info(&s.config.underlay.interface)?;
-                let m = mtu.unwrap_or(underlay.mtu.saturating_sub(overlay_common::VXLAN_OVERHEAD));
-                netlink::create_veth_into_netns(&interface, &peer_name, ns, Some(m))
-                    .with_context(|| format!("create veth {interface} <-> {ns}:{peer_name}"))?;
-            }
-            let added = change(name, |_, rt| {
-                rt.ports.push(port.clone());
-                Ok(())
-            });
-            if let Err(e) = added {
-                if netns.is_some()
-                    && let Ok(l) = netlink::link_info(&interface)
-                {
-                    let _ = netlink::delete_link(l.index);
-                }
-                return Err(e);
-            }
-            if let Some(ns) = &netns {
-                instance::record_created(name, &interface, ns)?;
-            }
+            let far = netns.map(|netns| changes::FarEnd { netns, name: peer_name });
+            changes::port_add(name, port, far)?;
         }
-        PortCmd::Del { interface } => {
-            let s = instance::require_state(name)?;
-            if s.file.ports.iter().any(|p| p.interface == interface) {
-                bail!("{interface} is a port of the config file: remove it there and run up");
-            }
-            if !s.runtime.ports.iter().any(|p| p.interface == interface) {
-                bail!("{interface} is not a port");
-            }
-            change(name, |_, rt| {
-                rt.ports.retain(|p| p.interface != interface);
-                rt.fdb.retain(|f| f.port.as_deref() != Some(interface.as_str()));
-                Ok(())
-            })?;
-            if s.created.contains_key(&interface)
-                && let Ok(l) = netlink::link_info(&interface)
-            {
-                netlink::delete_link(l.index)?;
-            }
-        }
+        PortCmd::Del { interface } => changes::port_del(name, &interface)?,
     }
     Ok(())
 }
 
 fn status(name: &str, json: bool) -> Result<()> {
-    let (s, maps) = instance::open_maps(name)?;
-    let learned = overlay_user::apply::learned_per_network(&maps);
-    let dir = bpffs::pin_dir(name);
-    let mut ifaces = Vec::new();
-    for (iface, idx) in &s.attached {
-        // An interface deleted (or re-created with a new ifindex) since `up`
-        // has lost its program: reported until `up` runs again.
-        let present = netlink::link_info(iface).map(|l| l.index == *idx).unwrap_or(false);
-        let prog = loader::pinned_prog_id(&dir, iface).filter(|_| present);
-        let underlay = *iface == s.config.underlay.interface;
-        let xdp = if underlay { loader::xdp_attached(&dir, iface) } else { None };
-        let hook = match xdp {
-            Some(loader::XdpAttach::Native) => "tcx + xdp native",
-            Some(loader::XdpAttach::Generic) => "tcx + xdp generic",
-            None => "tc-ingress (tcx)",
-        };
-        ifaces.push(serde_json::json!({
-            "interface": iface, "ifindex": idx, "role": if underlay { "underlay" } else { "port" },
-            "hook": hook, "program_id": prog, "attached": prog.is_some(), "present": present,
-        }));
-    }
-    let nets: Vec<_> = s
-        .config
-        .networks
-        .iter()
-        .map(|n| {
-            let ports: Vec<&str> = s
-                .config
-                .ports
-                .iter()
-                .filter(|p| {
-                    s.config.port_networks(p).map(|v| v.iter().any(|(x, _)| **x == n.name)).unwrap_or(false)
-                })
-                .map(|p| p.interface.as_str())
-                .collect();
-            let id = s.net_ids.get(&n.name);
-            serde_json::json!({"name": n.name, "id": id, "vni": n.vni, "vlan": n.vlan,
-                "peers": n.peers, "ports": ports,
-                "learned": id.and_then(|i| learned.get(i)).copied().unwrap_or(0),
-                "max_learned": n.learn_limit(s.config.fdb_size)})
-        })
-        .collect();
-    let v = serde_json::json!({
-        "instance": name,
-        "underlay": {"interface": s.config.underlay.interface, "address": s.config.underlay.address,
-                     "port": s.config.underlay.port, "xdp": s.config.underlay.xdp},
-        "pins": dir, "interfaces": ifaces, "networks": nets,
-    });
+    let st = status::read(name)?;
     if json {
-        return print_json(&v);
+        return print_json(&st);
     }
-    out!("instance {name}  pins {}", dir.display());
-    out!(
-        "underlay {} vtep {}:{} (xdp {})",
-        s.config.underlay.interface,
-        s.config.underlay.address,
-        s.config.underlay.port,
-        s.config.underlay.xdp
-    );
+    let u = &st.underlay;
+    out!("instance {name}  pins {}", st.pins.display());
+    out!("underlay {} vtep {}:{} (xdp {})", u.interface, u.address, u.port, u.xdp);
     out!("\n{:<16} {:<9} {:<18} {:>8}", "interface", "role", "hook", "prog");
-    for i in &ifaces {
-        out!(
-            "{:<16} {:<9} {:<18} {:>8}",
-            i["interface"].as_str().unwrap_or(""),
-            i["role"].as_str().unwrap_or(""),
-            i["hook"].as_str().unwrap_or(""),
-            i["program_id"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| {
-                if i["present"] == true { "DETACHED" } else { "MISSING (gone or re-created: run up)" }.into()
-            })
-        );
+    for i in &st.interfaces {
+        let prog = match (i.program_id, i.present) {
+            (Some(id), _) => id.to_string(),
+            (None, true) => "DETACHED".into(),
+            (None, false) => "MISSING (gone or re-created: run up)".into(),
+        };
+        out!("{:<16} {:<9} {:<18} {:>8}", i.interface, i.role, i.hook, prog);
     }
     out!("\n{:<12} {:>8} {:>5} {:>6} {:>15}  ports", "network", "vni", "vlan", "peers", "learned/max");
-    for n in &nets {
-        let max = match n["max_learned"].as_u64() {
-            Some(0) | None => "-".to_string(),
-            Some(m) => m.to_string(),
-        };
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for n in &st.networks {
+        let max = if n.max_learned == 0 { "-".to_string() } else { n.max_learned.to_string() };
         out!(
             "{:<12} {:>8} {:>5} {:>6} {:>15}  {}",
-            n["name"].as_str().unwrap_or(""),
-            n["vni"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-            n["vlan"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-            n["peers"].as_array().map(|a| a.len()).unwrap_or(0),
-            format!("{}/{max}", n["learned"].as_u64().unwrap_or(0)),
-            n["ports"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))
-                .unwrap_or_default()
+            n.name,
+            opt(n.vni.map(|v| v.to_string())),
+            opt(n.vlan.map(|v| v.to_string())),
+            n.peers.len(),
+            format!("{}/{max}", n.learned),
+            n.ports.join(",")
         );
     }
     Ok(())

@@ -82,7 +82,7 @@ fn fdb_scale_worker(n: u32) -> (std::sync::mpsc::Sender<u32>, std::sync::mpsc::R
                 let b = i.to_be_bytes();
                 [2, 0x55, b[0], b[1], b[2], b[3]]
             };
-            let keys: Vec<FdbKey> = (0..n).map(|i| FdbKey { net_id, mac: mac(i), _pad: [0; 2] }).collect();
+            let keys: Vec<FdbKey> = (0..n).map(|i| FdbKey::new(net_id, mac(i))).collect();
             let e = FdbEntry {
                 kind: FDB_KIND_REMOTE,
                 flags: FDB_F_STATIC,

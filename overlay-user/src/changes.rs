@@ -1,0 +1,160 @@
+//! Run-time changes of a running instance (`overlayctl peer|fdb|port
+//! add|del`): the rules for what may change, checked before anything does.
+//! Each change is kept beside the config file's contents (see `runtime`)
+//! and applied like `up`.
+
+use std::net::Ipv4Addr;
+
+use crate::{
+    config::{MacAddr, Port, StaticFdb},
+    error::{Error, Result},
+    instance::{self, change_runtime},
+    netlink,
+};
+
+/// Why a run-time change is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("unknown network {0:?}")]
+    UnknownNetwork(String),
+    #[error("peer {peer} is already in {network}")]
+    PeerPresent { peer: Ipv4Addr, network: String },
+    #[error("peer {peer} is not in {network}")]
+    PeerAbsent { peer: Ipv4Addr, network: String },
+    #[error("{what} comes from the config file: change it there and run up")]
+    InConfigFile { what: String },
+    #[error("no entry for {mac} in {network}")]
+    NoEntry { mac: MacAddr, network: String },
+    #[error("{0} is already a port")]
+    PortPresent(String),
+    #[error("{0} is not a port")]
+    PortAbsent(String),
+    #[error("interface {0} already exists; --netns creates a new veth pair")]
+    InterfaceExists(String),
+}
+
+fn refuse(r: Refusal) -> Error {
+    Error::Refused(r)
+}
+
+/// `peer add|del IP --network N`.
+pub fn peer(name: &str, network: &str, peer: Ipv4Addr, add: bool) -> Result<()> {
+    change_runtime(name, |s, rt| {
+        let n = s.config.network(network).ok_or_else(|| refuse(Refusal::UnknownNetwork(network.into())))?;
+        let in_file = s.file.network(network).is_some_and(|f| f.peers.contains(&peer));
+        let network = network.to_string();
+        match (add, n.peers.contains(&peer)) {
+            (true, true) => return Err(refuse(Refusal::PeerPresent { peer, network })),
+            (true, false) => rt.peers.push((network, peer)),
+            (false, false) => return Err(refuse(Refusal::PeerAbsent { peer, network })),
+            (false, true) if in_file => {
+                return Err(refuse(Refusal::InConfigFile { what: format!("peer {peer} of {network}") }));
+            }
+            (false, true) => rt.peers.retain(|(n, p)| !(*n == network && *p == peer)),
+        }
+        Ok(())
+    })
+}
+
+/// `fdb add MAC --network N (--remote IP | --port IF)`: a static entry
+/// (replacing a run-time one for the same MAC).
+pub fn fdb_add(name: &str, entry: StaticFdb) -> Result<()> {
+    change_runtime(name, |s, rt| {
+        let same = |f: &StaticFdb| f.network == entry.network && f.mac == entry.mac;
+        if s.file.fdb.iter().any(same) {
+            let what = format!("the static entry {} in {}", entry.mac, entry.network);
+            return Err(refuse(Refusal::InConfigFile { what }));
+        }
+        rt.fdb.retain(|f| !same(f));
+        rt.fdb.push(entry.clone());
+        Ok(())
+    })
+}
+
+/// `fdb del MAC --network N`: a run-time static entry, or a learned one.
+pub fn fdb_del(name: &str, network: &str, mac: MacAddr) -> Result<()> {
+    let s = instance::require_state(name)?;
+    let same = |f: &StaticFdb| f.network == network && f.mac == mac;
+    if s.file.fdb.iter().any(same) {
+        return Err(refuse(Refusal::InConfigFile { what: format!("the static entry {mac} in {network}") }));
+    }
+    if s.runtime.fdb.iter().any(same) {
+        return change_runtime(name, |_, rt| {
+            rt.fdb.retain(|f| !same(f));
+            Ok(())
+        });
+    }
+    let (s, mut maps) = instance::open_maps(name)?;
+    let id = *s.net_ids.get(network).ok_or_else(|| refuse(Refusal::UnknownNetwork(network.into())))?;
+    let key = overlay_common::maps::FdbKey::new(id, mac.0);
+    maps.fdb.remove(&key).map_err(|_| refuse(Refusal::NoEntry { mac, network: network.into() }))?;
+    crate::apply::recount_learned(&mut maps)
+}
+
+/// Where `port add --netns` puts the far end of the veth pair it creates.
+#[derive(Clone, Debug)]
+pub struct FarEnd {
+    pub netns: String,
+    pub name: String,
+}
+
+/// `port add IF ... [--netns NS [--peer-name P]]`: checked against the
+/// config first; with `far`, the veth pair is created and, if applying
+/// fails, deleted again (nothing half-made).
+pub fn port_add(name: &str, port: Port, far: Option<FarEnd>) -> Result<()> {
+    let s = instance::require_state(name)?;
+    let iface = port.interface.clone();
+    if s.config.ports.iter().any(|p| p.interface == iface) {
+        return Err(refuse(Refusal::PortPresent(iface)));
+    }
+    let mut cfg = s.config.clone();
+    cfg.ports.push(port.clone());
+    cfg.validate()?;
+    if let Some(f) = &far {
+        if netlink::link_exists(&iface) {
+            return Err(refuse(Refusal::InterfaceExists(iface)));
+        }
+        let underlay = netlink::link_info(&s.config.underlay.interface)?;
+        let mtu = port.mtu.unwrap_or(underlay.mtu.saturating_sub(overlay_common::VXLAN_OVERHEAD));
+        netlink::create_veth_into_netns(&iface, &f.name, &f.netns, Some(mtu))?;
+    }
+    let added = change_runtime(name, |_, rt| {
+        rt.ports.push(port.clone());
+        Ok(())
+    });
+    if let Err(e) = added {
+        if far.is_some()
+            && let Ok(l) = netlink::link_info(&iface)
+        {
+            let _ = netlink::delete_link(l.index);
+        }
+        return Err(e);
+    }
+    if let Some(f) = &far {
+        instance::record_created(name, &iface, &f.netns)?;
+    }
+    Ok(())
+}
+
+/// `port del IF`: a run-time port, with its static entries; a veth that
+/// `port add --netns` made goes with it.
+pub fn port_del(name: &str, iface: &str) -> Result<()> {
+    let s = instance::require_state(name)?;
+    if s.file.ports.iter().any(|p| p.interface == iface) {
+        return Err(refuse(Refusal::InConfigFile { what: format!("port {iface}") }));
+    }
+    if !s.runtime.ports.iter().any(|p| p.interface == iface) {
+        return Err(refuse(Refusal::PortAbsent(iface.into())));
+    }
+    change_runtime(name, |_, rt| -> Result<()> {
+        rt.ports.retain(|p| p.interface != iface);
+        rt.fdb.retain(|f| f.port.as_deref() != Some(iface));
+        Ok(())
+    })?;
+    if s.created.contains_key(iface)
+        && let Ok(l) = netlink::link_info(iface)
+    {
+        netlink::delete_link(l.index)?;
+    }
+    Ok(())
+}

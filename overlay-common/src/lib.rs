@@ -11,25 +11,29 @@ pub mod encap;
 pub mod frame;
 pub mod headers;
 pub mod maps;
+pub mod offsets;
 pub mod parse;
 
 /// Default VXLAN UDP port (IANA).
 pub const VXLAN_PORT: u16 = 4789;
-/// Outer Ethernet + IPv4 (no options) + UDP + VXLAN.
-pub const VXLAN_OVERHEAD: u32 = 50;
-/// Bytes added in front of the inner Ethernet header by encapsulation,
-/// measured after the outer MAC header: IPv4 + UDP + VXLAN + inner Ethernet.
-pub const ENCAP_ROOM: u32 = 20 + 8 + 8 + 14;
-
 pub const ETH_HLEN: usize = 14;
 /// IPv4 header without options.
 pub const IPV4_HLEN: usize = 20;
+pub const IPV6_HLEN: usize = 40;
 pub const UDP_HLEN: usize = 8;
 pub const VXLAN_HLEN: usize = 8;
+
+/// Outer Ethernet + IPv4 (no options) + UDP + VXLAN.
+pub const VXLAN_OVERHEAD: u32 = (ETH_HLEN + IPV4_HLEN + UDP_HLEN + VXLAN_HLEN) as u32;
+/// Bytes added in front of the inner Ethernet header by encapsulation,
+/// measured after the outer MAC header: IPv4 + UDP + VXLAN + inner Ethernet.
+pub const ENCAP_ROOM: u32 = (IPV4_HLEN + UDP_HLEN + VXLAN_HLEN + ETH_HLEN) as u32;
 pub const ETH_P_IPV4: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const ETH_P_8021Q: u16 = 0x8100;
 pub const ETH_P_8021AD: u16 = 0x88a8;
+pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 
 /// Version of the pinned map layout. Bumped whenever a key or value type

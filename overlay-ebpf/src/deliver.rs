@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     EbpfContext,
-    bindings::{__sk_buff, TC_ACT_REDIRECT},
+    bindings::__sk_buff,
     cty::c_void,
     helpers::{bpf_clone_redirect, bpf_loop, bpf_redirect, bpf_skb_vlan_pop, bpf_skb_vlan_push},
     programs::TcContext,
@@ -15,7 +15,7 @@ use overlay_common::{
 
 use crate::{
     maps::{TRUNK_VLANS, port},
-    stats::{Drop, count},
+    stats::{Drop, count, helper_ok, redirect_verdict},
 };
 
 /// Whether trunk port `ifindex` carries network `net_id` tagged `vid`
@@ -45,33 +45,26 @@ pub fn egress_vid(ifindex: u32, net_id: u32, net: &NetConfig, row: u32) -> Resul
 }
 
 #[inline(always)]
-fn push(ctx: &TcContext, vid: u16) -> Result<(), ()> {
+fn push(ctx: &TcContext, vid: u16, row: u32) -> Result<(), Drop> {
     if vid == NO_VLAN {
         return Ok(());
     }
     // SAFETY: helper call on our own context.
-    let r = unsafe { bpf_skb_vlan_push(ctx.as_ptr() as *mut _, ETH_P_8021Q.to_be(), vid) };
-    if r == 0 { Ok(()) } else { Err(()) }
+    helper_ok(unsafe { bpf_skb_vlan_push(ctx.as_ptr() as *mut _, ETH_P_8021Q.to_be(), vid) }, row)
 }
 
 #[inline(always)]
-pub fn pop(ctx: &TcContext) -> Result<(), ()> {
+pub fn pop(ctx: &TcContext, row: u32) -> Result<(), Drop> {
     // SAFETY: helper call on our own context.
-    let r = unsafe { bpf_skb_vlan_pop(ctx.as_ptr() as *mut _) };
-    if r == 0 { Ok(()) } else { Err(()) }
+    helper_ok(unsafe { bpf_skb_vlan_pop(ctx.as_ptr() as *mut _) }, row)
 }
 
 /// Hands the frame itself to `ifindex` (the program's last action).
 #[inline(always)]
 pub fn redirect_to(ctx: &TcContext, ifindex: u32, vid: u16, row: u32) -> Result<i32, Drop> {
-    push(ctx, vid).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
+    push(ctx, vid, row)?;
     // SAFETY: plain helper call.
-    let r = unsafe { bpf_redirect(ifindex, 0) };
-    if r == TC_ACT_REDIRECT as i64 {
-        Ok(TC_ACT_REDIRECT)
-    } else {
-        Err(Drop::new(row, Counter::DropHelperFailed))
-    }
+    redirect_verdict(unsafe { bpf_redirect(ifindex, 0) }, row)
 }
 
 /// What the `bpf_loop` callback needs to send one flood copy.
@@ -168,9 +161,9 @@ pub fn flood_local(
 ) -> Result<u32, Drop> {
     let mut sent = clone_all(ctx, fs, net_id, net.vlan, false, skip, row);
     if fs.n_tagged != 0 && net.vlan != NO_VLAN {
-        push(ctx, net.vlan).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
+        push(ctx, net.vlan, row)?;
         sent += clone_all(ctx, fs, net_id, net.vlan, true, skip, row);
-        pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
+        pop(ctx, row)?;
     }
     Ok(sent)
 }

@@ -31,6 +31,32 @@ impl Drop {
     }
 }
 
+/// A kernel helper's failure as a counted `drop_helper_failed` of `row`.
+pub trait OrDrop<T> {
+    fn or_drop(self, row: u32) -> Result<T, Drop>;
+}
+
+impl<T, E> OrDrop<T> for Result<T, E> {
+    #[inline(always)]
+    fn or_drop(self, row: u32) -> Result<T, Drop> {
+        self.map_err(|_| Drop::new(row, Counter::DropHelperFailed))
+    }
+}
+
+/// A helper's return code (0 = success) as a result.
+#[inline(always)]
+pub fn helper_ok(r: i64, row: u32) -> Result<(), Drop> {
+    if r == 0 { Ok(()) } else { Err(Drop::new(row, Counter::DropHelperFailed)) }
+}
+
+/// The verdict of a `bpf_redirect*` helper: `TC_ACT_REDIRECT`, or a
+/// counted failure.
+#[inline(always)]
+pub fn redirect_verdict(r: i64, row: u32) -> Result<i32, Drop> {
+    let redirect = aya_ebpf::bindings::TC_ACT_REDIRECT;
+    if r == redirect as i64 { Ok(redirect) } else { Err(Drop::new(row, Counter::DropHelperFailed)) }
+}
+
 /// Counts a drop and returns the TC verdict for it.
 #[inline(always)]
 pub fn count_drop(d: Drop) -> i32 {

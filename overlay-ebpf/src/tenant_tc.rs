@@ -75,7 +75,7 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     let row = net_row(net_id);
     count(row, Counter::RxTenant);
     if l2.has_tag {
-        pop(ctx).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
+        pop(ctx, row)?;
     }
     learn(row, net_id, net, cfg.ageing_ns, l2.eth.src, at_port(ifindex))?;
 

@@ -13,10 +13,16 @@ use aya_ebpf::{
     helpers::{bpf_csum_diff, bpf_loop, bpf_skb_load_bytes},
     programs::TcContext,
 };
+use core::mem::offset_of;
+use overlay_common::{
+    ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_HLEN, IPV6_HLEN,
+    headers::{Ipv4Hdr, UdpHdr},
+    offsets as off,
+};
 
 const CHUNK: usize = 64;
 /// UDP header offset in the encapsulated frame.
-const OFF_UDP: u32 = 14 + 20;
+const OFF_UDP: u32 = off::UDP as u32;
 
 #[repr(C)]
 struct SumCtx {
@@ -89,40 +95,40 @@ fn sum_words(words: &mut [u32], seed: u32) -> Result<u32, ()> {
 fn lco(ctx: &TcContext) -> Option<(u32, u32)> {
     use overlay_common::frame::Frame;
     let f = crate::access::SkbFrame(ctx);
-    // Inner Ethernet at 50, inner L3 at 64 (from the frame start).
-    let ethertype = u16::from_be(f.read::<u16>(62)?);
-    let (l4_off, proto, l4_len, mut pseudo) = if ethertype == 0x0800 {
-        let ip: overlay_common::headers::Ipv4Hdr = f.read(64)?;
+    let ethertype = u16::from_be(f.read::<u16>(off::INNER_ETH_TYPE)?);
+    let l3 = off::INNER_L3 as u32;
+    let (l4_off, proto, l4_len, mut pseudo) = if ethertype == ETH_P_IPV4 {
+        let ip: Ipv4Hdr = f.read(off::INNER_L3)?;
         let ihl = ip.header_len() as u32;
         let tot = u16::from_be(ip.tot_len_be) as u32;
-        if ip.version() != 4 || ihl < 20 || tot < ihl || ip.is_fragment() {
+        if ip.version() != 4 || ihl < IPV4_HLEN as u32 || tot < ihl || ip.is_fragment() {
             return None;
         }
         let mut w = [0u32; 10];
         w[0] = ip.saddr_be;
         w[1] = ip.daddr_be;
-        (64 + ihl, ip.protocol, tot - ihl, w)
-    } else if ethertype == 0x86dd {
-        let hdr: [u32; 10] = f.read(64)?;
+        (l3 + ihl, ip.protocol, tot - ihl, w)
+    } else if ethertype == ETH_P_IPV6 {
+        let hdr: [u32; 10] = f.read(off::INNER_L3)?;
         let b = hdr[1].to_ne_bytes(); // payload length (2), next header, hop limit
         let payload = u16::from_be_bytes([b[0], b[1]]) as u32;
         let mut w = [0u32; 10];
         w[..8].copy_from_slice(&hdr[2..10]); // source and destination
-        (64 + 40, b[2], payload, w)
+        (l3 + IPV6_HLEN as u32, b[2], payload, w)
     } else {
         return None;
     };
     match proto {
-        6 => {}
-        17 => {
-            let check: u16 = f.read(l4_off as usize + 6)?;
+        IPPROTO_TCP => {}
+        IPPROTO_UDP => {
+            let check: u16 = f.read(l4_off as usize + offset_of!(UdpHdr, check_be))?;
             if check == 0 {
                 return None;
             }
         }
         _ => return None,
     }
-    let at = if ethertype == 0x0800 { 2 } else { 8 };
+    let at = if ethertype == ETH_P_IPV4 { 2 } else { 8 };
     pseudo[at] = ((proto as u32) << 16 | (l4_len & 0xffff)).to_be();
     let p = sum_words(&mut pseudo, 0).ok()?;
     Some((l4_off - OFF_UDP, !(fold(p as u64) as u32) & 0xffff))
@@ -161,7 +167,7 @@ pub fn write(ctx: &TcContext, src_be: u32, dst_be: u32, udp_len: u32) -> Result<
 #[inline(always)]
 fn compute(ctx: &TcContext, src_be: u32, dst_be: u32, udp_len: u32) -> Result<(), ()> {
     // Pseudo-header: addresses, zero, protocol, UDP length (network order).
-    let mut pseudo = [src_be, dst_be, ((17u32 << 16) | (udp_len & 0xffff)).to_be()];
+    let mut pseudo = [src_be, dst_be, (((IPPROTO_UDP as u32) << 16) | (udp_len & 0xffff)).to_be()];
     // SAFETY: 12 initialised bytes.
     let seed = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, pseudo.as_mut_ptr(), 12, 0) };
     if seed < 0 {
@@ -181,5 +187,5 @@ fn compute(ctx: &TcContext, src_be: u32, dst_be: u32, udp_len: u32) -> Result<()
         check = 0xffff; // zero means "no checksum" in UDP over IPv4
     }
     // The sum ran over memory in network order: store it as computed.
-    ctx.store(40, &check, 0).map_err(|_| ())
+    ctx.store(off::UDP_CHECK, &check, 0).map_err(|_| ())
 }

@@ -23,7 +23,7 @@ use crate::{
     fdb::{Hit, at_remote, learn, lookup},
     maps::config,
     rpf::source_ok,
-    stats::{Drop, count, count_drop},
+    stats::{Drop, OrDrop, count, count_drop, helper_ok},
 };
 
 /// `skb->pkt_type` of a frame sent to another host's MAC address.
@@ -44,21 +44,17 @@ pub fn vtep_ingress(ctx: TcContext) -> i32 {
 /// the inner frame's length (from the UDP length) are cut off.
 #[inline(always)]
 fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
-    let helper = Drop::new(row, Counter::DropHelperFailed);
     let room = rx.inner_off as i32;
     // DECAP_L3_IPV4 also clears the skb's tunnel state (encapsulation bit,
     // tunnel GSO type), so the frame can be encapsulated again later, e.g.
     // after a router namespace forwards it into another network.
     let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | BPF_F_ADJ_ROOM_DECAP_L3_IPV4 as u64;
-    ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).map_err(|_| helper)?;
-    ctx.store(0, &rx.inner, 0).map_err(|_| helper)?;
+    ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).or_drop(row)?;
+    ctx.store(0, &rx.inner, 0).or_drop(row)?;
     if ctx.len() as usize > rx.inner_len {
         // SAFETY: helper on our own context (never a GSO frame: the parser
         // refuses super-packets with trailing bytes).
-        let r = unsafe { bpf_skb_change_tail(ctx.as_ptr() as *mut _, rx.inner_len as u32, 0) };
-        if r != 0 {
-            return Err(helper);
-        }
+        helper_ok(unsafe { bpf_skb_change_tail(ctx.as_ptr() as *mut _, rx.inner_len as u32, 0) }, row)?;
     }
     count(row, Counter::Decap);
     Ok(())

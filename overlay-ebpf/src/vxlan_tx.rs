@@ -16,7 +16,7 @@ use aya_ebpf::{
     bindings::{
         BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
         BPF_F_ADJ_ROOM_FIXED_GSO, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT,
-        TC_ACT_REDIRECT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
+        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
         bpf_fib_lookup as FibParams, bpf_redir_neigh,
     },
     helpers::{
@@ -26,26 +26,22 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use overlay_common::{
-    ENCAP_ROOM, ETH_P_IPV4, MAX_FLOOD_PEERS,
+    ENCAP_ROOM, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, MAX_FLOOD_PEERS, UDP_HLEN, VXLAN_HLEN,
     counters::Counter,
     encap::{EncapParams, build_outer, csum_replace4, udp_src_port},
     frame::Frame,
     headers::EthHdr,
     maps::{CFG_F_UDP_CSUM, FloodSet, GlobalConfig, NEXT_HOP_TTL_NS, NetConfig, NextHop as CachedHop},
+    offsets as off,
 };
 
 use crate::{
     access::SkbFrame,
     maps::NEXT_HOP,
-    stats::{Drop, count},
+    stats::{Drop, OrDrop, count, helper_ok, redirect_verdict},
 };
 
 const AF_INET: u8 = 2;
-const ETH_P_IPV6: u16 = 0x86dd;
-/// Offsets in the encapsulated frame.
-const OFF_IP_CHECK: usize = 14 + 10;
-const OFF_IP_DST: usize = 14 + 16;
-const OFF_UDP_CHECK: usize = 14 + 20 + 6;
 const BPF_ADJ_ROOM_ENCAP_L2_SHIFT: u64 = 56;
 
 #[inline(always)]
@@ -70,7 +66,6 @@ pub fn encapsulate(
     dst_be: u32,
     row: u32,
 ) -> Result<(), Drop> {
-    let helper = Drop::new(row, Counter::DropHelperFailed);
     let inner_len = ctx.len();
     // SAFETY: helper on our context; hashes the inner flow before we add headers.
     let hash = unsafe { bpf_get_hash_recalc(ctx.as_ptr() as *mut _) };
@@ -81,7 +76,7 @@ pub fn encapsulate(
             | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 as u64
             | BPF_F_ADJ_ROOM_ENCAP_L4_UDP as u64
             | BPF_F_ADJ_ROOM_ENCAP_L2_ETH as u64
-            | (14u64 << BPF_ADJ_ROOM_ENCAP_L2_SHIFT);
+            | ((ETH_HLEN as u64) << BPF_ADJ_ROOM_ENCAP_L2_SHIFT);
         if ctx.adjust_room(ENCAP_ROOM as i32, BPF_ADJ_ROOM_MAC, flags).is_err() {
             // The helper refuses frames still marked encapsulated: a frame
             // we decapsulated earlier (the kernel keeps the mark, BPF cannot
@@ -92,18 +87,15 @@ pub fn encapsulate(
                 return Err(Drop::new(row, Counter::DropTunnelGso));
             }
             ctx.adjust_room(ENCAP_ROOM as i32, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO as u64)
-                .map_err(|_| helper)?;
+                .or_drop(row)?;
         }
-        ctx.store(50, &eth, 0).map_err(|_| helper)?;
+        ctx.store(off::INNER_ETH, &eth, 0).or_drop(row)?;
     } else {
         if is_gso(ctx) {
-            return Err(helper);
+            return Err(Drop::new(row, Counter::DropHelperFailed));
         }
         // SAFETY: helper on our context; the original frame becomes the inner one.
-        let r = unsafe { bpf_skb_change_head(ctx.as_ptr() as *mut _, ENCAP_ROOM, 0) };
-        if r != 0 {
-            return Err(helper);
-        }
+        helper_ok(unsafe { bpf_skb_change_head(ctx.as_ptr() as *mut _, ENCAP_ROOM, 0) }, row)?;
     }
     let p = EncapParams {
         src_be: cfg.local_vtep_be,
@@ -114,13 +106,14 @@ pub fn encapsulate(
         dst_port_be: cfg.udp_port_be,
     };
     let outer = build_outer(&p, inner_len);
-    ctx.store(14, &outer, 0).map_err(|_| helper)?;
-    ctx.store(12, &ETH_P_IPV4.to_be(), 0).map_err(|_| helper)?;
+    ctx.store(off::IP, &outer, 0).or_drop(row)?;
+    ctx.store(off::ETH_TYPE, &ETH_P_IPV4.to_be(), 0).or_drop(row)?;
     // Optional outer UDP checksum, for single frames only: a GSO
     // super-packet's segments get theirs from the segmentation, which BPF
     // cannot ask for (no adjust_room flag for SKB_GSO_UDP_TUNNEL_CSUM).
     if cfg.flags & CFG_F_UDP_CSUM != 0 && !is_gso(ctx) {
-        crate::udp_csum::write(ctx, cfg.local_vtep_be, dst_be, inner_len + 16).map_err(|_| helper)?;
+        let udp_len = inner_len + (UDP_HLEN + VXLAN_HLEN) as u32;
+        crate::udp_csum::write(ctx, cfg.local_vtep_be, dst_be, udp_len).or_drop(row)?;
     }
     let mut mtu: u32 = 0;
     // SAFETY: helper on our context with a valid out pointer.
@@ -190,8 +183,8 @@ fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
 
 #[inline(always)]
 fn set_macs(ctx: &TcContext, smac: &[u8; 6], dmac: &[u8; 6]) -> Result<(), ()> {
-    ctx.store(0, dmac, 0).map_err(|_| ())?;
-    ctx.store(6, smac, 0).map_err(|_| ())
+    ctx.store(off::ETH_DST, dmac, 0).map_err(|_| ())?;
+    ctx.store(off::ETH_SRC, smac, 0).map_err(|_| ())
 }
 
 /// Rewrites the outer destination for the next peer, with the IPv4
@@ -200,16 +193,16 @@ fn set_macs(ctx: &TcContext, smac: &[u8; 6], dmac: &[u8; 6]) -> Result<(), ()> {
 #[inline(always)]
 fn retarget(ctx: &TcContext, old_be: u32, new_be: u32) -> Result<(), ()> {
     let f = SkbFrame(ctx);
-    let check: u16 = f.read(OFF_IP_CHECK).ok_or(())?;
-    let udp_check: u16 = f.read(OFF_UDP_CHECK).ok_or(())?;
-    ctx.store(OFF_IP_DST, &new_be, 0).map_err(|_| ())?;
-    ctx.store(OFF_IP_CHECK, &csum_replace4(check, old_be, new_be), 0).map_err(|_| ())?;
+    let check: u16 = f.read(off::IP_CHECK).ok_or(())?;
+    let udp_check: u16 = f.read(off::UDP_CHECK).ok_or(())?;
+    ctx.store(off::IP_DST, &new_be, 0).map_err(|_| ())?;
+    ctx.store(off::IP_CHECK, &csum_replace4(check, old_be, new_be), 0).map_err(|_| ())?;
     if udp_check != 0 {
         let mut c = csum_replace4(udp_check, old_be, new_be);
         if c == 0 {
             c = 0xffff;
         }
-        ctx.store(OFF_UDP_CHECK, &c, 0).map_err(|_| ())?;
+        ctx.store(off::UDP_CHECK, &c, 0).map_err(|_| ())?;
     }
     Ok(())
 }
@@ -219,14 +212,9 @@ fn retarget(ctx: &TcContext, old_be: u32, new_be: u32) -> Result<(), ()> {
 pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) -> Result<i32, Drop> {
     match next_hop(ctx, cfg, dst_be) {
         NextHop::Resolved { ifindex, smac, dmac } => {
-            set_macs(ctx, &smac, &dmac).map_err(|_| Drop::new(row, Counter::DropHelperFailed))?;
+            set_macs(ctx, &smac, &dmac).or_drop(row)?;
             // SAFETY: plain helper call.
-            let r = unsafe { bpf_redirect(ifindex, 0) };
-            if r == TC_ACT_REDIRECT as i64 {
-                Ok(TC_ACT_REDIRECT)
-            } else {
-                Err(Drop::new(row, Counter::DropHelperFailed))
-            }
+            redirect_verdict(unsafe { bpf_redirect(ifindex, 0) }, row)
         }
         NextHop::Unresolved { ifindex, gw_be } if skb_protocol(ctx) == ETH_P_IPV4 => {
             // SAFETY: all-zero is valid; the helper resolves the neighbour.
@@ -235,11 +223,7 @@ pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) ->
             nh.__bindgen_anon_1.ipv4_nh = gw_be;
             // SAFETY: helper with a valid parameter block.
             let r = unsafe { bpf_redirect_neigh(ifindex, &mut nh, size_of::<bpf_redir_neigh>() as i32, 0) };
-            if r == TC_ACT_REDIRECT as i64 {
-                Ok(TC_ACT_REDIRECT)
-            } else {
-                Err(Drop::new(row, Counter::DropHelperFailed))
-            }
+            redirect_verdict(r, row)
         }
         NextHop::Unresolved { .. } => Err(Drop::new(row, Counter::DropNoNeighbour)),
         NextHop::Unreachable => Err(Drop::new(row, Counter::DropNoRoute)),

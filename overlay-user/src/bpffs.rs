@@ -52,17 +52,15 @@ fn mount_here(c: &CString) -> i32 {
 /// Mounts bpffs on [`bpffs_dir`] unless it is one already.
 pub fn ensure_bpffs() -> Result<PathBuf> {
     let dir = bpffs_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Bpffs(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Bpffs { path: dir.clone(), source })?;
     if is_bpffs(&dir) {
         return Ok(dir);
     }
-    let c = CString::new(dir.as_os_str().as_bytes()).map_err(|e| Error::Bpffs(e.to_string()))?;
+    let c = CString::new(dir.as_os_str().as_bytes())
+        .map_err(|e| Error::Bpffs { path: dir.clone(), source: std::io::Error::other(e) })?;
     if mount_here(&c) != 0 {
-        return Err(Error::Bpffs(format!(
-            "mount bpf on {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        )));
+        let source = std::io::Error::last_os_error();
+        return Err(Error::Bpffs { path: dir, source });
     }
     Ok(dir)
 }
@@ -113,10 +111,10 @@ pub fn join_pin_mount_namespace() -> Result<()> {
             let f = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?;
             // SAFETY: setns on a namespace fd; we are single-threaded.
             if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
-                return Err(Error::Bpffs(format!(
-                    "join mount namespace of pid {pid}: {}",
-                    std::io::Error::last_os_error()
-                )));
+                return Err(Error::Os {
+                    op: format!("join mount namespace of pid {pid}"),
+                    source: std::io::Error::last_os_error(),
+                });
             }
             return Ok(());
         }

@@ -77,7 +77,7 @@ pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<Fdb
 pub fn flush(state: &State, maps: &mut Maps, network: Option<&str>) -> Result<usize> {
     let id = match network {
         Some(n) => {
-            Some(*state.net_ids.get(n).ok_or_else(|| Error::Config(format!("unknown network {n:?}")))?)
+            Some(*state.net_ids.get(n).ok_or_else(|| crate::changes::Refusal::UnknownNetwork(n.into()))?)
         }
         None => None,
     };

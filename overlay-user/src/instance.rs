@@ -55,7 +55,7 @@ pub fn load_state(name: &str) -> Result<Option<State>> {
     let p = state_path(name);
     match fs::read_to_string(&p) {
         Ok(t) => {
-            serde_json::from_str(&t).map(Some).map_err(|e| Error::State(format!("{}: {e}", p.display())))
+            serde_json::from_str(&t).map(Some).map_err(|source| Error::StateFile { path: p.clone(), source })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
@@ -65,7 +65,7 @@ pub fn load_state(name: &str) -> Result<Option<State>> {
 fn save_state(s: &State) -> Result<()> {
     let p = state_path(&s.config.name);
     let tmp = p.with_extension("json.tmp");
-    fs::write(&tmp, serde_json::to_vec(s).map_err(|e| Error::State(e.to_string()))?)?;
+    fs::write(&tmp, serde_json::to_vec(s).map_err(|source| Error::StateFile { path: p.clone(), source })?)?;
     fs::rename(tmp, p)?;
     Ok(())
 }
@@ -92,9 +92,10 @@ pub fn instances_here() -> Vec<String> {
 pub fn require_state(name: &str) -> Result<State> {
     let s = load_state(name)?.ok_or_else(|| Error::NotUp(name.into(), state_path(name)))?;
     if s.netns != current_netns() {
-        return Err(Error::State(format!(
-            "instance {name:?} lives in another network namespace; run overlayctl there (ip netns exec ...)"
-        )));
+        return Err(Error::OtherNetns {
+            name: name.into(),
+            what: "lives in another network namespace; run overlayctl there (ip netns exec ...)",
+        });
     }
     Ok(s)
 }
@@ -103,11 +104,11 @@ pub fn require_state(name: &str) -> Result<State> {
 /// that is missing.
 fn resolve(cfg: &Config) -> Result<Resolved> {
     let u = netlink::link_info(&cfg.underlay.interface)
-        .map_err(|e| Error::Config(format!("underlay.interface {:?}: {e}", cfg.underlay.interface)))?;
+        .map_err(Error::field(format!("underlay.interface {:?}", cfg.underlay.interface)))?;
     let mut ports = BTreeMap::new();
     for (i, p) in cfg.ports.iter().enumerate() {
-        let l = netlink::link_info(&p.interface)
-            .map_err(|e| Error::Config(format!("port[{i}] {:?}: {e}", p.interface)))?;
+        let l =
+            netlink::link_info(&p.interface).map_err(Error::field(format!("port[{i}] {:?}", p.interface)))?;
         ports.insert(p.interface.clone(), l.index);
     }
     Ok(Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, underlay_mac: u.mac, ports })
@@ -150,10 +151,10 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
     if let Some(o) = &old
         && o.netns != current_netns()
     {
-        return Err(Error::State(format!(
-            "instance {:?} is already up in another network namespace; pick another name",
-            cfg.name
-        )));
+        return Err(Error::OtherNetns {
+            name: cfg.name.clone(),
+            what: "is already up in another network namespace; pick another name",
+        });
     }
     let resolved = resolve(cfg)?;
     let old_ids = old.as_ref().map(|o| o.net_ids.clone()).unwrap_or_default();
@@ -186,7 +187,7 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
             let idx = resolved.ports[&p.interface];
             if netlink::link_info(&p.interface)?.mtu != m {
                 netlink::set_mtu(idx, m)
-                    .map_err(|e| Error::Config(format!("port {:?}: set mtu {m}: {e}", p.interface)))?;
+                    .map_err(Error::field(format!("port {:?}: set mtu {m}", p.interface)))?;
             }
         }
     }

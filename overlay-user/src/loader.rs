@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use aya::{
     Ebpf, EbpfLoader,
     programs::{
-        LinkOrder, SchedClassifier, TcAttachType, Xdp,
+        LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp,
         links::{FdLink, PinnedLink},
         tc::{SchedClassifierLink, TcAttachOptions},
         xdp::{XdpLink, XdpMode},
@@ -39,21 +39,26 @@ pub fn load(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
         .default_map_pin_directory(dir)
         .map_max_entries(MAP_FDB, fdb_size)
         .load(OBJECT)
-        .map_err(Error::bpf)?;
+        .map_err(|e| Error::Object(Box::new(e)))?;
+    let loaded = |prog: &str, source: ProgramError| Error::Program {
+        hint: verifier_hint(&source),
+        prog: prog.into(),
+        source: Box::new(source),
+    };
     for name in ALL_PROGRAMS {
         let p: &mut SchedClassifier = ebpf
             .program_mut(name)
-            .ok_or_else(|| Error::Bpf(format!("program {name} missing from object")))?
+            .ok_or_else(|| Error::MissingProgram(name.to_string()))?
             .try_into()
-            .map_err(Error::bpf)?;
-        p.load().map_err(|e| Error::Bpf(format!("{name}: {e}{}", verifier_hint(&e))))?;
+            .map_err(Error::program(name))?;
+        p.load().map_err(|e| loaded(name, e))?;
     }
     let x: &mut Xdp = ebpf
         .program_mut(PROG_VTEP_XDP)
-        .ok_or_else(|| Error::Bpf(format!("program {PROG_VTEP_XDP} missing from object")))?
+        .ok_or_else(|| Error::MissingProgram(PROG_VTEP_XDP.into()))?
         .try_into()
-        .map_err(Error::bpf)?;
-    x.load().map_err(|e| Error::Bpf(format!("{PROG_VTEP_XDP}: {e}{}", verifier_hint(&e))))?;
+        .map_err(Error::program(PROG_VTEP_XDP))?;
+    x.load().map_err(|e| loaded(PROG_VTEP_XDP, e))?;
     Ok(ebpf)
 }
 
@@ -106,22 +111,22 @@ pub fn attach_xdp(ebpf: &mut Ebpf, dir: &Path, ifname: &str, how: XdpAttach) -> 
     }
     let p: &mut Xdp = ebpf
         .program_mut(PROG_VTEP_XDP)
-        .ok_or_else(|| Error::Bpf(format!("no program {PROG_VTEP_XDP}")))?
+        .ok_or_else(|| Error::MissingProgram(PROG_VTEP_XDP.into()))?
         .try_into()
-        .map_err(Error::bpf)?;
+        .map_err(Error::program(PROG_VTEP_XDP))?;
     let pin = xdp_pin(dir, ifname, how);
     let fresh = |p: &mut Xdp| {
-        p.attach(ifname, how.mode()).map_err(|e| {
-            Error::Bpf(format!(
-                "attach {PROG_VTEP_XDP} ({}) to {ifname}: {e} (another XDP program attached? a driver without native XDP? try xdp = \"generic\")",
-                how.tag()
-            ))
+        p.attach(ifname, how.mode()).map_err(|source| Error::Attach {
+            prog: format!("{PROG_VTEP_XDP} ({})", how.tag()),
+            iface: ifname.into(),
+            source: Box::new(source),
+            hint: " (another XDP program attached? a driver without native XDP? try xdp = \"generic\")",
         })
     };
     let id = match PinnedLink::from_pin(&pin) {
         Ok(old) => {
             let fd: FdLink = old.into();
-            let link = XdpLink::try_from(fd).map_err(Error::bpf)?;
+            let link = XdpLink::try_from(fd).map_err(Error::link(PROG_VTEP_XDP))?;
             match p.attach_to_link(link) {
                 Ok(id) => id,
                 Err(_) => {
@@ -132,10 +137,10 @@ pub fn attach_xdp(ebpf: &mut Ebpf, dir: &Path, ifname: &str, how: XdpAttach) -> 
         }
         Err(_) => fresh(p)?,
     };
-    let link = p.take_link(id).map_err(Error::bpf)?;
-    let fd: FdLink = link.try_into().map_err(Error::bpf)?;
+    let link = p.take_link(id).map_err(Error::program(PROG_VTEP_XDP))?;
+    let fd: FdLink = link.try_into().map_err(Error::link(PROG_VTEP_XDP))?;
     if !pin.exists() {
-        fd.pin(&pin).map_err(|e| Error::Bpf(format!("pin {}: {e}", pin.display())))?;
+        fd.pin(&pin).map_err(|source| Error::Pin { path: pin.clone(), source })?;
     }
     Ok(())
 }
@@ -155,9 +160,9 @@ pub fn xdp_attached(dir: &Path, ifname: &str) -> Option<XdpAttach> {
         .find(|h| PinnedLink::from_pin(xdp_pin(dir, ifname, *h)).is_ok())
 }
 
-fn verifier_hint(e: &aya::programs::ProgramError) -> String {
+fn verifier_hint(e: &ProgramError) -> String {
     match e {
-        aya::programs::ProgramError::LoadError { verifier_log, .. } => {
+        ProgramError::LoadError { verifier_log, .. } => {
             let log = verifier_log.to_string();
             let tail: Vec<&str> = log.lines().rev().take(15).collect();
             format!("\nverifier (last lines):\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
@@ -181,7 +186,8 @@ pub fn pinned_prog_id(dir: &Path, ifname: &str) -> Option<u32> {
 /// Refuses an interface whose TCX ingress holds programs that are not ours.
 pub fn check_foreign(dir: &Path, ifname: &str) -> Result<()> {
     let ours = pinned_prog_id(dir, ifname);
-    let (_, progs) = SchedClassifier::query_tcx(ifname, TcAttachType::Ingress).map_err(Error::bpf)?;
+    let (_, progs) =
+        SchedClassifier::query_tcx(ifname, TcAttachType::Ingress).map_err(Error::program("tcx query"))?;
     for p in progs {
         if Some(p.id()) != ours {
             return Err(Error::ForeignProgram {
@@ -205,14 +211,20 @@ pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str, first: b
     };
     let p: &mut SchedClassifier = ebpf
         .program_mut(prog)
-        .ok_or_else(|| Error::Bpf(format!("no program {prog}")))?
+        .ok_or_else(|| Error::MissingProgram(prog.into()))?
         .try_into()
-        .map_err(Error::bpf)?;
+        .map_err(Error::program(prog))?;
+    let attach_err = |source| Error::Attach {
+        prog: prog.into(),
+        iface: ifname.into(),
+        source: Box::new(source),
+        hint: "",
+    };
     let pin = link_pin(dir, ifname);
     let id = match PinnedLink::from_pin(&pin) {
         Ok(old) => {
             let fd: FdLink = old.into();
-            let link = SchedClassifierLink::try_from(fd).map_err(Error::bpf)?;
+            let link = SchedClassifierLink::try_from(fd).map_err(Error::link(prog))?;
             match p.attach_to_link(link) {
                 Ok(id) => id,
                 // The interface went away and came back: the old link is
@@ -220,21 +232,21 @@ pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str, first: b
                 Err(_) => {
                     let _ = std::fs::remove_file(&pin);
                     p.attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(order()))
-                        .map_err(|e| Error::Bpf(format!("attach {prog} to {ifname}: {e}")))?
+                        .map_err(attach_err)?
                 }
             }
         }
         Err(_) => p
             .attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(order()))
-            .map_err(|e| Error::Bpf(format!("attach {prog} to {ifname}: {e}")))?,
+            .map_err(attach_err)?,
     };
-    let link = p.take_link(id).map_err(Error::bpf)?;
-    let fd: FdLink = link.try_into().map_err(Error::bpf)?;
+    let link = p.take_link(id).map_err(Error::program(prog))?;
+    let fd: FdLink = link.try_into().map_err(Error::link(prog))?;
     if pin.exists() {
         // Same link object updated in place: the pin already refers to it.
         drop(fd);
     } else {
-        fd.pin(&pin).map_err(|e| Error::Bpf(format!("pin {}: {e}", pin.display())))?;
+        fd.pin(&pin).map_err(|source| Error::Pin { path: pin.clone(), source })?;
     }
     Ok(())
 }

@@ -24,8 +24,8 @@ pub struct LinkInfo {
     pub mac: [u8; 6],
 }
 
-fn nl(e: impl std::fmt::Display) -> Error {
-    Error::Netlink(e.to_string())
+fn nl(op: &'static str) -> impl FnOnce(rtnetlink::Error) -> Error {
+    move |source| Error::Netlink { op: op.into(), source }
 }
 
 /// Runs `f` with an rtnetlink handle on a private current-thread runtime.
@@ -82,25 +82,33 @@ pub fn link_exists(name: &str) -> bool {
 
 pub fn set_mtu(index: u32, mtu: u32) -> Result<()> {
     with_handle(|h| async move {
-        h.link().set(LinkUnspec::new_with_index(index).mtu(mtu).build()).execute().await.map_err(nl)
+        h.link()
+            .set(LinkUnspec::new_with_index(index).mtu(mtu).build())
+            .execute()
+            .await
+            .map_err(nl("set mtu"))
     })
 }
 
 pub fn set_up(index: u32) -> Result<()> {
     with_handle(|h| async move {
-        h.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(nl)
+        h.link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(nl("set link up"))
     })
 }
 
 pub fn delete_link(index: u32) -> Result<()> {
-    with_handle(|h| async move { h.link().del(index).execute().await.map_err(nl) })
+    with_handle(|h| async move { h.link().del(index).execute().await.map_err(nl("delete link")) })
 }
 
 /// Creates a veth pair: `host` stays here (up), `peer` moves into the named
 /// network namespace (`/run/netns/NAME`) and is brought up there.
 pub fn create_veth_into_netns(host: &str, peer: &str, netns: &str, mtu: Option<u32>) -> Result<()> {
     let ns_path = format!("/run/netns/{netns}");
-    let ns = File::open(&ns_path).map_err(|e| Error::Netlink(format!("network namespace {netns}: {e}")))?;
+    let ns = File::open(&ns_path).map_err(Error::os(format!("network namespace {netns}")))?;
     let (host_s, peer_s) = (host.to_string(), peer.to_string());
     let fd = ns.as_raw_fd();
     with_handle(|h| async move {
@@ -108,13 +116,17 @@ pub fn create_veth_into_netns(host: &str, peer: &str, netns: &str, mtu: Option<u
         if let Some(m) = mtu {
             b = b.mtu(m);
         }
-        h.link().add(b.build()).execute().await.map_err(nl)?;
+        h.link().add(b.build()).execute().await.map_err(nl("add veth pair"))?;
         let mut peer_b = LinkUnspec::new_with_name(&peer_s).setns_by_fd(fd);
         if let Some(m) = mtu {
             peer_b = peer_b.mtu(m);
         }
-        h.link().set(peer_b.build()).execute().await.map_err(nl)?;
-        h.link().set(LinkUnspec::new_with_name(&host_s).up().build()).execute().await.map_err(nl)
+        h.link().set(peer_b.build()).execute().await.map_err(nl("move veth end into its namespace"))?;
+        h.link()
+            .set(LinkUnspec::new_with_name(&host_s).up().build())
+            .execute()
+            .await
+            .map_err(nl("set veth up"))
     })?;
     in_netns(&ns, {
         let peer = peer.to_string();
@@ -147,7 +159,7 @@ fn set_gro(ifname: &str, on: bool) -> Result<()> {
         let mut ifr: libc::ifreq = std::mem::zeroed();
         let name = ifname.as_bytes();
         if name.len() >= ifr.ifr_name.len() {
-            return Err(Error::Netlink(format!("interface name {ifname:?} too long")));
+            return Err(Error::Config(format!("interface name {ifname:?} too long")));
         }
         for (d, s) in ifr.ifr_name.iter_mut().zip(name) {
             *d = *s as libc::c_char;
@@ -161,7 +173,7 @@ fn set_gro(ifname: &str, on: bool) -> Result<()> {
         let err = std::io::Error::last_os_error();
         libc::close(sock);
         if r != 0 {
-            return Err(Error::Netlink(format!("{ifname}: ethtool set GRO: {err}")));
+            return Err(Error::Os { op: format!("{ifname}: ethtool set GRO"), source: err });
         }
     }
     Ok(())
@@ -178,7 +190,7 @@ fn in_netns<T: Send + 'static>(ns: &File, f: impl FnOnce() -> Result<T> + Send +
         f()
     })
     .join()
-    .map_err(|_| Error::Netlink("netns worker panicked".into()))?
+    .map_err(|_| Error::Os { op: "netns worker".into(), source: std::io::Error::other("panicked") })?
 }
 
 /// Starts neighbour resolution for the next hop towards `peer` on the
@@ -208,7 +220,7 @@ pub fn prime_neighbour(underlay_index: u32, peer: Ipv4Addr) -> Result<()> {
             .replace()
             .execute()
             .await
-            .map_err(nl)
+            .map_err(nl("prime neighbour"))
     })
 }
 
@@ -220,5 +232,5 @@ pub fn enable_forwarding(ifname: &str) -> Result<()> {
     if std::fs::read_to_string(&p).map(|v| v.trim() == "1").unwrap_or(false) {
         return Ok(());
     }
-    std::fs::write(&p, "1").map_err(|e| Error::Netlink(format!("{p}: {e}")))
+    std::fs::write(&p, "1").map_err(Error::os(format!("write {p}")))
 }

@@ -10,6 +10,16 @@ pub fn object_path() -> PathBuf {
     root().join("target/bpfel-unknown-none/release/overlay-ebpf")
 }
 
+/// `bpf_target_arch` for aya-ebpf: the architecture the programs will run
+/// on, this machine's (as aya-build derives it from the target).
+fn arch_cfg() -> String {
+    let arch = match std::env::consts::ARCH {
+        a if a.starts_with("riscv64") => "riscv64",
+        a => a,
+    };
+    format!("--cfg=bpf_target_arch=\"{arch}\"")
+}
+
 pub fn ebpf() -> Result<()> {
     step("build BPF object (nightly, bpfel-unknown-none, release, BTF)");
     run(clean("cargo")
@@ -23,10 +33,7 @@ pub fn ebpf() -> Result<()> {
             "bpfel-unknown-none",
         ])
         .args(["-Z", "build-std=core"])
-        .env(
-            "CARGO_ENCODED_RUSTFLAGS",
-            ["--cfg=bpf_target_arch=\"x86_64\"", "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f"),
-        ))?;
+        .env("CARGO_ENCODED_RUSTFLAGS", [&arch_cfg(), "-Cdebuginfo=2", "-Clink-arg=--btf"].join("\x1f")))?;
     step(&format!("BPF object: {}", object_path().display()));
     Ok(())
 }
@@ -57,5 +64,5 @@ pub fn clippy() -> Result<()> {
             "bpfel-unknown-none",
         ])
         .args(["-Z", "build-std=core", "--", "-D", "warnings"])
-        .env("CARGO_ENCODED_RUSTFLAGS", "--cfg=bpf_target_arch=\"x86_64\""))
+        .env("CARGO_ENCODED_RUSTFLAGS", arch_cfg()))
 }

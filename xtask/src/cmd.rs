@@ -29,6 +29,12 @@ pub fn clean(program: &str) -> Command {
         }
     }
     c.current_dir(root());
+    // The BPF object `cargo xtask build-ebpf` made (every task builds it
+    // first): overlay-user embeds it instead of building it again.
+    let obj = crate::build::object_path();
+    if program == "cargo" && obj.exists() {
+        c.env("OVERLAY_EBPF_OBJ", obj);
+    }
     c
 }
 

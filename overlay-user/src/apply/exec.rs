@@ -114,10 +114,7 @@ fn install_statics(
             .take(keys.len() - start)
             .collect();
         if victims.is_empty() {
-            return Err(Error::Config(format!(
-                "FDB full: {} static entries do not fit fdb_size ({err})",
-                keys.len() - start
-            )));
+            return Err(Error::FdbFull { count: keys.len() - start, source: err });
         }
         for k in victims {
             if m.fdb.remove(&k).is_ok() {

@@ -6,6 +6,7 @@
 //! address ranges are used.
 
 pub mod blast;
+pub mod frames;
 pub mod lab;
 pub mod netns;
 pub mod progtest;

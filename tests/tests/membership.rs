@@ -8,20 +8,9 @@ use overlay_common::{
     maps::{FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, TrunkKey},
     pktbuild::*,
 };
-use overlay_tests::progtest::*;
+use overlay_tests::{frames::*, progtest::*};
 
-const VM1: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const STALE: [u8; 6] = [2, 0, 0, 0, 0, 0x5e];
-const U0_MAC: [u8; 6] = [2, 0, 0, 0, 0xaa, 1];
-const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0xaa, 2];
-
-fn frame(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
-    udp4(dst, src, [203, 0, 113, 1], [203, 0, 113, 2], 1000, 2000, 32)
-}
-
-fn from_peer(inner: &[u8]) -> Vec<u8> {
-    vxlan_from(U0_MAC, PEER_MAC, [192, 0, 2, 2], [192, 0, 2, 1], 100, inner)
-}
 
 /// Writes `e` for STALE in `net`, static so it never ages out meanwhile.
 fn stale(f: &mut Fixture, net: &str, e: FdbEntry) {
@@ -41,9 +30,9 @@ fn stale_port_entries_never_cross_networks() {
         // blue's entry points at p4, an access port of red.
         let e = at_port(&f, "p4");
         stale(&mut f, "blue", e);
-        let (v, _) = f.tenant("p1", &frame(STALE, VM1));
+        let (v, _) = f.tenant("p1", &tenant_frame(STALE, VM1));
         assert_eq!(v, TC_ACT_SHOT, "tenant to a stale port");
-        let (v, _) = f.underlay(&from_peer(&frame(STALE, [2, 0, 0, 0, 0, 0x77])));
+        let (v, _) = f.underlay(&from_vtep(PEER, 100, &tenant_frame(STALE, [2, 0, 0, 0, 0, 0x77])));
         assert_eq!(v, TC_ACT_SHOT, "decapsulated to a stale port");
         assert_eq!(f.count(DropNotMember), 2);
         assert_eq!((f.count(TxLocal), f.count(Decap)), (0, 0), "nothing delivered, nothing decapsulated");
@@ -56,13 +45,13 @@ fn trunk_that_no_longer_carries_the_vlan_is_not_a_member() {
         let mut f = Fixture::new(CONFIG);
         let e = at_port(&f, "p3");
         stale(&mut f, "blue", e);
-        let (v, _) = f.tenant("p1", &frame(STALE, VM1));
+        let (v, _) = f.tenant("p1", &tenant_frame(STALE, VM1));
         assert_eq!(v, TC_ACT_REDIRECT, "trunk p3 carries blue (tagged)");
         // Take VLAN 10 (blue) off the trunk, as a config change would.
         let k = TrunkKey { ifindex: f.ifindex["p3"], vid: 10, _pad: 0 };
         f.maps.trunk.remove(&k).expect("remove VID 10 from p3");
         f.reset();
-        let (v, _) = f.tenant("p1", &frame(STALE, VM1));
+        let (v, _) = f.tenant("p1", &tenant_frame(STALE, VM1));
         assert_eq!(v, TC_ACT_SHOT);
         assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (DropNotMember, 1)]));
     });
@@ -80,7 +69,7 @@ fn stale_flood_members_are_skipped_one_by_one() {
         fs.n_peers = 0;
         f.maps.flood.set(blue, fs, 0).expect("write flood set");
         f.reset();
-        let (v, _) = f.tenant("p1", &frame([0xff; 6], VM1));
+        let (v, _) = f.tenant("p1", &tenant_frame([0xff; 6], VM1));
         assert_eq!(v, TC_ACT_STOLEN);
         // p2 (untagged) and p3 (tagged) get their copies; p4 does not.
         assert_eq!(
@@ -96,7 +85,7 @@ fn remote_entries_go_only_to_vteps_of_the_network() {
         let mut f = Fixture::new(CONFIG);
         let e = FdbEntry { kind: FDB_KIND_REMOTE, remote_be: ip_be([192, 0, 2, 77]), ..Default::default() };
         stale(&mut f, "blue", e);
-        let (v, _) = f.tenant("p1", &frame(STALE, VM1));
+        let (v, _) = f.tenant("p1", &tenant_frame(STALE, VM1));
         assert_eq!(v, TC_ACT_SHOT, "192.0.2.77 is no VTEP of blue");
         assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (DropNotMember, 1)]));
     });

@@ -1,0 +1,49 @@
+//! Flooding at the limits: every local port, head-end replication to 128 peers.
+//! The real programs run on crafted frames through BPF_PROG_TEST_RUN:
+//! verdict, exact output bytes and exact counters.
+
+use overlay_common::{
+    counters::Counter::*, encap::ipv4_checksum, frame::Frame, headers::Ipv4Hdr, pktbuild::*,
+};
+use overlay_tests::{frames::*, progtest::*};
+
+/// The largest flood: 63 local copies (every member but the sender),
+/// each counted once.
+#[test]
+fn flood_reaches_every_local_port_at_the_limit() {
+    in_private_netns(|| {
+        let n = overlay_common::MAX_FLOOD_PORTS;
+        sh(&format!(
+            "for i in $(seq 10 {}); do ip link add f$i type veth peer name f${{i}}b; ip link set f$i up; ip link set f${{i}}b up; done",
+            9 + n
+        ));
+        let mut cfg = String::from(
+            "[underlay]\ninterface = \"u0\"\naddress = \"192.0.2.1\"\n[[network]]\nname = \"big\"\nvlan = 30\n",
+        );
+        for i in 10..10 + n {
+            cfg += &format!("[[port]]\ninterface = \"f{i}\"\nnetwork = \"big\"\n");
+        }
+        let f = Fixture::new(&cfg);
+        let frame = tenant_frame([0xff; 6], VM1);
+        let (v, _) = f.tenant("f10", &frame);
+        assert_eq!(v, TC_ACT_STOLEN);
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodLocalCopies, n as u64 - 1)]));
+    });
+}
+
+/// Head-end replication to 128 peer VTEPs: one encapsulated copy each.
+#[test]
+fn head_end_replication_to_128_peers() {
+    in_private_netns(|| {
+        let n = overlay_common::MAX_FLOOD_PEERS;
+        let cfg = many_peers(n);
+        let f = Fixture::new(&cfg);
+        let (v, out) = f.tenant("p1", &tenant_frame([0xff; 6], VM1));
+        assert_eq!(v, TC_ACT_REDIRECT, "the last copy is the frame itself");
+        let ip: Ipv4Hdr = out.read(14).unwrap();
+        assert_eq!(ip.daddr_be, ip_be([198, 51, 100, n as u8 + 1]), "last peer");
+        assert_eq!(ipv4_checksum(&ip), 0, "checksum valid after retargeting");
+        assert_eq!(&out[0..6], &[2, 0, 0, 0, 0xbb, n as u8], "MAC of the last peer");
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodRemoteCopies, n as u64)]));
+    });
+}

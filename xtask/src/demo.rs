@@ -186,14 +186,7 @@ fn no_ping(from: &str, to: &str) -> Result<()> {
 /// A one-second iperf3 run from `client` to `server` (at `ip`).
 fn tcp(server: &str, client: &str, ip: &str) -> Result<()> {
     sh_in(server, "iperf3 -s -1 -D -p 5201")?;
-    // Until it listens (a fixed pause is a race on a loaded machine).
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while sh_in(server, "ss -Hltn 'sport = :5201'")?.trim().is_empty() {
-        if std::time::Instant::now() > end {
-            bail!("iperf3 server in {server} does not listen");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    crate::lab::wait_listening(&ns(server), "t", 5201)?;
     let out = sh_in(client, &format!("timeout 20 iperf3 -c {ip} -p 5201 -t 1 -f m"))?;
     let line = out.lines().rfind(|l| l.contains("receiver")).unwrap_or("").to_string();
     println!("    {}", line.split_whitespace().skip(4).collect::<Vec<_>>().join(" "));

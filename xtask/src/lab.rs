@@ -58,3 +58,16 @@ pub fn delete_namespaces<'a>(names: impl IntoIterator<Item = &'a str>) {
             .status();
     }
 }
+
+/// Waits until something in `ns` listens on `port` (`proto`: "t" for TCP,
+/// "u" for UDP), polling with a deadline instead of a fixed pause.
+pub fn wait_listening(ns: &str, proto: &str, port: u16) -> Result<()> {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sh_in(ns, &format!("ss -Hl{proto}n 'sport = :{port}'"))?.trim().is_empty() {
+        if std::time::Instant::now() > end {
+            bail!("nothing listens on port {port} in {ns}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}

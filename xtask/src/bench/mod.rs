@@ -1,0 +1,130 @@
+//! `cargo xtask bench [--quick]`: this project against the kernel's own
+//! datapath, side by side, in one run.
+//!
+//! Same topology for every variant: tenant ns -> host ns -> underlay veth ->
+//! host ns -> tenant ns, tenant MTU 1500 (underlay MTU 1600). Variants:
+//! (a) kernel bridge without encapsulation (the ceiling), (b) kernel vxlan +
+//! bridge with static FDB, (c) this project (TC programs). Variants are
+//! interleaved in every round; medians and spread are reported, each figure
+//! also as a ratio to (b) of the same rounds.
+
+mod measure;
+mod report;
+mod topology;
+
+use std::{collections::BTreeMap, time::Instant};
+
+use anyhow::{Result, bail};
+
+use crate::{
+    cmd::{self, clean, root, step},
+    lab,
+};
+use measure::{control_plane, measure};
+use topology::{Bench, build};
+
+/// The datapaths compared, in table order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// (a) kernel bridge, no encapsulation: the ceiling.
+    Bridge,
+    /// (b) kernel vxlan + bridge with a static FDB.
+    KernelVxlan,
+    /// (c) this project, TC programs.
+    Overlay,
+    /// (d) this project, TC + XDP native on the underlay.
+    OverlayXdp,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 4] =
+        [Variant::Bridge, Variant::KernelVxlan, Variant::Overlay, Variant::OverlayXdp];
+
+    /// Short name: namespaces, instances and result keys.
+    pub fn key(self) -> &'static str {
+        match self {
+            Variant::Bridge => "bridge",
+            Variant::KernelVxlan => "kvxlan",
+            Variant::Overlay => "overlay",
+            Variant::OverlayXdp => "overlayx",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Variant::Bridge => "(a) kernel bridge, no encapsulation",
+            Variant::KernelVxlan => "(b) kernel vxlan + bridge, static FDB",
+            Variant::Overlay => "(c) this project, TC",
+            Variant::OverlayXdp => "(d) this project, TC + XDP native on the underlay",
+        }
+    }
+}
+
+pub struct Settings {
+    pub rounds: usize,
+    pub secs: u32,
+    pub prog_runs: u32,
+}
+
+pub fn run(quick: bool) -> Result<()> {
+    let started = Instant::now();
+    let s = if quick {
+        Settings { rounds: 1, secs: 1, prog_runs: 2000 }
+    } else {
+        Settings { rounds: 3, secs: 5, prog_runs: 20_000 }
+    };
+    crate::bootstrap::all()?;
+    crate::build::ebpf()?;
+    step("build overlayctl and progcost (release)");
+    cmd::run(clean("cargo").args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "overlay-user",
+        "--bin",
+        "overlayctl",
+    ]))?;
+    cmd::run(clean("cargo").args([
+        "build",
+        "--quiet",
+        "--release",
+        "--package",
+        "overlay-tests",
+        "--bin",
+        "progcost",
+    ]))?;
+    lab::catch_interrupt();
+    let b = Bench { ctl: root().join("target/release/overlayctl") };
+    drop(Bench { ctl: b.ctl.clone() }); // leftovers of an interrupted run
+    for v in Variant::ALL {
+        step(&format!("build {}", v.describe()));
+        build(&b, v)?;
+    }
+    // results[variant][metric] = one value per round
+    let mut results: BTreeMap<&str, BTreeMap<&'static str, Vec<f64>>> = BTreeMap::new();
+    for round in 0..s.rounds {
+        for i in 0..Variant::ALL.len() {
+            let v = Variant::ALL[(i + round) % Variant::ALL.len()];
+            step(&format!("round {}/{}: {}", round + 1, s.rounds, v.describe()));
+            measure(v, &s, results.entry(v.key()).or_default())?;
+        }
+    }
+    step(&format!("per-packet program cost (BPF_PROG_TEST_RUN, {} runs each)", s.prog_runs));
+    let prog = std::process::Command::new(root().join("target/release/progcost"))
+        .arg(s.prog_runs.to_string())
+        .output()?;
+    if !prog.status.success() {
+        bail!("progcost: {}", String::from_utf8_lossy(&prog.stderr));
+    }
+    let prog = String::from_utf8_lossy(&prog.stdout).into_owned();
+    step("control plane: up with 100 ports, up with 100k static FDB entries");
+    let cp = control_plane(&b)?;
+    let report = report::report(&results, &prog, &cp, &s, quick, started.elapsed().as_secs())?;
+    println!("\n{report}");
+    // The committed BENCHMARKS.md comes from full runs only.
+    let file = if quick { root().join("target/BENCHMARKS-quick.md") } else { root().join("BENCHMARKS.md") };
+    std::fs::write(&file, &report)?;
+    step(&format!("results written to {}", file.display()));
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! The benchmark's namespaces: two tenants, two hosts, one underlay veth,
+//! and each variant's datapath between them.
+
+use anyhow::{Context, Result};
+
+use super::Variant;
+use crate::{
+    cmd::root,
+    lab::{self, sh_in, sh_root},
+};
+
+/// overlayctl instance of a variant's host.
+pub fn instance(v: &str, me: u32) -> String {
+    format!("ovbench-{v}-h{me}")
+}
+pub const ROLES: [&str; 4] = ["ta", "ha", "hb", "tb"];
+
+pub fn ns(v: &str, role: &str) -> String {
+    format!("ovbench-{v}-{role}")
+}
+
+pub struct Bench {
+    pub ctl: std::path::PathBuf,
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        let _ = sh_in("ovbench-cp", &format!("{} down --name ovbench-cp", self.ctl.display()));
+        lab::delete_namespaces(["ovbench-cp"]);
+        for v in ["overlay", "overlayx"] {
+            for (role, me) in [("ha", 1), ("hb", 2)] {
+                let _ =
+                    sh_in(&ns(v, role), &format!("{} down --name {}", self.ctl.display(), instance(v, me)));
+            }
+        }
+        let names: Vec<String> =
+            Variant::ALL.iter().flat_map(|v| ROLES.iter().map(move |r| ns(v.key(), r))).collect();
+        lab::delete_namespaces(names.iter().map(String::as_str));
+    }
+}
+
+pub fn build(b: &Bench, variant: Variant) -> Result<()> {
+    let v = variant.key();
+    for r in ROLES {
+        sh_root(&format!("ip netns add {}", ns(v, r)))?;
+        // br_netfilter (when the machine has it) would run iptables hooks on
+        // bridged frames in (a) and (b): off, as on a host without it.
+        sh_in(
+            &ns(v, r),
+            "ip link set lo up; sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; \
+             for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 > \"$f\"; done; true",
+        )?;
+    }
+    let (ta, ha, hb, tb) = (ns(v, "ta"), ns(v, "ha"), ns(v, "hb"), ns(v, "tb"));
+    sh_root(&format!("ip link add u netns {ha} type veth peer name u netns {hb}"))?;
+    for (t, h, i) in [(&ta, &ha, 1), (&tb, &hb, 2)] {
+        sh_root(&format!("ip link add vm netns {h} type veth peer name eth0 netns {t}"))?;
+        sh_in(
+            t,
+            &format!(
+                "ip link set eth0 address 02:00:00:00:00:0{i} mtu 1500 up && ip addr add 203.0.113.{i}/24 dev eth0"
+            ),
+        )?;
+        sh_in(
+            h,
+            &format!("ip link set u mtu 1600 up && ip link set vm up && ip addr add 192.0.2.{i}/24 dev u"),
+        )?;
+    }
+    for (h, me, peer, rmac) in [(&ha, 1, 2, 2), (&hb, 2, 1, 1)] {
+        match variant {
+            Variant::Bridge => {
+                sh_in(
+                    h,
+                    "ip link add br0 type bridge && ip link set vm master br0 && ip link set u master br0 && ip link set br0 up",
+                )?;
+            }
+            Variant::KernelVxlan => {
+                sh_in(
+                    h,
+                    &format!(
+                        "ip link add vx type vxlan id 100 local 192.0.2.{me} dstport 4789 dev u nolearning && ip link set vx mtu 1500 && \
+                     ip link add br0 type bridge && ip link set vm master br0 && ip link set vx master br0 && \
+                     ip link set vx up && ip link set br0 up && \
+                     bridge fdb append 00:00:00:00:00:00 dev vx dst 192.0.2.{peer} && \
+                     bridge fdb add 02:00:00:00:00:0{rmac} dev vx dst 192.0.2.{peer} self permanent"
+                    ),
+                )?;
+            }
+            Variant::Overlay | Variant::OverlayXdp => {
+                let xdp = if variant == Variant::OverlayXdp { "native" } else { "off" };
+                let cfg = root().join(format!("lab/bench-{v}-h{me}.toml"));
+                std::fs::create_dir_all(root().join("lab"))?;
+                std::fs::write(
+                    &cfg,
+                    format!(
+                        "name = \"{}\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.{me}\"\nxdp = \"{xdp}\"\n\
+                         [[network]]\nname = \"t\"\nvni = 100\npeers = [\"192.0.2.{peer}\"]\n\
+                         [[port]]\ninterface = \"vm\"\nnetwork = \"t\"\nmtu = 1500\nxdp_target = {}\n\
+                         [[fdb]]\nmac = \"02:00:00:00:00:0{rmac}\"\nnetwork = \"t\"\nremote = \"192.0.2.{peer}\"\n",
+                        instance(v, me),
+                        variant == Variant::OverlayXdp
+                    ),
+                )?;
+                sh_in(h, &format!("{} up -c {}", b.ctl.display(), cfg.display()))?;
+            }
+        }
+    }
+    if variant == Variant::OverlayXdp {
+        // Veth specifics of the XDP path: NAPI on the redirect target's far
+        // end, and full checksums from the tenants (README, Known limits).
+        for t in [&ta, &tb] {
+            sh_in(t, "ethtool -K eth0 gro on tx off >/dev/null")?;
+        }
+    }
+    sh_in(&ta, "ping -c 3 -i 0.2 -W 1 203.0.113.2 >/dev/null")
+        .with_context(|| format!("{v}: no connectivity"))?;
+    Ok(())
+}

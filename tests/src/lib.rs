@@ -10,3 +10,19 @@ pub mod frames;
 pub mod lab;
 pub mod netns;
 pub mod progtest;
+
+/// What the BPF_PROG_TEST_RUN test files use: the fixture, the shared
+/// frames, frame builders, parsers and counter names.
+pub mod prelude {
+    pub use crate::{frames::*, progtest::*};
+    pub use overlay_common::{
+        counters::Counter::{self, *},
+        encap::ipv4_checksum,
+        frame::Frame,
+        headers::Ipv4Hdr,
+        is_unicast_vtep,
+        maps::{FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, TrunkKey},
+        parse::{Reject, parse_l2, parse_underlay},
+        pktbuild::*,
+    };
+}

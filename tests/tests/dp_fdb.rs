@@ -2,12 +2,7 @@
 //! The real programs run on crafted frames through BPF_PROG_TEST_RUN:
 //! verdict, exact output bytes and exact counters.
 
-use overlay_common::{
-    counters::Counter::*,
-    maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbKey},
-    pktbuild::*,
-};
-use overlay_tests::{frames::*, progtest::*};
+use overlay_tests::prelude::*;
 
 #[test]
 fn spoofed_source_cannot_move_a_static_entry() {

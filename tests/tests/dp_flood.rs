@@ -2,10 +2,7 @@
 //! The real programs run on crafted frames through BPF_PROG_TEST_RUN:
 //! verdict, exact output bytes and exact counters.
 
-use overlay_common::{
-    counters::Counter::*, encap::ipv4_checksum, frame::Frame, headers::Ipv4Hdr, pktbuild::*,
-};
-use overlay_tests::{frames::*, progtest::*};
+use overlay_tests::prelude::*;
 
 /// The largest flood: 63 local copies (every member but the sender),
 /// each counted once.

@@ -2,13 +2,7 @@
 //! The real programs run on crafted frames through BPF_PROG_TEST_RUN:
 //! verdict, exact output bytes and exact counters.
 
-use overlay_common::{
-    counters::Counter::{self, *},
-    is_unicast_vtep,
-    parse::{Reject, parse_l2, parse_underlay},
-    pktbuild::*,
-};
-use overlay_tests::{frames::*, progtest::*};
+use overlay_tests::prelude::*;
 
 #[test]
 fn every_program_passes_the_verifier() {

@@ -2,12 +2,7 @@
 //! The real programs run on crafted frames through BPF_PROG_TEST_RUN:
 //! verdict, exact output bytes and exact counters.
 
-use overlay_common::{
-    counters::Counter::{self, *},
-    maps::FDB_KIND_PORT,
-    pktbuild::*,
-};
-use overlay_tests::{frames::*, progtest::*};
+use overlay_tests::prelude::*;
 
 #[test]
 fn local_switching_between_access_ports() {

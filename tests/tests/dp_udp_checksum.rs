@@ -2,8 +2,7 @@
 //! The real programs run on crafted frames through BPF_PROG_TEST_RUN:
 //! verdict, exact output bytes and exact counters.
 
-use overlay_common::{counters::Counter::*, pktbuild::*};
-use overlay_tests::{frames::*, progtest::*};
+use overlay_tests::prelude::*;
 
 /// `udp_checksum = true`: single frames leave with a valid outer UDP
 /// checksum, IP or not, and flood copies keep it valid per peer.

@@ -2,11 +2,7 @@
 //! The real programs run on crafted frames through BPF_PROG_TEST_RUN:
 //! verdict, exact output bytes and exact counters.
 
-use overlay_common::{
-    counters::Counter::*, encap::ipv4_checksum, frame::Frame, headers::Ipv4Hdr, maps::FDB_KIND_REMOTE,
-    pktbuild::*,
-};
-use overlay_tests::{frames::*, progtest::*};
+use overlay_tests::prelude::*;
 
 #[test]
 fn known_remote_is_encapsulated_exactly() {

@@ -3,12 +3,7 @@
 //! in progress or a bug would leave them, never deliver into another
 //! network. Each stopped frame is counted as `drop_not_member`.
 
-use overlay_common::{
-    counters::Counter::*,
-    maps::{FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, TrunkKey},
-    pktbuild::*,
-};
-use overlay_tests::{frames::*, progtest::*};
+use overlay_tests::prelude::*;
 
 const STALE: [u8; 6] = [2, 0, 0, 0, 0, 0x5e];
 

@@ -127,23 +127,29 @@ pub fn report(
 const ANALYSIS: &str = r#"
 ## Analysis
 
-Where (c) is ahead of (b), and why:
+This section explains; it holds no figures. Every number above comes from
+this run, and "ahead"/"behind" are read off the ratios in the same rows.
+
+Where (c) and (b) differ, and why:
 
 - **Per-packet work.** (b) moves every frame through the bridge, the vxlan
   device's transmit path (route lookup, UDP tunnel transmit) and, on the other
   side, the UDP receive path with the vxlan socket and the bridge again. (c)
-  runs one TC program on the tenant port (parse, one FDB lookup, a FIB lookup
-  for the next hop, encapsulation in place, redirect) and one on the underlay
-  (parse, VNI and peer lookups, decapsulation in place, redirect): no extra
-  netdevice hops, no socket lookup. That is what the 64-byte rate (trafgen,
-  so the sender's own cost is small), the CPU per frame and the sockperf
-  latency show; (c) sits between (b) and (a), which does no encapsulation.
+  runs one TC program on the tenant port (parse, one FDB lookup, the next
+  hop, egress membership, encapsulation in place, redirect) and one on the
+  underlay (parse with the outer IPv4 checksum, VNI and peer lookups, the
+  reverse-path check, decapsulation in place, redirect): no extra netdevice
+  hops, no socket lookup. The 64-byte rate (trafgen, so the sender's own cost
+  is small), the CPU per frame and the sockperf latency show it; (a) does no
+  encapsulation at all.
 - **TCP** rides as GSO super-packets in both (b) and (c): 64 KB segments are
   encapsulated once (`bpf_skb_adjust_room` with the UDP-tunnel flags in (c))
   and cross the veth underlay unsegmented, so throughput is bounded by the
-  TCP endpoints; (c) saves the device hops, about 10% here. The bench turns
-  off br_netfilter's hooks in its namespaces (a host without br_netfilter);
-  with them on, (a) and (b) pay iptables hooks on every bridged frame.
+  TCP endpoints. The bench turns off br_netfilter's hooks in its namespaces
+  (a host without br_netfilter); with them on, (a) and (b) pay iptables hooks
+  on every bridged frame.
+- **Spread.** Where the spread of a row is wide, the machine was shared
+  (CPU steal on the host); rows whose ranges overlap are no verdict.
 
 Hooks, (c) against (d): on this veth underlay the XDP fast path loses.
 Attaching XDP to a veth takes GSO away from its peer, so the sending host
@@ -155,38 +161,27 @@ xdp_frame and back. XDP pays off where frames arrive as xdp_frames, a NIC's
 receive path, which this machine has none of; so the underlay stays at TC by
 default (`xdp = "off"`), with `native` and `generic` selectable.
 
-Scale:
+Program cost, case by case:
 
+- **Encap** is the flow hash (`bpf_get_hash_recalc`: a test-run frame has
+  no hash, a socket's frame does, so the table overstates it), the cached
+  next hop (a FIB lookup at most every 0.5 s per peer), `bpf_skb_adjust_room`,
+  header stores, the FDB lookups (destination, and the source for learning)
+  and the redirect.
+- **Decap** is the parse and the outer header checksum, the VNI, peer and
+  FDB lookups, the reverse-path check (one FIB lookup per source at most
+  every 0.5 s, `RP_CACHE`), learning, `bpf_skb_adjust_room` and the redirect.
+- **Tagged egress and flooding** check each port's membership at that
+  moment (one `TRUNK_VLANS` or `PORTS` lookup per port), so a stale entry
+  never crosses networks.
 - **Flooding** costs one `bpf_clone_redirect` plus a FIB lookup per peer
-  VTEP, about 0.8 us each here: 1, 8 and 64 peers cost about 0.7, 6.5 and
-  51 us per flooded frame (head-end replication; the kernel's vxlan device
-  clones per FDB `00:00:00:00:00:00` entry in the same way).
-- **1M FDB entries:** encapsulating to a MAC picked at random among 1M
-  entries costs about 500 ns more than among 100: the table (about 100 MB)
-  does not fit any cache, so each lookup pays DRAM misses for the bucket and
-  the element. With one busy flow, or a working set that fits the cache, the
-  table size does not matter (the lookup itself is O(1)).
-- **Control plane:** 100k static entries are written in batches
+  VTEP (head-end replication; the kernel's vxlan device clones per FDB
+  `00:00:00:00:00:00` entry in the same way).
+- **1M FDB entries:** a MAC picked at random among 1M entries misses the
+  CPU caches (the table does not fit), so each lookup pays DRAM misses for
+  the bucket and the element; with a working set that fits the cache the
+  table size does not matter (the lookup is O(1)).
+- **Control plane:** static entries are written in batches
   (`BPF_MAP_UPDATE_BATCH`); most of an `up` is loading and verifying the
   programs (the "nothing to program" row).
-
-Targets of issue 7 not met, and what limits them:
-
-- **64-byte rate at 2x (b):** about 1.4x. Both cores are shared by the
-  sender, both hosts and the receiver, and (a), with no encapsulation at all,
-  is only about 1.7x (b): the rest of the path (veth, the tenant stack, the
-  generator) bounds any datapath here.
-- **Encap and decap at or under 150 ns:** about 680 and 360 ns over the
-  harness baseline. Measured by removing one step at a time (before the
-  next-hop cache): the flow dissector behind `bpf_get_hash_recalc` about
-  175 ns (a frame from a real socket carries its hash, a test-run frame
-  does not, so this table overstates it), `bpf_fib_lookup` about 230 ns
-  (now cached per peer for 0.5 s: about 140 ns saved), `bpf_check_mtu`
-  next to nothing; the rest is `bpf_skb_adjust_room`, header stores, the
-  FDB lookups (destination, and the source for learning) and the redirect.
-  Decap is parse, VNI, peer and FDB lookups, learning and
-  `bpf_skb_adjust_room`. Reaching 150 ns would take the XDP path on a NIC
-  (no skb), which this machine cannot measure.
-- **Rate at 1M entries within 10% of 100:** see Scale; missed by cache
-  misses when flows spread over the whole table.
 "#;

@@ -81,6 +81,7 @@ fn outer_checksum_l2_address_and_trailing_bytes() {
              /Ether(dst='02:00:00:00:00:01', src='02:00:00:00:00:77', type=0x88b5)/Raw(b'v'*46)/Raw(b'J'*20)";
     send_frame(&l.atk, "eth0", &format!("Ether(dst='{}', src='02:00:00:00:66:66')/{p}", l.mac));
     l.await_counter("decap", 2);
+    wait_until("two frames delivered", 10, || l.received(rx).0 >= 2);
     assert_eq!(l.received(rx), (2, 120), "two 60-byte frames");
     assert_eq!(l.h.counter("drop_malformed"), 0);
 }
@@ -115,6 +116,7 @@ fn reverse_path_check_strict_loose_and_off() {
             l.await_counter("drop_rp_filter", 1);
         } else {
             l.await_counter("decap", 1);
+            wait_until("the frame delivered", 10, || l.received(rx).0 >= 1);
         }
         assert_eq!(l.received(rx).0, delivered, "rp_filter = {mode}");
         assert_eq!(l.h.counter("drop_rp_filter"), 1 - delivered, "rp_filter = {mode}");

@@ -161,10 +161,28 @@ impl Fixture {
 
     /// [`Fixture::run`], plus the kernel-measured duration of the run.
     pub fn run_timed(&self, prog: &str, dev: &str, frame: &[u8]) -> (u32, Vec<u8>, std::time::Duration) {
+        self.run_ctx(prog, dev, frame, 0)
+    }
+
+    /// The underlay program on `frame` as a GSO super-packet (`gso_size`
+    /// set in the skb, as GRO or a veth peer's TSO leaves it).
+    pub fn underlay_gso(&self, frame: &[u8], gso_size: u32) -> (u32, Vec<u8>) {
+        let (v, out, _) = self.run_ctx(loader::PROG_VTEP, "u0", frame, gso_size);
+        (v, out)
+    }
+
+    fn run_ctx(
+        &self,
+        prog: &str,
+        dev: &str,
+        frame: &[u8],
+        gso_size: u32,
+    ) -> (u32, Vec<u8>, std::time::Duration) {
         let p: &SchedClassifier = self.ebpf.program(prog).expect("program").try_into().expect("classifier");
         let mut ctx = [0u8; 192];
         let idx = self.ifindex[dev];
         ctx[40..44].copy_from_slice(&idx.to_ne_bytes()); // __sk_buff.ifindex
+        ctx[176..180].copy_from_slice(&gso_size.to_ne_bytes()); // __sk_buff.gso_size
         let mut out = vec![0u8; 4096];
         let r = p
             .test_run(TestRunOptions {

@@ -207,3 +207,23 @@ fn next_hop_cache_follows_neighbour_changes() {
         assert_eq!(f.maps.next_hop.keys().count(), 0, "dropped from the cache");
     });
 }
+
+/// Length rules hold for GSO super-packets too: one that carries bytes
+/// past its UDP payload (which cannot be trimmed) is dropped and counted;
+/// the same frame as a single packet is trimmed and delivered.
+#[test]
+fn gso_frames_are_length_checked() {
+    in_private_netns(|| {
+        let mut f = Fixture::new(CONFIG);
+        let inner = tenant_frame(VM2, REMOTE_VM);
+        let mut frame = from_vtep(PEER, 100, &inner);
+        frame.extend_from_slice(&[0xee; 8]);
+        f.reset();
+        let (v, _) = f.underlay_gso(&frame, 1400);
+        assert_eq!(v, TC_ACT_SHOT, "GSO with trailing bytes");
+        assert_eq!(f.nonzero(), counts(&[(RxUnderlay, 1), (DropMalformed, 1)]));
+        f.reset();
+        let (v, out) = f.underlay(&frame);
+        assert_eq!((v, out), (TC_ACT_REDIRECT, inner), "single frame: trimmed to the UDP length");
+    });
+}

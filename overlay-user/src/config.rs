@@ -169,6 +169,25 @@ fn default_ttl() -> u8 {
     64
 }
 
+/// A network's VNI or VLAN ID (`what`): in `range` and used by no other
+/// network (`seen` maps the ids so far to their networks).
+fn unique_id<'a>(
+    at: &str,
+    what: &str,
+    v: u32,
+    range: std::ops::RangeInclusive<u32>,
+    seen: &mut BTreeMap<u32, &'a str>,
+    network: &'a str,
+) -> Result<()> {
+    if !range.contains(&v) {
+        return Err(bad(format!("{at}: {what} {v} out of range {}..={}", range.start(), range.end())));
+    }
+    if let Some(o) = seen.insert(v, network) {
+        return Err(bad(format!("{at}: {what} {v} already used by network {o:?}")));
+    }
+    Ok(())
+}
+
 fn bad(msg: impl Into<String>) -> Error {
     Error::Config(msg.into())
 }
@@ -200,6 +219,12 @@ impl Config {
         let c: Config = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// The config as TOML that [`Config::parse`] reads back to the same
+    /// value (defaults written out).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a Config always serializes")
     }
 
     pub fn network(&self, name: &str) -> Option<&Network> {
@@ -243,22 +268,12 @@ impl Config {
                 return Err(bad(format!("{at}: needs a vni, a vlan, or both")));
             }
             if let Some(v) = n.vni {
-                if !(1..=0xff_ffff).contains(&v) {
-                    return Err(bad(format!("{at}: vni {v} out of range 1..=16777215")));
-                }
-                if let Some(o) = vnis.insert(v, &n.name) {
-                    return Err(bad(format!("{at}: vni {v} already used by network {o:?}")));
-                }
+                unique_id(&at, "vni", v, 1..=0xff_ffff, &mut vnis, &n.name)?;
             } else if !n.peers.is_empty() {
                 return Err(bad(format!("{at}: peers need a vni")));
             }
             if let Some(v) = n.vlan {
-                if !(1..=4094).contains(&v) {
-                    return Err(bad(format!("{at}: vlan {v} out of range 1..=4094")));
-                }
-                if let Some(o) = vlans.insert(v, &n.name) {
-                    return Err(bad(format!("{at}: vlan {v} already used by network {o:?}")));
-                }
+                unique_id(&at, "vlan", v.into(), 1..=4094, &mut vlans, &n.name)?;
             }
             if let Some(m) = n.max_learned
                 && m > self.fdb_size

@@ -11,9 +11,9 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp,
-        links::{FdLink, PinnedLink},
-        tc::{SchedClassifierLink, TcAttachOptions},
-        xdp::{XdpLink, XdpMode},
+        links::{FdLink, LinkError, PinnedLink},
+        tc::TcAttachOptions,
+        xdp::XdpMode,
     },
 };
 use overlay_common::maps::MAP_FDB;
@@ -46,20 +46,21 @@ pub fn load(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
         source: Box::new(source),
     };
     for name in ALL_PROGRAMS {
-        let p: &mut SchedClassifier = ebpf
-            .program_mut(name)
-            .ok_or_else(|| Error::MissingProgram(name.to_string()))?
-            .try_into()
-            .map_err(Error::program(name))?;
+        let p: &mut SchedClassifier = program(&mut ebpf, name)?;
         p.load().map_err(|e| loaded(name, e))?;
     }
-    let x: &mut Xdp = ebpf
-        .program_mut(PROG_VTEP_XDP)
-        .ok_or_else(|| Error::MissingProgram(PROG_VTEP_XDP.into()))?
-        .try_into()
-        .map_err(Error::program(PROG_VTEP_XDP))?;
+    let x: &mut Xdp = program(&mut ebpf, PROG_VTEP_XDP)?;
     x.load().map_err(|e| loaded(PROG_VTEP_XDP, e))?;
     Ok(ebpf)
+}
+
+/// Program `name` of the object as its type (`SchedClassifier`, `Xdp`).
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let p = ebpf.program_mut(name).ok_or_else(|| Error::MissingProgram(name.into()))?;
+    p.try_into().map_err(Error::program(name))
 }
 
 /// XDP attach mode of the underlay fast path.
@@ -109,11 +110,7 @@ pub fn attach_xdp(ebpf: &mut Ebpf, dir: &Path, ifname: &str, how: XdpAttach) -> 
             detach_pin(&xdp_pin(dir, ifname, other))?;
         }
     }
-    let p: &mut Xdp = ebpf
-        .program_mut(PROG_VTEP_XDP)
-        .ok_or_else(|| Error::MissingProgram(PROG_VTEP_XDP.into()))?
-        .try_into()
-        .map_err(Error::program(PROG_VTEP_XDP))?;
+    let p: &mut Xdp = program(ebpf, PROG_VTEP_XDP)?;
     let pin = xdp_pin(dir, ifname, how);
     let fresh = |p: &mut Xdp| {
         p.attach(ifname, how.mode()).map_err(|source| Error::Attach {
@@ -123,26 +120,7 @@ pub fn attach_xdp(ebpf: &mut Ebpf, dir: &Path, ifname: &str, how: XdpAttach) -> 
             hint: " (another XDP program attached? a driver without native XDP? try xdp = \"generic\")",
         })
     };
-    let id = match PinnedLink::from_pin(&pin) {
-        Ok(old) => {
-            let fd: FdLink = old.into();
-            let link = XdpLink::try_from(fd).map_err(Error::link(PROG_VTEP_XDP))?;
-            match p.attach_to_link(link) {
-                Ok(id) => id,
-                Err(_) => {
-                    let _ = std::fs::remove_file(&pin);
-                    fresh(p)?
-                }
-            }
-        }
-        Err(_) => fresh(p)?,
-    };
-    let link = p.take_link(id).map_err(Error::program(PROG_VTEP_XDP))?;
-    let fd: FdLink = link.try_into().map_err(Error::link(PROG_VTEP_XDP))?;
-    if !pin.exists() {
-        fd.pin(&pin).map_err(|source| Error::Pin { path: pin.clone(), source })?;
-    }
-    Ok(())
+    attach_pinned(p, PROG_VTEP_XDP, &pin, Xdp::attach_to_link, fresh, Xdp::take_link)
 }
 
 /// Removes the XDP fast path from `ifname` (either mode; no-op if none).
@@ -209,44 +187,54 @@ pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str, first: b
     let order = || {
         if first { LinkOrder::first() } else { LinkOrder::default() }
     };
-    let p: &mut SchedClassifier = ebpf
-        .program_mut(prog)
-        .ok_or_else(|| Error::MissingProgram(prog.into()))?
-        .try_into()
-        .map_err(Error::program(prog))?;
+    let p: &mut SchedClassifier = program(ebpf, prog)?;
     let attach_err = |source| Error::Attach {
         prog: prog.into(),
         iface: ifname.into(),
         source: Box::new(source),
         hint: "",
     };
+    let fresh = |p: &mut SchedClassifier| {
+        p.attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(order()))
+            .map_err(attach_err)
+    };
     let pin = link_pin(dir, ifname);
-    let id = match PinnedLink::from_pin(&pin) {
+    attach_pinned(p, prog, &pin, SchedClassifier::attach_to_link, fresh, SchedClassifier::take_link)
+}
+
+/// Puts program `p` behind the link pinned at `pin`: swaps it into that
+/// link atomically (`update`), or attaches afresh (`fresh`) and pins the
+/// new link when there is no pin or its link is defunct (the interface
+/// went away and came back).
+fn attach_pinned<P, L, Id>(
+    p: &mut P,
+    prog: &str,
+    pin: &Path,
+    update: impl FnOnce(&mut P, L) -> std::result::Result<Id, ProgramError>,
+    fresh: impl FnOnce(&mut P) -> Result<Id>,
+    take: impl FnOnce(&mut P, Id) -> std::result::Result<L, ProgramError>,
+) -> Result<()>
+where
+    L: TryFrom<FdLink, Error = LinkError>,
+    FdLink: TryFrom<L, Error = LinkError>,
+{
+    let id = match PinnedLink::from_pin(pin) {
         Ok(old) => {
-            let fd: FdLink = old.into();
-            let link = SchedClassifierLink::try_from(fd).map_err(Error::link(prog))?;
-            match p.attach_to_link(link) {
+            let link = L::try_from(FdLink::from(old)).map_err(Error::link(prog))?;
+            match update(p, link) {
                 Ok(id) => id,
-                // The interface went away and came back: the old link is
-                // defunct. Start over with a fresh one.
                 Err(_) => {
-                    let _ = std::fs::remove_file(&pin);
-                    p.attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(order()))
-                        .map_err(attach_err)?
+                    let _ = std::fs::remove_file(pin);
+                    fresh(p)?
                 }
             }
         }
-        Err(_) => p
-            .attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(order()))
-            .map_err(attach_err)?,
+        Err(_) => fresh(p)?,
     };
-    let link = p.take_link(id).map_err(Error::program(prog))?;
-    let fd: FdLink = link.try_into().map_err(Error::link(prog))?;
-    if pin.exists() {
-        // Same link object updated in place: the pin already refers to it.
-        drop(fd);
-    } else {
-        fd.pin(&pin).map_err(|source| Error::Pin { path: pin.clone(), source })?;
+    let fd = FdLink::try_from(take(p, id).map_err(Error::program(prog))?).map_err(Error::link(prog))?;
+    // An updated link is the one the pin already refers to.
+    if !pin.exists() {
+        fd.pin(pin).map_err(|source| Error::Pin { path: pin.to_path_buf(), source })?;
     }
     Ok(())
 }

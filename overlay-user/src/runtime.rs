@@ -35,13 +35,8 @@ impl Runtime {
                 ));
                 continue;
             }
-            let mut trial = cfg.clone();
-            trial.ports.push(p.clone());
-            match trial.validate() {
-                Ok(()) => {
-                    cfg = trial;
-                    kept.ports.push(p.clone());
-                }
+            match admit(&mut cfg, |c| c.ports.push(p.clone())) {
+                Ok(()) => kept.ports.push(p.clone()),
                 Err(e) => warnings.push(format!("port {} added at run time dropped: {e}", p.interface)),
             }
         }
@@ -60,18 +55,23 @@ impl Runtime {
             if cfg.fdb.iter().any(same) {
                 continue;
             }
-            let mut trial = cfg.clone();
-            trial.fdb.push(f.clone());
-            match trial.validate() {
-                Ok(()) => {
-                    cfg = trial;
-                    kept.fdb.push(f.clone());
-                }
+            match admit(&mut cfg, |c| c.fdb.push(f.clone())) {
+                Ok(()) => kept.fdb.push(f.clone()),
                 Err(e) => warnings.push(format!("fdb {} added at run time dropped: {e}", f.mac)),
             }
         }
         (cfg, kept, warnings)
     }
+}
+
+/// Applies `add` to `cfg` if the result validates; otherwise leaves `cfg`
+/// as it was and returns why.
+fn admit(cfg: &mut Config, add: impl FnOnce(&mut Config)) -> crate::error::Result<()> {
+    let mut trial = cfg.clone();
+    add(&mut trial);
+    trial.validate()?;
+    *cfg = trial;
+    Ok(())
 }
 
 #[cfg(test)]

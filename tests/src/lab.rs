@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::netns::{Netns, host_sh};
+use crate::{
+    conf::Config,
+    netns::{Netns, host_sh},
+};
 
 /// The overlayctl binary `cargo xtask test` builds before the tests.
 pub fn overlayctl() -> PathBuf {
@@ -40,14 +43,25 @@ impl Host {
         self.try_ctl(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Writes `body` (everything after the `name = ...` line) and runs `up`.
-    pub fn try_up(&self, body: &str) -> Result<String, String> {
-        std::fs::write(&self.config, format!("name = \"{}\"\n{body}", self.instance)).expect("write config");
-        self.try_ctl(&format!("up -c {}", self.config.display()))
+    /// `config` as TOML, under this host's instance name.
+    pub fn config_text(&self, config: &Config) -> String {
+        Config { name: self.instance.clone(), ..config.clone() }.to_toml()
     }
 
-    pub fn up(&self, body: &str) {
-        self.try_up(body).unwrap_or_else(|e| panic!("{e}"));
+    /// Writes `config` (under this host's instance name) and runs `up`.
+    pub fn try_up(&self, config: &Config) -> Result<String, String> {
+        self.try_up_text(&self.config_text(config))
+    }
+
+    pub fn up(&self, config: &Config) {
+        self.try_up(config).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Writes `text` as the config file and runs `up`: for configs the
+    /// types cannot hold (bad input).
+    pub fn try_up_text(&self, text: &str) -> Result<String, String> {
+        std::fs::write(&self.config, text).expect("write config");
+        self.try_ctl(&format!("up -c {}", self.config.display()))
     }
 
     pub fn stats(&self) -> Value {
@@ -159,11 +173,6 @@ impl Underlay {
     }
 }
 
-/// `[underlay]` section for a host on an [`Underlay`].
-pub fn underlay_toml(address: &str) -> String {
-    format!("[underlay]\ninterface = \"u0\"\naddress = \"{address}\"\n")
-}
-
 /// Sends one Ethernet frame from `ns`'s `dev` with scapy (Debian's python).
 pub fn send_frame(ns: &Netns, dev: &str, scapy_expr: &str) {
     ns.sh(&format!(
@@ -172,43 +181,21 @@ pub fn send_frame(ns: &Netns, dev: &str, scapy_expr: &str) {
 }
 
 /// Polls `f` every 50 ms until it holds; panics with `what` after `secs`.
-pub fn wait_until(what: &str, secs: u64, f: impl Fn() -> bool) {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !f() {
-        assert!(std::time::Instant::now() < end, "{what} (waited {secs} s)");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+pub fn wait_until(what: &str, secs: u64, f: impl FnMut() -> bool) {
+    netns_lab::wait_until(what, secs, f).unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// `tcpdump ARGS` in `ns` (ended after 20 s at the latest), returned once
-/// it captures (it says so on stderr), so no frame sent afterwards is
-/// missed however loaded the machine is. Stdout is piped for
-/// `wait_with_output`.
+/// `tcpdump ARGS` in `ns`, returned once it captures: see
+/// [`netns_lab::tcpdump`]. Stdout is piped for `wait_with_output`.
 pub fn tcpdump(ns: &Netns, args: &str) -> std::process::Child {
-    use std::io::BufRead;
-    let mut c = ns.spawn(&format!("exec timeout 20 tcpdump -l {args}"));
-    let err = c.stderr.take().expect("piped stderr");
-    let mut lines = std::io::BufReader::new(err).lines();
-    // "verbose output suppressed ...", then "listening on ...".
-    loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains("listening on") => break,
-            Some(Ok(_)) => {}
-            other => panic!("tcpdump {args} did not start: {other:?}"),
-        }
-    }
-    // Drain the rest (the summary at exit) so tcpdump never blocks on it.
-    std::thread::spawn(move || lines.for_each(drop));
-    c
+    netns_lab::tcpdump(&ns.name, args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Starts `iperf3 -s -1` on port 5201 in `server` and returns once it
 /// listens.
 pub fn iperf3_server(server: &Netns) -> std::process::Child {
     let srv = server.spawn("exec iperf3 -s -1 -p 5201");
-    wait_until("iperf3 server listening", 10, || {
-        server.sh("ss -Hltn 'sport = :5201'").lines().next().is_some()
-    });
+    netns_lab::wait_listening(&server.name, "t", 5201).unwrap_or_else(|e| panic!("iperf3 server: {e}"));
     srv
 }
 
@@ -223,6 +210,13 @@ pub fn iperf3(server: &Netns, client: &Netns, server_ip: &str, extra: &str) -> u
     let v: Value = serde_json::from_str(&out).expect("iperf3 json");
     let end = &v["end"];
     end["sum_received"]["bytes"].as_u64().or_else(|| end["sum"]["bytes"].as_u64()).expect("iperf3 bytes")
+}
+
+/// One host alone on an underlay segment, as 192.0.2.1.
+pub fn one_host() -> (Host, Underlay) {
+    let h = Host::new("h");
+    let u = Underlay::new(&[&h], "192.0.2");
+    (h, u)
 }
 
 /// `n` hosts on one underlay segment (192.0.2.1..n), each with a tenant

@@ -6,6 +6,7 @@
 //! address ranges are used.
 
 pub mod blast;
+pub mod conf;
 pub mod frames;
 pub mod lab;
 pub mod netns;
@@ -14,7 +15,11 @@ pub mod progtest;
 /// What the BPF_PROG_TEST_RUN test files use: the fixture, the shared
 /// frames, frame builders, parsers and counter names.
 pub mod prelude {
-    pub use crate::{frames::*, progtest::*};
+    pub use crate::{
+        conf::{Config, access, config, fdb_remote, vlan},
+        frames::*,
+        progtest::*,
+    };
     pub use overlay_common::{
         counters::Counter::{self, *},
         encap::ipv4_checksum,

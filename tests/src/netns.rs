@@ -1,32 +1,14 @@
 //! Named network namespaces removed on drop.
 
-use std::{
-    process::{Command, Output},
-    sync::atomic::{AtomicU32, Ordering},
-};
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
 /// A name no other test (or test run) uses: `ovt<pid>-<n><tag>`.
 pub fn unique(tag: &str) -> String {
-    format!("ovt{}-{}{}", std::process::id() % 100_000, NEXT.fetch_add(1, Ordering::SeqCst), tag)
-}
-
-fn describe(cmd: &str, o: &Output) -> String {
-    format!(
-        "`{cmd}` failed ({}):\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout).trim(),
-        String::from_utf8_lossy(&o.stderr).trim()
-    )
+    netns_lab::unique("ovt", tag)
 }
 
 /// Runs `sh -c cmd` in the root namespace (setup only: `ip netns add`,
 /// `ip link add ... netns X`).
 pub fn host_sh(cmd: &str) -> String {
-    let o = Command::new("sh").arg("-c").arg(cmd).output().expect("spawn sh");
-    assert!(o.status.success(), "{}", describe(cmd, &o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    netns_lab::sh_root(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub struct Netns {
@@ -45,15 +27,7 @@ impl Netns {
     }
 
     pub fn try_sh(&self, cmd: &str) -> Result<String, String> {
-        let o = Command::new("ip")
-            .args(["netns", "exec", &self.name, "sh", "-c", cmd])
-            .output()
-            .expect("spawn ip netns exec");
-        if o.status.success() {
-            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-        } else {
-            Err(describe(&format!("[{}] {cmd}", self.name), &o))
-        }
+        netns_lab::sh_in(&self.name, cmd)
     }
 
     /// Runs `sh -c cmd` in the namespace; panics with the output on failure.
@@ -63,12 +37,7 @@ impl Netns {
 
     /// Starts a background command (killed when the namespace goes).
     pub fn spawn(&self, cmd: &str) -> std::process::Child {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, "sh", "-c", cmd])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn")
+        netns_lab::spawn_in(&self.name, cmd).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Received packets counted by an interface.
@@ -79,10 +48,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!("(ip netns pids {0} | xargs -r kill -9; ip netns del {0}) 2>/dev/null", self.name))
-            .status();
+        netns_lab::delete(&self.name);
     }
 }
 

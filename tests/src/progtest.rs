@@ -13,13 +13,13 @@ use overlay_common::counters::{Counter, net_row, stats_index};
 use overlay_user::{
     apply::{Resolved, apply, assign_net_ids, desired},
     bpffs,
-    config::Config,
+    config::{Config, Network},
     loader,
     maps::Maps,
     netlink,
 };
 
-use crate::netns::unique;
+use crate::{conf, netns::unique};
 
 pub const TC_ACT_OK: u32 = 0;
 pub const TC_ACT_SHOT: u32 = 2;
@@ -52,58 +52,54 @@ pub fn sh(cmd: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The datapath tests' and progcost's config. blue: VNI 100 / VLAN 10 with peer 192.0.2.2; red: VLAN 20 only.
-/// p1, p2 access blue; p3 trunk (blue tagged, red tagged); p4 access red.
-pub const CONFIG: &str = r#"
-ageing = 300
-[underlay]
-interface = "u0"
-address = "192.0.2.1"
-[[network]]
-name = "blue"
-vni = 100
-vlan = 10
-peers = ["192.0.2.2"]
-[[network]]
-name = "red"
-vlan = 20
-[[port]]
-interface = "p1"
-network = "blue"
-[[port]]
-interface = "p2"
-network = "blue"
-[[port]]
-interface = "p3"
-trunk = ["blue", "red"]
-[[port]]
-interface = "p4"
-network = "red"
-[[fdb]]
-mac = "02:00:00:00:00:02"
-network = "blue"
-port = "p2"
-[[fdb]]
-mac = "02:00:00:00:00:09"
-network = "blue"
-remote = "192.0.2.2"
-"#;
+/// The datapath tests' and progcost's config. blue: VNI 100 / VLAN 10 with
+/// peer 192.0.2.2; red: VLAN 20 only. p1, p2 access blue; p3 trunk (blue
+/// tagged, red tagged); p4 access red. Static: VM2 (02:..:02) on p2,
+/// 02:..:09 behind 192.0.2.2.
+pub fn dp_config() -> Config {
+    Config {
+        networks: vec![
+            Network { vlan: Some(10), ..conf::vxlan("blue", 100, &["192.0.2.2"]) },
+            conf::vlan("red", 20),
+        ],
+        ports: vec![
+            conf::access("p1", "blue"),
+            conf::access("p2", "blue"),
+            conf::trunk("p3", &["blue", "red"]),
+            conf::access("p4", "red"),
+        ],
+        fdb: vec![
+            conf::fdb_port("02:00:00:00:00:02", "blue", "p2"),
+            conf::fdb_remote("02:00:00:00:00:09", "blue", "192.0.2.2"),
+        ],
+        ..conf::config("192.0.2.1")
+    }
+}
+
+/// Runs `test` with a [`Fixture`] of [`dp_config`], in a private network
+/// namespace (see [`in_private_netns`]).
+pub fn with_fixture(test: impl FnOnce(Fixture) + Send + 'static) {
+    in_private_netns(move || test(Fixture::new(&dp_config())));
+}
 
 /// Underlay `u1` (198.51.100.1/24) with `n` peer VTEPs 198.51.100.2.. whose
 /// neighbours are permanent (02:00:00:00:bb:i); returns a config with one
 /// network "big" (VNI 7) flooding to all of them and port `p1`.
-pub fn many_peers(n: usize) -> String {
+pub fn many_peers(n: usize) -> Config {
     sh("ip link add u1 type veth peer name u1b; ip link set u1 up; ip link set u1b up; \
         ip addr add 198.51.100.1/24 dev u1; sysctl -qw net.ipv4.conf.u1.forwarding=1");
     sh(&format!(
         "for i in $(seq 1 {n}); do ip neigh add 198.51.100.$((i+1)) lladdr 02:00:00:00:bb:$(printf %02x $i) dev u1 nud permanent; done"
     ));
-    let peers: Vec<String> = (0..n).map(|i| format!("\"198.51.100.{}\"", i + 2)).collect();
-    format!(
-        "[underlay]\ninterface = \"u1\"\naddress = \"198.51.100.1\"\n[[network]]\nname = \"big\"\nvni = 7\npeers = [{}]\n\
-         [[port]]\ninterface = \"p1\"\nnetwork = \"big\"\n",
-        peers.join(", ")
-    )
+    let peers: Vec<String> = (0..n).map(|i| format!("198.51.100.{}", i + 2)).collect();
+    let peers: Vec<&str> = peers.iter().map(String::as_str).collect();
+    let mut c = Config {
+        networks: vec![conf::vxlan("big", 7, &peers)],
+        ports: vec![conf::access("p1", "big")],
+        ..conf::config("198.51.100.1")
+    };
+    c.underlay.interface = "u1".into();
+    c
 }
 
 pub struct Fixture {
@@ -124,11 +120,13 @@ pub const BASE_SETUP: &str = "ip link set lo up; \
     for i in 1 2 3 4; do ip link add p$i type veth peer name p${i}b; ip link set p$i up; ip link set p${i}b up; done";
 
 impl Fixture {
-    /// `body` is a config without its `name` line.
-    pub fn new(body: &str) -> Fixture {
+    /// Loads the programs and applies `config` (its name replaced by a
+    /// unique one).
+    pub fn new(config: &Config) -> Fixture {
         sh(BASE_SETUP);
         let name = unique("pt");
-        let cfg = Config::parse(&format!("name = \"{name}\"\n{body}")).expect("config");
+        let cfg = Config { name: name.clone(), ..config.clone() };
+        cfg.validate().expect("config");
         let u = netlink::link_info(&cfg.underlay.interface).expect("underlay");
         let mut ports = BTreeMap::new();
         for p in &cfg.ports {

@@ -6,8 +6,7 @@ use overlay_tests::prelude::*;
 
 #[test]
 fn spoofed_source_cannot_move_a_static_entry() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         // VM2 is static on p2; a peer claims it.
         let (v, _) = f.underlay(&from_vtep(PEER, 100, &tenant_frame([0xff; 6], VM2)));
         assert_eq!(v, TC_ACT_SHOT);
@@ -23,8 +22,7 @@ fn spoofed_source_cannot_move_a_static_entry() {
 /// A MAC that shows up on another port moves there (learned entries only).
 #[test]
 fn learned_macs_move() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let roamer = [2, 0, 0, 0, 0, 0x42];
         f.tenant("p1", &tenant_frame([0xff; 6], roamer));
         assert_eq!(fdb_get(&f, "blue", roamer).unwrap().ifindex, f.ifindex["p1"]);
@@ -42,7 +40,7 @@ fn learned_macs_move() {
 #[test]
 fn full_fdb_stops_learning_but_static_entries_install() {
     in_private_netns(|| {
-        let small = CONFIG.replace("ageing = 300", "ageing = 300\nfdb_size = 16");
+        let small = Config { fdb_size: 16, ..dp_config() };
         let mut f = Fixture::new(&small);
         // 2 static entries; learn until the map is full.
         for i in 0..20u8 {
@@ -53,24 +51,18 @@ fn full_fdb_stops_learning_but_static_entries_install() {
         // Four more static entries: installed by evicting learned ones.
         let mut extra = small.clone();
         for i in 0..4 {
-            extra += &format!(
-                "[[fdb]]\nmac = \"02:00:00:00:02:0{i}\"\nnetwork = \"blue\"\nremote = \"192.0.2.2\"\n"
-            );
+            extra.fdb.push(fdb_remote(&format!("02:00:00:00:02:0{i}"), "blue", "192.0.2.2"));
         }
-        let cfg = overlay_user::config::Config::parse(&format!("name = \"x\"\n{extra}")).unwrap();
-        let want = overlay_user::apply::desired(&cfg, &f.ids, &f.resolved()).unwrap();
+        let want = overlay_user::apply::desired(&extra, &f.ids, &f.resolved()).unwrap();
         overlay_user::apply::apply(&mut f.maps, &want).expect("statics fit after eviction");
         let statics = f.maps.fdb.iter().filter_map(|r| r.ok()).filter(|(_, e)| e.is_static()).count();
         assert_eq!(statics, 6);
         // More static entries than slots: a clear error.
         let mut too_many = small.clone();
         for i in 0..20 {
-            too_many += &format!(
-                "[[fdb]]\nmac = \"02:00:00:00:03:{i:02x}\"\nnetwork = \"blue\"\nremote = \"192.0.2.2\"\n"
-            );
+            too_many.fdb.push(fdb_remote(&format!("02:00:00:00:03:{i:02x}"), "blue", "192.0.2.2"));
         }
-        let cfg = overlay_user::config::Config::parse(&format!("name = \"x\"\n{too_many}")).unwrap();
-        let want = overlay_user::apply::desired(&cfg, &f.ids, &f.resolved()).unwrap();
+        let want = overlay_user::apply::desired(&too_many, &f.ids, &f.resolved()).unwrap();
         let e = overlay_user::apply::apply(&mut f.maps, &want).expect_err("does not fit");
         assert!(e.to_string().contains("FDB full"), "{e}");
     });
@@ -83,9 +75,8 @@ fn full_fdb_stops_learning_but_static_entries_install() {
 #[test]
 fn learning_limit_per_network_with_sweep() {
     in_private_netns(|| {
-        let cfg = CONFIG
-            .replace("ageing = 300", "ageing = 1")
-            .replace("vlan = 10\n", "vlan = 10\nmax_learned = 4\n");
+        let mut cfg = Config { ageing: 1, ..dp_config() };
+        cfg.networks[0].max_learned = Some(4);
         let mut f = Fixture::new(&cfg);
         for i in 0..10u8 {
             f.tenant("p1", &tenant_frame(VM2, [2, 0, 0, 0, 1, i]));

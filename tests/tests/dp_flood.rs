@@ -14,12 +14,8 @@ fn flood_reaches_every_local_port_at_the_limit() {
             "for i in $(seq 10 {}); do ip link add f$i type veth peer name f${{i}}b; ip link set f$i up; ip link set f${{i}}b up; done",
             9 + n
         ));
-        let mut cfg = String::from(
-            "[underlay]\ninterface = \"u0\"\naddress = \"192.0.2.1\"\n[[network]]\nname = \"big\"\nvlan = 30\n",
-        );
-        for i in 10..10 + n {
-            cfg += &format!("[[port]]\ninterface = \"f{i}\"\nnetwork = \"big\"\n");
-        }
+        let ports = (10..10 + n).map(|i| access(&format!("f{i}"), "big")).collect();
+        let cfg = Config { networks: vec![vlan("big", 30)], ports, ..config("192.0.2.1") };
         let f = Fixture::new(&cfg);
         let frame = tenant_frame([0xff; 6], VM1);
         let (v, _) = f.tenant("f10", &frame);

@@ -6,8 +6,7 @@ use overlay_tests::prelude::*;
 
 #[test]
 fn every_program_passes_the_verifier() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         for name in overlay_user::loader::ALL_PROGRAMS {
             let p: &aya::programs::SchedClassifier =
                 f.ebpf.program(name).expect("in object").try_into().expect("classifier");
@@ -22,8 +21,7 @@ fn every_program_passes_the_verifier() {
 /// number of frames sent.
 #[test]
 fn kernel_and_host_parsers_agree() {
-    in_private_netns(|| {
-        let mut f = Fixture::new(CONFIG);
+    with_fixture(|mut f| {
         let full = from_vtep(PEER, 100, &tenant_frame(VM2, REMOTE_VM));
         // From 34 bytes: BPF_PROG_TEST_RUN refuses shorter IPv4 frames.
         let mut frames: Vec<Vec<u8>> = (34..full.len()).map(|n| full[..n].to_vec()).collect();
@@ -68,8 +66,7 @@ fn kernel_and_host_parsers_agree() {
 #[test]
 fn fuzz_corpus_host_and_kernel_agree() {
     use std::collections::{BTreeMap, HashMap};
-    in_private_netns(|| {
-        let mut f = Fixture::new(CONFIG);
+    with_fixture(|mut f| {
         f.reset();
         // Underlay: VXLAN from the peer, unicast to VM2 and broadcast.
         let bases = [

@@ -6,8 +6,7 @@ use overlay_tests::prelude::*;
 
 #[test]
 fn local_switching_between_access_ports() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let frame = tenant_frame(VM2, VM1);
         let (v, out) = f.tenant("p1", &frame);
         assert_eq!(v, TC_ACT_REDIRECT, "known local MAC is redirected");
@@ -20,8 +19,7 @@ fn local_switching_between_access_ports() {
 
 #[test]
 fn hairpin_is_dropped() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let (v, _) = f.tenant("p2", &tenant_frame(VM2, [2, 0, 0, 0, 0, 5]));
         assert_eq!(v, TC_ACT_SHOT);
         assert_eq!(f.count(DropHairpin), 1);
@@ -30,8 +28,7 @@ fn hairpin_is_dropped() {
 
 #[test]
 fn trunk_tags_are_checked_and_popped() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let plain = tenant_frame(VM2, [2, 0, 0, 0, 0, 0x55]);
         // Allowed VID 10 (blue) on the trunk, to VM2 on access port p2: popped.
         let (v, out) = f.tenant("p3", &push_tag(&plain, 0x8100, 10));
@@ -60,8 +57,7 @@ fn trunk_tags_are_checked_and_popped() {
 
 #[test]
 fn vlan_only_network_never_reaches_vxlan() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         // Unknown destination in red (VLAN only): p4 is the sender, so one
         // tagged clone goes to the trunk p3 and the frame itself is consumed.
         let frame = tenant_frame([2, 0, 0, 0, 0, 0x77], [2, 0, 0, 0, 0, 0x78]);
@@ -76,8 +72,7 @@ fn vlan_only_network_never_reaches_vxlan() {
 
 #[test]
 fn bad_frames_from_tenants() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         // BPF_PROG_TEST_RUN refuses frames under 14 bytes (and IPv4 ones
         // under 34); shorter truncations are covered by the host parser
         // tests. A tag cut short is what reaches the kernel here.

@@ -9,9 +9,9 @@ use overlay_tests::prelude::*;
 #[test]
 fn outer_udp_checksum_when_configured() {
     in_private_netns(|| {
-        let cfg = CONFIG
-            .replace("address = \"192.0.2.1\"", "address = \"192.0.2.1\"\nudp_checksum = true")
-            .replace("peers = [\"192.0.2.2\"]", "peers = [\"192.0.2.3\", \"192.0.2.2\"]");
+        let mut cfg = dp_config();
+        cfg.underlay.udp_checksum = true;
+        cfg.networks[0].peers = vec!["192.0.2.3".parse().unwrap(), "192.0.2.2".parse().unwrap()];
         let f = Fixture::new(&cfg);
         sh("ip neigh add 192.0.2.3 lladdr 02:00:00:00:aa:03 dev u0 nud permanent");
         for size in [64usize, 1400, 1401] {
@@ -42,7 +42,8 @@ fn outer_udp_checksum_when_configured() {
 #[test]
 fn outer_udp_checksum_survives_inner_checksum_offload() {
     in_private_netns(|| {
-        let cfg = CONFIG.replace("address = \"192.0.2.1\"", "address = \"192.0.2.1\"\nudp_checksum = true");
+        let mut cfg = dp_config();
+        cfg.underlay.udp_checksum = true;
         let f = Fixture::new(&cfg);
         for payload in [0usize, 1, 100, 1357] {
             let (partial, full) = tcp4_pair(REMOTE_VM, VM1, payload);

@@ -6,8 +6,7 @@ use overlay_tests::prelude::*;
 
 #[test]
 fn known_remote_is_encapsulated_exactly() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let inner = tenant_frame(REMOTE_VM, VM1);
         let (v, out) = f.tenant("p1", &inner);
         assert_eq!(v, TC_ACT_REDIRECT);
@@ -37,8 +36,7 @@ fn known_remote_is_encapsulated_exactly() {
 
 #[test]
 fn decapsulation_to_local_port_exactly() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let inner = tenant_frame(VM2, REMOTE_VM);
         let (v, out) = f.underlay(&from_vtep(PEER, 100, &inner));
         assert_eq!(v, TC_ACT_REDIRECT);
@@ -52,8 +50,7 @@ fn decapsulation_to_local_port_exactly() {
 
 #[test]
 fn decapsulation_learns_remote_source() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let src = [2, 0, 0, 0, 0, 0x33];
         let (v, _) = f.underlay(&from_vtep(PEER, 100, &tenant_frame(VM2, src)));
         assert_eq!(v, TC_ACT_REDIRECT);
@@ -65,8 +62,7 @@ fn decapsulation_learns_remote_source() {
 
 #[test]
 fn ihl_with_options_decapsulates() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let inner = tenant_frame(VM2, REMOTE_VM);
         let mut frame = from_vtep(PEER, 100, &inner);
         frame[14] = 0x47; // 8 bytes of options (NOPs)
@@ -82,8 +78,7 @@ fn ihl_with_options_decapsulates() {
 
 #[test]
 fn unknown_vni_and_stranger_vtep_are_dropped_and_not_learned() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let src = [2, 0, 0, 0, 0, 0x44];
         let (v, _) = f.underlay(&from_vtep(PEER, 999, &tenant_frame(VM2, src)));
         assert_eq!(v, TC_ACT_SHOT);
@@ -96,8 +91,7 @@ fn unknown_vni_and_stranger_vtep_are_dropped_and_not_learned() {
 
 #[test]
 fn vxlan_inner_rules() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let tagged = push_tag(&tenant_frame(VM2, REMOTE_VM), 0x8100, 10);
         assert_eq!(f.underlay(&from_vtep(PEER, 100, &tagged)).0, TC_ACT_SHOT);
         let bcast_src = tenant_frame(VM2, [0xff; 6]);
@@ -114,8 +108,7 @@ fn vxlan_inner_rules() {
 
 #[test]
 fn foreign_underlay_traffic_passes_untouched() {
-    in_private_netns(|| {
-        let f = Fixture::new(CONFIG);
+    with_fixture(|f| {
         let mut arp = eth([0xff; 6], PEER_MAC, 0x0806);
         arp.extend_from_slice(&[0u8; 28]);
         let other_port = {
@@ -146,8 +139,8 @@ fn foreign_underlay_traffic_passes_untouched() {
 #[test]
 fn unknown_peers_are_accepted_when_the_network_allows() {
     in_private_netns(|| {
-        let cfg =
-            CONFIG.replace("peers = [\"192.0.2.2\"]", "peers = [\"192.0.2.2\"]\nlearn_unknown_peers = true");
+        let mut cfg = dp_config();
+        cfg.networks[0].learn_unknown_peers = true;
         let f = Fixture::new(&cfg);
         let src = [2, 0, 0, 0, 0, 0x66];
         let (v, out) = f.underlay(&from_vtep(STRANGER, 100, &tenant_frame(VM2, src)));
@@ -167,8 +160,7 @@ fn unknown_peers_are_accepted_when_the_network_allows() {
 /// the cache at once.
 #[test]
 fn next_hop_cache_follows_neighbour_changes() {
-    in_private_netns(|| {
-        let mut f = Fixture::new(CONFIG);
+    with_fixture(|mut f| {
         let inner = tenant_frame(REMOTE_VM, VM1);
         let dmac = |f: &Fixture| f.tenant("p1", &inner).1[0..6].to_vec();
         // "Within the TTL" is only asserted for a run that took well under
@@ -213,8 +205,7 @@ fn next_hop_cache_follows_neighbour_changes() {
 /// the same frame as a single packet is trimmed and delivered.
 #[test]
 fn gso_frames_are_length_checked() {
-    in_private_netns(|| {
-        let mut f = Fixture::new(CONFIG);
+    with_fixture(|mut f| {
         let inner = tenant_frame(VM2, REMOTE_VM);
         let mut frame = from_vtep(PEER, 100, &inner);
         frame.extend_from_slice(&[0xee; 8]);

@@ -4,19 +4,8 @@
 
 use std::time::Duration;
 
+use overlay_tests::conf::*;
 use overlay_tests::lab::*;
-
-fn body(i: usize, peers: &[&str], extra: &str) -> String {
-    let peers: Vec<String> =
-        peers.iter().filter(|p| **p != format!("192.0.2.{}", i + 1)).map(|p| format!("\"{p}\"")).collect();
-    format!(
-        "{}[[network]]\nname = \"blue\"\nvni = 100\npeers = [{}]\n[[port]]\ninterface = \"vm1\"\nnetwork = \"blue\"\n{extra}",
-        underlay_toml(&format!("192.0.2.{}", i + 1)),
-        peers.join(", ")
-    )
-}
-
-const TWO: &[&str] = &["192.0.2.1", "192.0.2.2"];
 
 /// "N packets transmitted, M received" of a finished ping.
 fn ping_counts(out: &std::process::Output) -> (u64, u64) {
@@ -41,11 +30,11 @@ fn assert_gone(h: &Host, ifaces: &[&str]) {
     }
 }
 
-/// Two hosts up with `body`, their VMs reaching each other.
+/// Two hosts up with [`blue_host`], their VMs reaching each other.
 fn two_hosts_up() -> (Vec<Host>, Underlay, Vec<Vm>) {
     let (hosts, u, vms) = hosts_with_vms(2);
     for (i, h) in hosts.iter().enumerate() {
-        h.up(&body(i, TWO, ""));
+        h.up(&blue_host(i, 2));
     }
     vms[0].ping("203.0.113.2").expect("ping");
     (hosts, u, vms)
@@ -64,8 +53,11 @@ fn kill_9_during_up_under_traffic() {
     let ctl = overlayctl();
     // Alternate configs, so every `up` has something to change.
     let write = |round: u64| {
-        let extra = if round.is_multiple_of(2) { "[[network]]\nname = \"red\"\nvni = 200\n" } else { "" };
-        std::fs::write(&cfg, format!("name = \"{}\"\n{}", hosts[0].instance, body(0, TWO, extra))).unwrap();
+        let mut c = blue_host(0, 2);
+        if round.is_multiple_of(2) {
+            c.networks.push(vxlan("red", 200, &[]));
+        }
+        std::fs::write(&cfg, hosts[0].config_text(&c)).unwrap();
     };
     // How long one `up` takes here, so the 20 kill points spread over it.
     write(1);
@@ -104,7 +96,7 @@ fn kill_9_during_up_under_traffic() {
     assert!(v["error"].is_null(), "iperf3: {}", v["error"]);
     assert!(v["end"]["sum_received"]["bytes"].as_u64().unwrap() > 0, "TCP carried data");
     // The next up completes and forwards; down after the crashes cleans up.
-    hosts[0].up(&body(0, TWO, ""));
+    hosts[0].up(&blue_host(0, 2));
     vms[0].ping("203.0.113.2").expect("forwarding after recovery");
     assert_eq!(hosts[0].ns.tcx_ingress("vm1"), ["tenant_ingress"], "one program, ours");
     hosts[0].ctl("down");
@@ -112,7 +104,7 @@ fn kill_9_during_up_under_traffic() {
     hosts[0].ctl("down");
     // A first `up` killed part-way (no state file yet): down still cleans up.
     for delay in [150, 350, 550] {
-        std::fs::write(&cfg, format!("name = \"{}\"\n{}", hosts[0].instance, body(0, TWO, ""))).unwrap();
+        std::fs::write(&cfg, hosts[0].config_text(&blue_host(0, 2))).unwrap();
         let mut c = hosts[0].ns.spawn(&format!("exec {} up -c {}", ctl.display(), cfg.display()));
         std::thread::sleep(Duration::from_millis(delay));
         let _ = c.kill();
@@ -135,7 +127,7 @@ fn hundred_upgrades_under_traffic() {
         for (i, h) in hosts.iter().enumerate() {
             s.spawn(move || {
                 for _ in 0..50 {
-                    h.up(&body(i, TWO, ""));
+                    h.up(&blue_host(i, 2));
                 }
             });
         }
@@ -173,7 +165,7 @@ fn tenant_interface_deleted_and_recreated() {
     let old_idx: u64 = hosts[0].ns.sh("cat /sys/class/net/vm1/ifindex").trim().parse().unwrap();
     hosts[0].ns.sh("ip link del vm1");
     let before = hosts[0].ctl("-j status");
-    let e = hosts[0].try_up(&body(0, TWO, "")).expect_err("port missing");
+    let e = hosts[0].try_up(&blue_host(0, 2)).expect_err("port missing");
     assert!(e.contains("vm1"), "error names the port: {e}");
     assert_eq!(hosts[0].ctl("-j status"), before, "nothing changed");
     let status: serde_json::Value = serde_json::from_str(&before).unwrap();
@@ -184,7 +176,7 @@ fn tenant_interface_deleted_and_recreated() {
     vms[0].ping("203.0.113.2").err();
     // The VM comes back on a new veth with the same name.
     let vm = Vm::attach(&hosts[0], "vm1", "02:00:00:00:00:01", "203.0.113.1/24");
-    hosts[0].up(&body(0, TWO, ""));
+    hosts[0].up(&blue_host(0, 2));
     let new_idx: u64 = hosts[0].ns.sh("cat /sys/class/net/vm1/ifindex").trim().parse().unwrap();
     assert_ne!(new_idx, old_idx);
     let status: serde_json::Value = serde_json::from_str(&hosts[0].ctl("-j status")).unwrap();
@@ -207,10 +199,9 @@ fn tenant_interface_deleted_and_recreated() {
 /// forwarding without loss; removing it as a peer stops the copies to it.
 #[test]
 fn peer_host_disappears() {
-    let three = &["192.0.2.1", "192.0.2.2", "192.0.2.3"];
     let (mut hosts, _u, mut vms) = hosts_with_vms(3);
     for (i, h) in hosts.iter().enumerate() {
-        h.up(&body(i, three, ""));
+        h.up(&blue_host(i, 3));
     }
     vms[0].ping("203.0.113.2").expect("ping 2");
     vms[0].ping("203.0.113.3").expect("ping 3");
@@ -234,7 +225,7 @@ fn peer_host_disappears() {
     assert_eq!(hosts[1].counter("decap"), decap1, "nothing for host 3 is decapsulated on host 2");
     assert_eq!(vms[1].ns.rx_packets("eth0"), rx_vm1, "nor delivered to its VM");
     // Peer removed: a broadcast now makes exactly one remote copy.
-    hosts[0].up(&body(0, TWO, ""));
+    hosts[0].up(&blue_host(0, 2));
     let f = hosts[0].counter("flood_remote_copies");
     send_frame(
         &vms[0].ns,

@@ -3,25 +3,13 @@
 //! Each test learns a station, changes the config, then sends to the stale
 //! MAC and counts what arrives where it must not: exactly 0 frames.
 
+use overlay_tests::conf::*;
 use overlay_tests::lab::*;
 use overlay_tests::netns::{Netns, host_sh};
 
 const A: &str = "02:00:00:00:00:0a";
 const B: &str = "02:00:00:00:00:0b";
 const M: &str = "02:00:00:00:00:4d";
-
-fn net(name: &str, vlan: u16) -> String {
-    format!("[[network]]\nname = \"{name}\"\nvlan = {vlan}\n")
-}
-
-fn access(iface: &str, net: &str) -> String {
-    format!("[[port]]\ninterface = \"{iface}\"\nnetwork = \"{net}\"\n")
-}
-
-fn trunk(iface: &str, nets: &[&str]) -> String {
-    let n: Vec<String> = nets.iter().map(|x| format!("\"{x}\"")).collect();
-    format!("[[port]]\ninterface = \"{iface}\"\ntrunk = [{}]\n", n.join(", "))
-}
 
 /// `count` frames from `src` to `dst` (ethertype 0x88b5), sent on `dev`,
 /// tagged `vlan` when given.
@@ -72,24 +60,19 @@ fn await_counter(host: &Host, counter: &str, n: u64) {
 /// the trunk.
 #[test]
 fn trunk_loses_a_vlan_stale_macs_stay_behind() {
-    let h = Host::new("h");
-    let _u = Underlay::new(&[&h], "192.0.2");
+    let (h, _u) = one_host();
     let a = station(&h, "vma");
     let far = station(&h, "t0");
-    let body = |t: &str| {
-        format!(
-            "{}{}{}{}{t}",
-            underlay_toml("192.0.2.1"),
-            net("v10", 10),
-            net("v20", 20),
-            access("vma", "v20")
-        )
+    let with = |t: Port| Config {
+        networks: vec![vlan("v10", 10), vlan("v20", 20)],
+        ports: vec![access("vma", "v20"), t],
+        ..config("192.0.2.1")
     };
-    h.up(&body(&trunk("t0", &["v10", "v20"])));
+    h.up(&with(trunk("t0", &["v10", "v20"])));
     send(&far, "eth0", M, "ff:ff:ff:ff:ff:ff", Some(20), 1);
     await_counter(&h, "learned", 1);
     assert_eq!(h.fdb_entry("v20", M).expect("M learned")["location"], "port:t0");
-    h.up(&body(&trunk("t0", &["v10"])));
+    h.up(&with(trunk("t0", &["v10"])));
     assert_eq!(five_frames(&h, &a, A, M, &far), 0, "not one v20 frame left by the trunk");
     // M is unknown in v20 now: flooded, with no other v20 port to go to.
     await_counter(&h, "drop_flood_no_target", 5);
@@ -98,16 +81,16 @@ fn trunk_loses_a_vlan_stale_macs_stay_behind() {
 
 /// vma and vmb access ports of red, B (on vmb) learned; then `up` makes
 /// vmb `after`: frames from vma to B never reach vmb.
-fn vmb_leaves_red(after: &str, what: &str) {
-    let h = Host::new("h");
-    let _u = Underlay::new(&[&h], "192.0.2");
+fn vmb_leaves_red(after: Port, what: &str) {
+    let (h, _u) = one_host();
     let a = station(&h, "vma");
     let b = station(&h, "vmb");
-    let nets = format!("{}{}{}", underlay_toml("192.0.2.1"), net("red", 10), net("blue", 20));
-    h.up(&format!("{nets}{}{}", access("vma", "red"), access("vmb", "red")));
+    let with =
+        |ports| Config { networks: vec![vlan("red", 10), vlan("blue", 20)], ports, ..config("192.0.2.1") };
+    h.up(&with(vec![access("vma", "red"), access("vmb", "red")]));
     send(&b, "eth0", B, "ff:ff:ff:ff:ff:ff", None, 1);
     await_counter(&h, "learned", 1);
-    h.up(&format!("{nets}{}{after}", access("vma", "red")));
+    h.up(&with(vec![access("vma", "red"), after]));
     assert_eq!(five_frames(&h, &a, A, B, &b), 0, "{what}");
     // B is unknown in red now: flooded, with no other red port to go to.
     await_counter(&h, "drop_flood_no_target", 5);
@@ -117,29 +100,32 @@ fn vmb_leaves_red(after: &str, what: &str) {
 /// the old network are not delivered to it.
 #[test]
 fn access_port_moved_to_another_network() {
-    vmb_leaves_red(&access("vmb", "blue"), "not one red frame reached blue's port");
+    vmb_leaves_red(access("vmb", "blue"), "not one red frame reached blue's port");
 }
 
 /// An access port turned into a trunk that does not carry its old network.
 #[test]
 fn access_port_becomes_a_trunk_of_other_networks() {
-    vmb_leaves_red(&trunk("vmb", &["blue"]), "not one red frame (tagged or not) on a trunk without red");
+    vmb_leaves_red(trunk("vmb", &["blue"]), "not one red frame (tagged or not) on a trunk without red");
 }
 
 /// A network removed and a new one added in the same `up`: the newcomer
 /// starts with an empty FDB slice, learned count and counters.
 #[test]
 fn new_network_inherits_nothing_from_a_removed_one() {
-    let h = Host::new("h");
-    let _u = Underlay::new(&[&h], "192.0.2");
+    let (h, _u) = one_host();
     let a = station(&h, "vma");
     let b = station(&h, "vmb");
-    let u = underlay_toml("192.0.2.1");
-    h.up(&format!("{u}{}{}{}", net("old", 10), access("vma", "old"), access("vmb", "old")));
+    let only = |net: &str, vid| Config {
+        networks: vec![vlan(net, vid)],
+        ports: vec![access("vma", net), access("vmb", net)],
+        ..config("192.0.2.1")
+    };
+    h.up(&only("old", 10));
     send(&a, "eth0", A, "ff:ff:ff:ff:ff:ff", None, 1);
     send(&b, "eth0", B, "ff:ff:ff:ff:ff:ff", None, 1);
     await_counter(&h, "learned", 2);
-    h.up(&format!("{u}{}{}{}", net("new", 20), access("vma", "new"), access("vmb", "new")));
+    h.up(&only("new", 20));
     assert!(
         h.fdb().iter().all(|r| r["network"] != "new"),
         "no entry of `old` shows up in `new`: {:?}",
@@ -156,14 +142,13 @@ fn new_network_inherits_nothing_from_a_removed_one() {
 #[test]
 fn vni_change_forgets_remote_macs_learned_under_the_old_vni() {
     let (hosts, _u, vms) = hosts_with_vms(2);
-    let blue = |vni: u32, peer: &str| {
-        format!("[[network]]\nname = \"blue\"\nvni = {vni}\npeers = [\"{peer}\"]\n{}", access("vm1", "blue"))
-    };
-    hosts[0].up(&format!("{}{}", underlay_toml("192.0.2.1"), blue(100, "192.0.2.2")));
-    hosts[1].up(&format!("{}{}", underlay_toml("192.0.2.2"), blue(100, "192.0.2.1")));
+    hosts[0].up(&blue_host(0, 2));
+    hosts[1].up(&blue_host(1, 2));
     vms[0].ping("203.0.113.2").expect("ping over VNI 100");
     assert!(hosts[0].fdb_entry("blue", "02:00:00:00:00:02").is_some(), "learned at the peer");
-    hosts[0].up(&format!("{}{}", underlay_toml("192.0.2.1"), blue(300, "192.0.2.2")));
+    let mut vni_300 = blue_host(0, 2);
+    vni_300.networks[0].vni = Some(300);
+    hosts[0].up(&vni_300);
     assert!(hosts[0].fdb_entry("blue", "02:00:00:00:00:02").is_none(), "forgotten with VNI 100");
     let rx = vms[1].ns.rx_packets("eth0");
     send(&vms[0].ns, "eth0", "02:00:00:00:00:01", "02:00:00:00:00:02", None, 5);
@@ -175,17 +160,12 @@ fn vni_change_forgets_remote_macs_learned_under_the_old_vni() {
 /// naming both fields, and nothing changes.
 #[test]
 fn inner_tags_as_native_are_refused() {
-    let h = Host::new("h");
-    let _u = Underlay::new(&[&h], "192.0.2");
+    let (h, _u) = one_host();
     let _t = station(&h, "t0");
-    let e = h
-        .try_up(&format!(
-            "{}[[network]]\nname = \"blue\"\nvni = 100\nvlan = 10\nallow_inner_vlan = true\n{}\
-             [[port]]\ninterface = \"t0\"\ntrunk = [\"red\"]\nnative = \"blue\"\n",
-            underlay_toml("192.0.2.1"),
-            net("red", 20)
-        ))
-        .expect_err("refused");
+    let blue = Network { vlan: Some(10), allow_inner_vlan: true, ..vxlan("blue", 100, &[]) };
+    let t0 = Port { native: Some("blue".into()), ..trunk("t0", &["red"]) };
+    let c = Config { networks: vec![blue, vlan("red", 20)], ports: vec![t0], ..config("192.0.2.1") };
+    let e = h.try_up(&c).expect_err("refused");
     assert!(e.contains("native = \"blue\"") && e.contains("allow_inner_vlan"), "{e}");
     assert!(h.try_ctl("status").is_err(), "nothing was brought up");
 }

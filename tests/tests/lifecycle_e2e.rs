@@ -1,21 +1,14 @@
 //! overlayctl lifecycle: idempotent re-apply, run-time changes, clear
 //! errors that change nothing, and `down` leaving nothing behind.
 
+use overlay_tests::conf::*;
 use overlay_tests::lab::*;
 use overlay_tests::netns::Netns;
 
 fn up_both(hosts: &[Host]) {
     for (i, h) in hosts.iter().enumerate() {
-        h.up(&body(i, ""));
+        h.up(&blue_host(i, 2));
     }
-}
-
-fn body(i: usize, extra: &str) -> String {
-    let peer = if i == 0 { "192.0.2.2" } else { "192.0.2.1" };
-    format!(
-        "{}[[network]]\nname = \"blue\"\nvni = 100\npeers = [\"{peer}\"]\n[[port]]\ninterface = \"vm1\"\nnetwork = \"blue\"\n{extra}",
-        underlay_toml(&format!("192.0.2.{}", i + 1))
-    )
 }
 
 #[test]
@@ -26,8 +19,10 @@ fn reapply_is_idempotent_and_keeps_learned_entries() {
     let learned = hosts[0].fdb_entry("blue", "02:00:00:00:00:02").expect("learned");
     let encap = hosts[0].counter("encap");
     // Same file again, then a file with one more network and peer.
-    hosts[0].up(&body(0, ""));
-    hosts[0].up(&body(0, "[[network]]\nname = \"red\"\nvni = 200\npeers = [\"192.0.2.2\"]\n"));
+    hosts[0].up(&blue_host(0, 2));
+    let mut with_red = blue_host(0, 2);
+    with_red.networks.push(vxlan("red", 200, &["192.0.2.2"]));
+    hosts[0].up(&with_red);
     let again = hosts[0].fdb_entry("blue", "02:00:00:00:00:02").expect("learned entry survives re-apply");
     assert_eq!(again["location"], learned["location"]);
     assert!(hosts[0].counter("encap") >= encap, "counters are not reset by up");
@@ -35,7 +30,7 @@ fn reapply_is_idempotent_and_keeps_learned_entries() {
     assert_eq!(status["networks"].as_array().unwrap().len(), 2);
     vms[0].ping("203.0.113.2").expect("still forwarding");
     // Removing the network again leaves blue alone.
-    hosts[0].up(&body(0, ""));
+    hosts[0].up(&blue_host(0, 2));
     vms[0].ping("203.0.113.2").expect("still forwarding after removal of red");
 }
 
@@ -50,7 +45,7 @@ fn port_add_with_netns_creates_and_removes_the_veth() {
     c.try_sh("ping -c 2 -i 0.2 -W 1 203.0.113.2").expect("container reaches the remote VM");
     vms[1].ping("203.0.113.9").expect("and back");
     // Re-running up with the same file keeps ports added at run time.
-    hosts[0].up(&body(0, ""));
+    hosts[0].up(&blue_host(0, 2));
     c.try_sh("ping -c 2 -i 0.2 -W 1 203.0.113.2").expect("run-time port survives up -c FILE");
     let e = hosts[0].try_ctl("port del vm1").expect_err("file port");
     assert!(e.contains("config file"), "{e}");
@@ -70,17 +65,23 @@ fn errors_are_clear_and_change_nothing() {
     up_both(&hosts);
     vms[0].ping("203.0.113.2").expect("ping");
     let before = hosts[0].ctl("-j status");
+    let mut no_such_port = blue_host(0, 2);
+    no_such_port.ports.push(access("nope0", "blue"));
+    let mut vni_0 = blue_host(0, 2);
+    vni_0.networks[0].vni = Some(0);
+    let mut with_fdb = blue_host(0, 2);
+    with_fdb.fdb.push(fdb_port("02:00:00:00:00:77", "blue", "vm1"));
+    let bad_mac = hosts[0].config_text(&with_fdb).replace("02:00:00:00:00:77", "zz:00:00:00:00:01");
+    let other_size = Config { fdb_size: 1024, ..blue_host(0, 2) };
+    let h = &hosts[0];
     let cases = [
-        (body(0, "[[port]]\ninterface = \"nope0\"\nnetwork = \"blue\"\n"), "port[1] \"nope0\""),
-        (body(0, "").replace("vni = 100", "vni = 0"), "vni 0 out of range"),
-        (format!("fdb_size = 1024\n{}", body(0, "")), "fdb_size cannot change"),
-        (
-            body(0, "[[fdb]]\nmac = \"zz:00:00:00:00:01\"\nnetwork = \"blue\"\nport = \"vm1\"\n"),
-            "not a MAC address",
-        ),
+        (h.config_text(&no_such_port), "port[1] \"nope0\""),
+        (h.config_text(&vni_0), "vni 0 out of range"),
+        (h.config_text(&other_size), "fdb_size cannot change"),
+        (bad_mac, "not a MAC address"),
     ];
     for (text, want) in cases {
-        let e = hosts[0].try_up(&text).expect_err(want);
+        let e = h.try_up_text(&text).expect_err(want);
         assert!(e.contains(want), "error should name {want:?}: {e}");
         assert_eq!(hosts[0].ctl("-j status"), before, "nothing changed after: {want}");
         vms[0].ping("203.0.113.2").expect("still forwarding");
@@ -96,11 +97,11 @@ fn errors_are_clear_and_change_nothing() {
 #[test]
 fn foreign_program_is_refused() {
     let (hosts, _u, _vms) = hosts_with_vms(2);
-    hosts[0].up(&body(0, ""));
+    hosts[0].up(&blue_host(0, 2));
     // Another instance's program is foreign to this one.
     let other = format!("{}x", hosts[0].instance);
     let cfg = std::env::temp_dir().join(format!("{other}.toml"));
-    std::fs::write(&cfg, format!("name = \"{other}\"\n{}", body(0, ""))).unwrap();
+    std::fs::write(&cfg, Config { name: other.clone(), ..blue_host(0, 2) }.to_toml()).unwrap();
     let ctl = overlayctl();
     let r = hosts[0].ns.try_sh(&format!("{} up -c {}", ctl.display(), cfg.display()));
     let e = r.expect_err("foreign program");
@@ -129,7 +130,7 @@ fn foreign_program_is_refused() {
 #[test]
 fn down_removes_everything_and_is_idempotent() {
     let (hosts, _u, _vms) = hosts_with_vms(2);
-    hosts[0].up(&body(0, ""));
+    hosts[0].up(&blue_host(0, 2));
     hosts[0].ctl("fdb add 02:00:00:00:00:42 --network blue --remote 192.0.2.2");
     assert_eq!(hosts[0].fdb_entry("blue", "02:00:00:00:00:42").unwrap()["type"], "static");
     hosts[0].ctl("fdb del 02:00:00:00:00:42 --network blue");
@@ -156,7 +157,7 @@ fn down_removes_everything_and_is_idempotent() {
 fn closed_stdout_ends_quietly() {
     use std::os::fd::FromRawFd;
     let (hosts, _u, _vms) = hosts_with_vms(1);
-    hosts[0].up(&body(0, ""));
+    hosts[0].up(&blue_host(0, 2));
     for cmd in ["stats", "-j stats", "fdb show", "status"] {
         let mut fds = [0i32; 2];
         // SAFETY: pipe() fills two descriptors; the read end is closed at once.

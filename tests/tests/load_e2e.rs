@@ -6,21 +6,23 @@
 use std::time::Duration;
 
 use overlay_common::pktbuild::udp4;
-use overlay_tests::{blast, lab::*};
+use overlay_tests::{blast, conf::*, lab::*};
 
 const FLOOD: u64 = 100_000;
 const LIMIT: u64 = 1000;
 
 /// blue (VNI 100, port vm1) and red (VNI 200, port vm2) on two hosts,
 /// each network limited to `LIMIT` learned MACs.
-fn two_networks(i: usize) -> String {
-    let peer = if i == 0 { "192.0.2.2" } else { "192.0.2.1" };
-    format!(
-        "{}[[network]]\nname = \"blue\"\nvni = 100\npeers = [\"{peer}\"]\nmax_learned = {LIMIT}\n\
-         [[network]]\nname = \"red\"\nvni = 200\npeers = [\"{peer}\"]\nmax_learned = {LIMIT}\n\
-         [[port]]\ninterface = \"vm1\"\nnetwork = \"blue\"\n[[port]]\ninterface = \"vm2\"\nnetwork = \"red\"\n",
-        underlay_toml(&format!("192.0.2.{}", i + 1))
-    )
+/// Host `i` of 2: blue (VNI 100, port vm1) and red (VNI 200, port vm2),
+/// each limited to LIMIT learned entries.
+fn two_networks(i: usize) -> Config {
+    let mut c = blue_host(i, 2);
+    let mut red = Network { name: "red".into(), vni: Some(200), ..c.networks[0].clone() };
+    red.max_learned = Some(LIMIT as u32);
+    c.networks[0].max_learned = Some(LIMIT as u32);
+    c.networks.push(red);
+    c.ports.push(access("vm2", "red"));
+    c
 }
 
 fn status_net(h: &Host, net: &str) -> serde_json::Value {
@@ -193,10 +195,7 @@ fn malformed_mix_at_full_rate() {
     let secs = if std::env::var_os("OVERLAY_LONG").is_some() { 60 } else { 5 };
     let (hosts, u, vms) = hosts_with_vms(1);
     let h = &hosts[0];
-    h.up(&format!(
-        "{}[[network]]\nname = \"blue\"\nvni = 100\npeers = [\"192.0.2.2\"]\n[[port]]\ninterface = \"vm1\"\nnetwork = \"blue\"\n",
-        underlay_toml("192.0.2.1")
-    ));
+    h.up(&blue_host(0, 2));
     let atk = u.attacker();
     let mac = h.ns.sh("cat /sys/class/net/u0/address");
     let mac = mac.trim().parse::<overlay_user::mac::MacAddr>().expect("u0 MAC").0;

@@ -20,8 +20,7 @@ fn at_port(f: &Fixture, port: &str) -> FdbEntry {
 
 #[test]
 fn stale_port_entries_never_cross_networks() {
-    in_private_netns(|| {
-        let mut f = Fixture::new(CONFIG);
+    with_fixture(|mut f| {
         // blue's entry points at p4, an access port of red.
         let e = at_port(&f, "p4");
         stale(&mut f, "blue", e);
@@ -36,8 +35,7 @@ fn stale_port_entries_never_cross_networks() {
 
 #[test]
 fn trunk_that_no_longer_carries_the_vlan_is_not_a_member() {
-    in_private_netns(|| {
-        let mut f = Fixture::new(CONFIG);
+    with_fixture(|mut f| {
         let e = at_port(&f, "p3");
         stale(&mut f, "blue", e);
         let (v, _) = f.tenant("p1", &tenant_frame(STALE, VM1));
@@ -54,8 +52,7 @@ fn trunk_that_no_longer_carries_the_vlan_is_not_a_member() {
 
 #[test]
 fn stale_flood_members_are_skipped_one_by_one() {
-    in_private_netns(|| {
-        let mut f = Fixture::new(CONFIG);
+    with_fixture(|mut f| {
         // blue's flood set still lists p4 (red) among its untagged members.
         let blue = f.net("blue");
         let mut fs = f.maps.flood.get(&blue, 0).expect("flood set");
@@ -76,8 +73,7 @@ fn stale_flood_members_are_skipped_one_by_one() {
 
 #[test]
 fn remote_entries_go_only_to_vteps_of_the_network() {
-    in_private_netns(|| {
-        let mut f = Fixture::new(CONFIG);
+    with_fixture(|mut f| {
         let e = FdbEntry { kind: FDB_KIND_REMOTE, remote_be: ip_be([192, 0, 2, 77]), ..Default::default() };
         stale(&mut f, "blue", e);
         let (v, _) = f.tenant("p1", &tenant_frame(STALE, VM1));

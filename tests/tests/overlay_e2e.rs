@@ -1,5 +1,6 @@
 //! VXLAN overlay across hosts in network namespaces, with real traffic.
 
+use overlay_tests::conf::*;
 use overlay_tests::lab::*;
 use overlay_tests::netns::{Netns, host_sh};
 
@@ -7,13 +8,9 @@ fn mac(i: u8) -> String {
     format!("02:00:00:00:00:{i:02x}")
 }
 
-fn net(name: &str, vni: u32, peers: &[&str]) -> String {
-    let p: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
-    format!("[[network]]\nname = \"{name}\"\nvni = {vni}\npeers = [{}]\n", p.join(", "))
-}
-
-fn port(iface: &str, network: &str) -> String {
-    format!("[[port]]\ninterface = \"{iface}\"\nnetwork = \"{network}\"\n")
+/// A host at `address` with `networks` and access ports `ports` (interface, network).
+fn host(address: &str, networks: Vec<Network>, ports: &[(&str, &str)]) -> Config {
+    Config { networks, ports: ports.iter().map(|(i, n)| access(i, n)).collect(), ..config(address) }
 }
 
 const IPS: [&str; 3] = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
@@ -33,14 +30,8 @@ fn three_hosts_two_vnis_with_overlapping_tenants_are_isolated() {
     for (i, h) in hosts.iter().enumerate() {
         blue.push(Vm::attach(h, "vmb", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1)));
         red.push(Vm::attach(h, "vmr", &mac(i as u8 + 1), &format!("203.0.113.{}/24", i + 1)));
-        h.up(&format!(
-            "{}{}{}{}{}",
-            underlay_toml(IPS[i]),
-            net("blue", 100, &others(i)),
-            net("red", 200, &others(i)),
-            port("vmb", "blue"),
-            port("vmr", "red")
-        ));
+        let (blue, red) = (vxlan("blue", 100, &others(i)), vxlan("red", 200, &others(i)));
+        h.up(&host(IPS[i], vec![blue, red], &[("vmb", "blue"), ("vmr", "red")]));
     }
     assert_eq!(host_sh("pgrep -x overlayctl || true").trim(), "", "no overlayctl process keeps running");
     let red_rx: Vec<u64> = red.iter().map(|v| v.ns.rx_packets("eth0")).collect();
@@ -79,7 +70,7 @@ fn broadcast_reaches_each_remote_host_exactly_once() {
         if i == 0 {
             peers.push("192.0.2.99"); // down: never answers ARP
         }
-        h.up(&format!("{}{}{}", underlay_toml(IPS[i]), net("blue", 100, &peers), port("vm1", "blue")));
+        h.up(&host(IPS[i], vec![vxlan("blue", 100, &peers)], &[("vm1", "blue")]));
     }
     let before: Vec<u64> = vms.iter().map(|v| v.ns.rx_packets("eth0")).collect();
     send_frame(
@@ -132,12 +123,9 @@ fn interop(udp_checksum: bool) {
          ip link add br0 type bridge && ip link set vx100 master br0 && ip link set vm2 master br0 && \
          ip link set vx100 up && ip link set vm2 up && ip link set br0 up && \
          bridge fdb append 00:00:00:00:00:00 dev vx100 dst 192.0.2.1");
-    ours.up(&format!(
-        "{}udp_checksum = {udp_checksum}\n{}{}",
-        underlay_toml("192.0.2.1"),
-        net("blue", 100, &["192.0.2.2"]),
-        port("vm1", "blue")
-    ));
+    let mut c = blue_host(0, 2);
+    c.underlay.udp_checksum = udp_checksum;
+    ours.up(&c);
     vm1.ping("203.0.113.2").expect("ours -> kernel");
     vm2.try_sh("ping -c 2 -i 0.2 -W 1 203.0.113.1").expect("kernel -> ours");
     assert!(iperf3(&vm2, &vm1.ns, "203.0.113.2", "") > 1_000_000, "TCP ours -> kernel");
@@ -155,15 +143,12 @@ fn interop(udp_checksum: bool) {
 #[test]
 fn ageing_and_static_entries() {
     let (hosts, _u, vms) = hosts_with_vms(2);
-    let statik = "[[fdb]]\nmac = \"02:00:00:00:00:01\"\nnetwork = \"blue\"\nport = \"vm1\"\n";
-    for i in 0..2 {
-        hosts[i].up(&format!(
-            "ageing = 2\n{}{}{}{}",
-            underlay_toml(IPS[i]),
-            net("blue", 100, &[IPS[1 - i]]),
-            port("vm1", "blue"),
-            if i == 0 { statik } else { "" }
-        ));
+    for (i, h) in hosts.iter().enumerate() {
+        let mut c = Config { ageing: 2, ..blue_host(i, 2) };
+        if i == 0 {
+            c.fdb.push(fdb_port("02:00:00:00:00:01", "blue", "vm1"));
+        }
+        h.up(&c);
     }
     // Pinned neighbours: no ARP probe refreshes the learned entry later
     // (the check below must not race the far VM's delay_first_probe_time).
@@ -200,12 +185,10 @@ fn spoofed_vteps_and_unknown_vnis_are_refused() {
     attacker.sh("ip addr add 192.0.2.66/24 dev a0 && ip link set a0 up");
     let vm = Vm::attach(&h, "vm1", &mac(1), "203.0.113.1/24");
     // 192.0.2.2 is a peer of red only.
-    h.up(&format!(
-        "{}{}{}{}",
-        underlay_toml("192.0.2.1"),
-        net("blue", 100, &[]),
-        net("red", 200, &["192.0.2.2"]),
-        port("vm1", "blue")
+    h.up(&host(
+        "192.0.2.1",
+        vec![vxlan("blue", 100, &[]), vxlan("red", 200, &["192.0.2.2"])],
+        &[("vm1", "blue")],
     ));
     let rx = vm.ns.rx_packets("eth0");
     let hmac = h.ns.sh("cat /sys/class/net/u0/address").trim().to_string();
@@ -250,18 +233,8 @@ fn routed_underlay() {
     );
     let vm1 = Vm::attach(&h1, "vm1", &mac(1), "203.0.113.1/24");
     let vm2 = Vm::attach(&h2, "vm1", &mac(2), "203.0.113.2/24");
-    h1.up(&format!(
-        "{}{}{}",
-        underlay_toml("192.0.2.1"),
-        net("blue", 100, &["198.51.100.1"]),
-        port("vm1", "blue")
-    ));
-    h2.up(&format!(
-        "{}{}{}",
-        underlay_toml("198.51.100.1"),
-        net("blue", 100, &["192.0.2.1"]),
-        port("vm1", "blue")
-    ));
+    h1.up(&host("192.0.2.1", vec![vxlan("blue", 100, &["198.51.100.1"])], &[("vm1", "blue")]));
+    h2.up(&host("198.51.100.1", vec![vxlan("blue", 100, &["192.0.2.1"])], &[("vm1", "blue")]));
     vm1.ping("203.0.113.2").expect("ping over a routed underlay");
     assert!(iperf3(&vm2.ns, &vm1.ns, "203.0.113.2", "") > 1_000_000, "TCP over a routed underlay");
 }
@@ -271,13 +244,8 @@ fn routed_underlay() {
 #[test]
 fn oversized_frames_are_counted_not_fragmented() {
     let (hosts, _u, vms) = hosts_with_vms(2);
-    for i in 0..2 {
-        hosts[i].up(&format!(
-            "{}{}{}",
-            underlay_toml(IPS[i]),
-            net("blue", 100, &[IPS[1 - i]]),
-            port("vm1", "blue")
-        ));
+    for (i, h) in hosts.iter().enumerate() {
+        h.up(&blue_host(i, 2));
     }
     assert_eq!(
         hosts[0].ns.sh("cat /sys/class/net/vm1/mtu").trim(),
@@ -317,24 +285,11 @@ fn routing_between_two_vnis_through_a_router_namespace() {
         "ip link set eth0 mtu 1450 up && ip link set eth1 mtu 1450 up && ip addr add 203.0.113.254/24 dev eth0 && \
          ip addr add 198.51.100.254/24 dev eth1 && sysctl -qw net.ipv4.ip_forward=1",
     );
-    hosts[0].up(&format!(
-        "{}{}{}{}{}",
-        underlay_toml(IPS[0]),
-        net("blue", 100, &[IPS[1]]),
-        net("red", 200, &[IPS[1]]),
-        port("r100", "blue"),
-        port("r200", "red")
-    ));
+    let nets = |peer| vec![vxlan("blue", 100, &[peer]), vxlan("red", 200, &[peer])];
+    hosts[0].up(&host(IPS[0], nets(IPS[1]), &[("r100", "blue"), ("r200", "red")]));
     // vms[1] is blue on host 2; a red tenant on host 2 too.
     let red = Vm::attach(&hosts[1], "vm2", &mac(9), "198.51.100.9/24");
-    hosts[1].up(&format!(
-        "{}{}{}{}{}",
-        underlay_toml(IPS[1]),
-        net("blue", 100, &[IPS[0]]),
-        net("red", 200, &[IPS[0]]),
-        port("vm1", "blue"),
-        port("vm2", "red")
-    ));
+    hosts[1].up(&host(IPS[1], nets(IPS[0]), &[("vm1", "blue"), ("vm2", "red")]));
     vms[1].ns.sh("ip route add default via 203.0.113.254");
     red.ns.sh("ip route add default via 198.51.100.254");
     vms[1].ping("198.51.100.9").expect("blue -> router -> red");
@@ -349,15 +304,13 @@ fn routing_between_two_vnis_through_a_router_namespace() {
 /// `xdp = "off"` detaches it again.
 #[test]
 fn xdp_fast_path_native_and_generic() {
-    for mode in ["native", "generic"] {
+    for mode in [XdpMode::Native, XdpMode::Generic] {
         let (hosts, _u, vms) = hosts_with_vms(2);
-        let cfg = |i: usize, xdp: &str, target: bool| {
-            format!(
-                "{}xdp = \"{xdp}\"\n{}{}xdp_target = {target}\n",
-                underlay_toml(IPS[i]),
-                net("blue", 100, &[IPS[1 - i]]),
-                port("vm1", "blue")
-            )
+        let cfg = |i: usize, xdp: XdpMode, target: bool| {
+            let mut c = blue_host(i, 2);
+            c.underlay.xdp = xdp;
+            c.ports[0].xdp_target = target;
+            c
         };
         for v in &vms {
             // Veth specifics (README, Known limits): XDP_REDIRECT into a veth
@@ -396,7 +349,7 @@ fn xdp_fast_path_native_and_generic() {
         assert!(hosts[1].counter("xdp_redirect") > before, "{mode}: container reached through XDP");
         hosts[1].ctl("port del ct1");
         // Off: detached.
-        hosts[1].up(&cfg(1, "off", true));
+        hosts[1].up(&cfg(1, XdpMode::Off, true));
         let status: serde_json::Value = serde_json::from_str(&hosts[1].ctl("-j status")).unwrap();
         let u0 =
             status["interfaces"].as_array().unwrap().iter().find(|i| i["interface"] == "u0").unwrap().clone();

@@ -3,6 +3,7 @@
 //! underlay segment, one rule each: delivered 0, counted 1; and a positive
 //! control, the same frame made valid, delivered once.
 
+use overlay_tests::conf::*;
 use overlay_tests::lab::*;
 use overlay_tests::netns::Netns;
 
@@ -19,14 +20,13 @@ struct Lab {
     _u: Underlay,
 }
 
-fn lab(extra_underlay: &str, blue: &str) -> Lab {
-    let h = Host::new("h");
-    let u = Underlay::new(&[&h], "192.0.2");
+/// One host with network blue (VNI 100) as `blue` makes it, port vm1 in it.
+fn lab(rp_filter: RpFilter, blue: Network) -> Lab {
+    let (h, u) = one_host();
     let vm = Vm::attach(&h, "vm1", VM, "203.0.113.1/24");
-    h.up(&format!(
-        "{}{extra_underlay}[[network]]\nname = \"blue\"\nvni = 100\n{blue}[[port]]\ninterface = \"vm1\"\nnetwork = \"blue\"\n",
-        underlay_toml("192.0.2.1")
-    ));
+    let mut c = Config { networks: vec![blue], ports: vec![access("vm1", "blue")], ..config("192.0.2.1") };
+    c.underlay.rp_filter = rp_filter;
+    h.up(&c);
     let atk = u.attacker();
     let mac = h.ns.sh("cat /sys/class/net/u0/address").trim().to_string();
     Lab { h, vm, atk, mac, _u: u }
@@ -65,7 +65,7 @@ impl Lab {
 
 #[test]
 fn outer_checksum_l2_address_and_trailing_bytes() {
-    let l = lab("", "peers = [\"192.0.2.2\"]\n");
+    let l = lab(RpFilter::Strict, vxlan("blue", 100, &["192.0.2.2"]));
     l.vm.ns.sh("ip link set eth0 promisc on");
     let rx = l.rx();
     l.send(&l.mac, "192.0.2.2", ", chksum=0x1234", 0);
@@ -88,7 +88,7 @@ fn outer_checksum_l2_address_and_trailing_bytes() {
 
 #[test]
 fn addresses_that_are_no_vtep_are_never_learned() {
-    let l = lab("", "learn_unknown_peers = true\n");
+    let l = lab(RpFilter::Strict, Network { learn_unknown_peers: true, ..vxlan("blue", 100, &[]) });
     let rx = l.rx();
     for src in ["0.0.0.0", "255.255.255.255", "224.0.0.5", "127.0.0.1", "240.0.0.1", "192.0.2.1"] {
         l.send(&l.mac, src, "", 0);
@@ -106,9 +106,8 @@ fn addresses_that_are_no_vtep_are_never_learned() {
 /// back to 198.51.100.7 leaves by u1, not by u0 where the frame came in.
 #[test]
 fn reverse_path_check_strict_loose_and_off() {
-    let blue = "peers = [\"198.51.100.7\"]\n";
-    for (mode, delivered) in [("strict", 0u64), ("loose", 1), ("off", 1)] {
-        let l = lab(&format!("rp_filter = \"{mode}\"\n"), blue);
+    for (mode, delivered) in [(RpFilter::Strict, 0u64), (RpFilter::Loose, 1), (RpFilter::Off, 1)] {
+        let l = lab(mode, vxlan("blue", 100, &["198.51.100.7"]));
         l.h.ns.sh("ip link add u1 type veth peer name u1b && ip link set u1 up && ip link set u1b up && ip addr add 198.51.100.1/24 dev u1");
         let rx = l.rx();
         l.send(&l.mac, "198.51.100.7", "", 0);
@@ -118,7 +117,7 @@ fn reverse_path_check_strict_loose_and_off() {
             l.await_counter("decap", 1);
             wait_until("the frame delivered", 10, || l.received(rx).0 >= 1);
         }
-        assert_eq!(l.received(rx).0, delivered, "rp_filter = {mode}");
-        assert_eq!(l.h.counter("drop_rp_filter"), 1 - delivered, "rp_filter = {mode}");
+        assert_eq!(l.received(rx).0, delivered, "rp_filter = {mode:?}");
+        assert_eq!(l.h.counter("drop_rp_filter"), 1 - delivered, "rp_filter = {mode:?}");
     }
 }

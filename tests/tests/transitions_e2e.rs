@@ -28,6 +28,7 @@ use std::{
 use overlay_common::pktbuild::Rng;
 use overlay_tests::{
     blast::PacketSocket,
+    conf,
     lab::*,
     netns::{Netns, host_sh},
 };
@@ -66,31 +67,29 @@ impl HostCfg {
         self.nets[n].map(|_| n)
     }
 
-    fn toml(&self, me: usize) -> String {
-        let mut t = underlay_toml(&format!("192.0.2.{}", me + 1));
+    fn config(&self, me: usize) -> conf::Config {
+        let mut c = conf::config(&conf::host_ip(me));
         for (i, n) in self.nets.iter().enumerate() {
             if let Some((vni, peer)) = n {
-                let peers = if *peer { format!("\"192.0.2.{}\"", 2 - me) } else { String::new() };
-                t += &format!(
-                    "[[network]]\nname = \"n{i}\"\nvni = {vni}\nvlan = {}\npeers = [{peers}]\n",
-                    vlan(i)
-                );
+                let other = conf::host_ip(1 - me);
+                let peers: &[&str] = if *peer { &[&other] } else { &[] };
+                let net = conf::vxlan(&format!("n{i}"), *vni, peers);
+                c.networks.push(conf::Network { vlan: Some(vlan(i)), ..net });
             }
         }
-        for (p, c) in self.ports.iter().enumerate() {
-            match c {
-                PortCfg::Absent => {}
-                PortCfg::Access(n) => t += &format!("[[port]]\ninterface = \"p{p}\"\nnetwork = \"n{n}\"\n"),
+        for (p, pc) in self.ports.iter().enumerate() {
+            let name = format!("p{p}");
+            c.ports.push(match pc {
+                PortCfg::Absent => continue,
+                PortCfg::Access(n) => conf::access(&name, &format!("n{n}")),
                 PortCfg::Trunk(list, native) => {
-                    let l: Vec<String> = list.iter().map(|n| format!("\"n{n}\"")).collect();
-                    t += &format!("[[port]]\ninterface = \"p{p}\"\ntrunk = [{}]\n", l.join(", "));
-                    if let Some(n) = native {
-                        t += &format!("native = \"n{n}\"\n");
-                    }
+                    let nets: Vec<String> = list.iter().map(|n| format!("n{n}")).collect();
+                    let nets: Vec<&str> = nets.iter().map(String::as_str).collect();
+                    conf::Port { native: native.map(|n| format!("n{n}")), ..conf::trunk(&name, &nets) }
                 }
-            }
+            });
         }
-        t
+        c
     }
 }
 
@@ -350,7 +349,7 @@ fn isolation_holds_across_random_config_transitions() {
             (n, wseq)
         });
         for (h, host) in fleet.hosts.iter().enumerate() {
-            if let Err(e) = host.try_up(&next[h].toml(h)) {
+            if let Err(e) = host.try_up(&next[h].config(h)) {
                 sending.store(false, Ordering::Relaxed);
                 fail(format!("up on host {h} failed: {e}"));
             }

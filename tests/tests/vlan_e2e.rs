@@ -2,19 +2,13 @@
 //! The kernel here has no 8021q module: every tag is pushed and popped by
 //! the programs.
 
+use overlay_tests::conf::*;
 use overlay_tests::lab::*;
 use overlay_tests::netns::host_sh;
 
-const V10: &str = "[[network]]\nname = \"v10\"\nvlan = 10\n";
-const V20: &str = "[[network]]\nname = \"v20\"\nvlan = 20\n";
-
-fn access(iface: &str, net: &str) -> String {
-    format!("[[port]]\ninterface = \"{iface}\"\nnetwork = \"{net}\"\n")
-}
-
-fn trunk(iface: &str, nets: &[&str]) -> String {
-    let n: Vec<String> = nets.iter().map(|x| format!("\"{x}\"")).collect();
-    format!("[[port]]\ninterface = \"{iface}\"\ntrunk = [{}]\n", n.join(", "))
+/// A host at `address` with VLANs v10 and v20 and `ports`.
+fn vlans(address: &str, ports: Vec<Port>) -> Config {
+    Config { networks: vec![vlan("v10", 10), vlan("v20", 20)], ports, ..config(address) }
 }
 
 /// Two hosts joined by a trunk link `t0`; underlay on its own segment.
@@ -37,20 +31,9 @@ fn vlan_isolation_on_a_host_and_reach_across_a_trunk() {
     let b = Vm::attach(&h1, "vmb", "02:00:00:00:00:0b", "203.0.113.2/24");
     let _c = Vm::attach(&h2, "vmc", "02:00:00:00:00:0c", "203.0.113.3/24");
     let _d = Vm::attach(&h2, "vmd", "02:00:00:00:00:0d", "203.0.113.4/24");
-    h1.up(&format!(
-        "{}{V10}{V20}{}{}{}",
-        underlay_toml("192.0.2.1"),
-        access("vma", "v10"),
-        access("vmb", "v20"),
-        trunk("t0", &["v10", "v20"])
-    ));
-    h2.up(&format!(
-        "{}{V10}{V20}{}{}{}",
-        underlay_toml("192.0.2.2"),
-        access("vmc", "v10"),
-        access("vmd", "v20"),
-        trunk("t0", &["v10", "v20"])
-    ));
+    let t0 = || trunk("t0", &["v10", "v20"]);
+    h1.up(&vlans("192.0.2.1", vec![access("vma", "v10"), access("vmb", "v20"), t0()]));
+    h2.up(&vlans("192.0.2.2", vec![access("vmc", "v10"), access("vmd", "v20"), t0()]));
 
     let b_rx = b.ns.rx_packets("eth0");
     assert!(a.ping("203.0.113.2").is_err(), "VLAN 10 cannot reach VLAN 20 on the same host");
@@ -87,12 +70,7 @@ impl StartsWithAny for &str {
 fn bad_tags_on_a_trunk_are_dropped_and_counted() {
     let (h1, h2, _u) = trunked_hosts();
     let a = Vm::attach(&h1, "vma", "02:00:00:00:00:0a", "203.0.113.1/24");
-    h1.up(&format!(
-        "{}{V10}{V20}{}{}",
-        underlay_toml("192.0.2.1"),
-        access("vma", "v10"),
-        trunk("t0", &["v10", "v20"])
-    ));
+    h1.up(&vlans("192.0.2.1", vec![access("vma", "v10"), trunk("t0", &["v10", "v20"])]));
     let rx = a.ns.rx_packets("eth0");
     let src = "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:99')";
     let body = "Raw(b'z'*46)";
@@ -137,11 +115,19 @@ fn vxlan_network_mapped_to_a_vlan_on_a_trunk() {
     h3.ns.sh("ip link set t0 up");
     let lvm = Vm::attach(&h3, "vm1", "02:00:00:00:00:01", "203.0.113.1/24");
     let vm2 = Vm::attach(&h2, "vm1", "02:00:00:00:00:02", "203.0.113.2/24");
-    let blue =
-        |peer: &str| format!("[[network]]\nname = \"blue\"\nvni = 100\nvlan = 10\npeers = [\"{peer}\"]\n");
-    h1.up(&format!("{}{}{}", underlay_toml("192.0.2.1"), blue("192.0.2.2"), trunk("t0", &["blue"])));
-    h2.up(&format!("{}{}{}", underlay_toml("192.0.2.2"), blue("192.0.2.1"), access("vm1", "blue")));
-    h3.up(&format!("{}{V10}{}{}", underlay_toml("192.0.2.3"), access("vm1", "v10"), trunk("t0", &["v10"])));
+    let blue = |i: usize, port: Port| {
+        let mut c = Config { ports: vec![port], ..blue_host(i, 2) };
+        c.networks[0].vlan = Some(10);
+        c
+    };
+    h1.up(&blue(0, trunk("t0", &["blue"])));
+    h2.up(&blue(1, access("vm1", "blue")));
+    let v10 = vec![vlan("v10", 10)];
+    h3.up(&Config {
+        networks: v10,
+        ports: vec![access("vm1", "v10"), trunk("t0", &["v10"])],
+        ..config("192.0.2.3")
+    });
     let cap = tcpdump(&h1.ns, "-nn -e -c 2 -i t0 icmp");
     vm2.ping("203.0.113.1").expect("VXLAN tenant reaches the VLAN 10 tenant");
     let text = String::from_utf8_lossy(&cap.wait_with_output().expect("tcpdump").stdout).into_owned();

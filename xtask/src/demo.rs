@@ -275,54 +275,24 @@ fn isolation_and_routing(lab: &mut Lab) -> Result<()> {
 
 fn vlan_scenario(lab: &mut Lab) -> Result<()> {
     step("VLANs in BPF (no 8021q): VLAN 10 and 20 on host 1, VLAN 10 across the trunk to host 2");
-    vm(lab, "h1", "v10a", "vlan10", "v10a")?;
-    vm(lab, "h1", "v20b", "vlan20", "v20b")?;
-    vm(lab, "h2", "v10c", "vlan10", "v10c")?;
-    vm(lab, "h2", "v20d", "vlan20", "v20d")?;
-    sh_in("v10a", "ip addr add 203.0.113.21/24 dev eth0")?;
-    sh_in("v20b", "ip addr add 203.0.113.22/24 dev eth0")?;
-    sh_in("v10c", "ip addr add 203.0.113.23/24 dev eth0")?;
-    sh_in("v20d", "ip addr add 203.0.113.24/24 dev eth0")?;
+    let tenants = [
+        ("h1", "v10a", "vlan10"),
+        ("h1", "v20b", "vlan20"),
+        ("h2", "v10c", "vlan10"),
+        ("h2", "v20d", "vlan20"),
+    ];
+    for (i, (host, name, network)) in tenants.into_iter().enumerate() {
+        vm(lab, host, name, network, name)?;
+        sh_in(name, &format!("ip addr add 203.0.113.{}/24 dev eth0", 21 + i))?;
+    }
     let r = no_ping("v10a", "203.0.113.22");
     lab.check("VLAN 10 and VLAN 20 on host 1 are isolated (same subnet)", r);
     // Positive control: v20b itself works, so the check above is isolation,
     // not a dead tenant.
     let r = ping("v20b", "203.0.113.24");
     lab.check("VLAN 20 works: v20b reaches v20d on host 2 across the trunk", r);
-    let mut cap = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns("h2"),
-            "timeout",
-            "20",
-            "tcpdump",
-            "-l",
-            "-nn",
-            "-e",
-            "-c",
-            "2",
-            "-i",
-            "t0",
-            "icmp",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    // tcpdump says "listening on" when it captures: wait for that, not a
-    // fixed pause; then drain its stderr.
-    {
-        use std::io::BufRead;
-        let mut err = std::io::BufReader::new(cap.stderr.take().expect("piped")).lines();
-        loop {
-            match err.next() {
-                Some(Ok(l)) if l.contains("listening on") => break,
-                Some(Ok(_)) => {}
-                other => bail!("tcpdump on the trunk did not start: {other:?}"),
-            }
-        }
-        std::thread::spawn(move || err.for_each(drop));
-    }
+    // Returned once tcpdump captures: no fixed pause.
+    let cap = lab::tcpdump(&ns("h2"), "-nn -e -c 2 -i t0 icmp")?;
     let r = ping("v10a", "203.0.113.23");
     lab.check("VLAN 10 reaches host 2 across the trunk", r);
     let out = cap.wait_with_output()?;

@@ -132,3 +132,13 @@ fn shipped_examples_are_valid() {
         Config::load(&p).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
 }
+
+/// What the tests' typed configs are written with reads back unchanged.
+#[test]
+fn to_toml_round_trips() {
+    let mut c = Config::parse(GOOD).unwrap();
+    c.networks[1].max_learned = Some(7);
+    c.underlay.xdp = XdpMode::Generic;
+    c.underlay.rp_filter = RpFilter::Loose;
+    assert_eq!(Config::parse(&c.to_toml()).unwrap(), c, "{}", c.to_toml());
+}

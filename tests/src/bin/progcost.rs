@@ -7,12 +7,17 @@ use overlay_common::{
     maps::{FDB_F_STATIC, FDB_KIND_REMOTE, FdbEntry, FdbKey},
     pktbuild::*,
 };
-use overlay_tests::progtest::{CONFIG, Fixture, in_private_netns, many_peers};
+use overlay_tests::{
+    conf::{Config, fdb_port},
+    progtest::{Fixture, dp_config, in_private_netns, many_peers},
+};
 
 /// The datapath tests' config, plus a static entry behind trunk p3 (for
 /// the VLAN push case).
-fn config() -> String {
-    format!("{CONFIG}[[fdb]]\nmac = \"02:00:00:00:00:03\"\nnetwork = \"blue\"\nport = \"p3\"\n")
+fn config() -> Config {
+    let mut c = dp_config();
+    c.fdb.push(fdb_port("02:00:00:00:00:03", "blue", "p3"));
+    c
 }
 
 fn frame(dst: [u8; 6], src: [u8; 6], size: usize) -> Vec<u8> {
@@ -76,7 +81,7 @@ fn fdb_scale_worker(n: u32) -> (std::sync::mpsc::Sender<u32>, std::sync::mpsc::R
     let (res_tx, res_rx) = std::sync::mpsc::channel::<f64>();
     std::thread::spawn(move || {
         in_private_netns(move || {
-            let f = Fixture::new(&format!("fdb_size = 1100000\n{}", config()));
+            let f = Fixture::new(&Config { fdb_size: 1_100_000, ..config() });
             let net_id = f.net("blue");
             let mac = |i: u32| {
                 let b = i.to_be_bytes();

@@ -56,6 +56,14 @@ counters! {
     XdpRedirect = 11, "xdp_redirect", false;
     /// Learned entries that had aged out when looked up.
     AgedOut = 12, "aged_out", false;
+    /// Tenants' ARP requests answered from the neighbour table, on the port
+    /// they came in on (not flooded).
+    ArpSuppressed = 13, "arp_suppressed", false;
+    /// Tenants' neighbour solicitations answered from the neighbour table.
+    NdSuppressed = 14, "nd_suppressed", false;
+    /// Address/MAC pairs learned (or moved) from tenants' announcements
+    /// (`learn_ip`).
+    NeighLearned = 15, "neigh_learned", false;
 
     /// Truncated or inconsistent headers.
     DropMalformed = 16, "drop_malformed", true;
@@ -117,6 +125,12 @@ counters! {
     /// VXLAN whose outer source would not be routed back out of the
     /// interface it came in on (`[underlay] rp_filter`).
     DropRpFilter = 41, "drop_rp_filter", true;
+
+    /// An announcement that contradicts a configured pair: counted, kept
+    /// out of the table (the frame itself goes on).
+    NeighConflict = 42, "neigh_conflict", false;
+    /// Learning a pair skipped because the neighbour table is full.
+    NeighFull = 43, "neigh_full", false;
 }
 
 /// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).

@@ -16,12 +16,14 @@ pub const MAP_STATS: &str = "STATS";
 pub const MAP_NET_FDB: &str = "NET_FDB";
 pub const MAP_NEXT_HOP: &str = "NEXT_HOP";
 pub const MAP_RP_CACHE: &str = "RP_CACHE";
+pub const MAP_NEIGH: &str = "NEIGH";
 
 /// Default capacities (the FDB is sized from config at load time).
 pub const DEFAULT_FDB_ENTRIES: u32 = 65536;
 pub const MAX_PEER_ENTRIES: u32 = 16384;
 pub const MAX_PORT_ENTRIES: u32 = 4096;
 pub const MAX_TRUNK_ENTRIES: u32 = 16384;
+pub const MAX_NEIGH_ENTRIES: u32 = 65536;
 
 /// The kinds of map the object defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +64,7 @@ pub const MAPS: &[MapSpec] = &[
     spec::<u32, NetFdbState>(MAP_NET_FDB, MapKind::Array, Some(crate::MAX_NETWORKS)),
     spec::<u32, NextHop>(MAP_NEXT_HOP, MapKind::Hash, Some(MAX_PEER_ENTRIES)),
     spec::<u32, u64>(MAP_RP_CACHE, MapKind::LruHash, Some(MAX_PEER_ENTRIES)),
+    spec::<NeighKey, NeighEntry>(MAP_NEIGH, MapKind::Hash, Some(MAX_NEIGH_ENTRIES)),
 ];
 
 /// `CONFIG[0]`: the instance's global settings.
@@ -115,6 +118,12 @@ pub const NET_F_VXLAN: u16 = 1 << 1;
 pub const NET_F_LEARN_UNKNOWN_PEERS: u16 = 1 << 2;
 /// Accept 802.1Q-tagged inner frames from VXLAN (RFC 7348 §6.1).
 pub const NET_F_ALLOW_INNER_TAG: u16 = 1 << 3;
+/// Answer tenants' ARP requests and neighbour solicitations for addresses
+/// in `NEIGH` (`suppress`).
+pub const NET_F_SUPPRESS: u16 = 1 << 4;
+/// Learn address/MAC pairs from tenants' ARP replies, gratuitous ARP and
+/// neighbour advertisements (`learn_ip`).
+pub const NET_F_LEARN_IP: u16 = 1 << 5;
 
 /// `NET_FDB[net_id]`: the network's share of the FDB, kept by the datapath
 /// (atomic add when an entry is learned, subtract when one ages out) and
@@ -270,6 +279,66 @@ impl FdbEntry {
     }
 }
 
+/// Key of `NEIGH`: an IPv4 or IPv6 address in a network.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NeighKey {
+    pub net_id: u32,
+    /// 4 or 6.
+    pub family: u8,
+    pub _pad: [u8; 3],
+    /// IPv4: the first 4 bytes, the rest zero.
+    pub addr: [u8; 16],
+}
+
+impl NeighKey {
+    #[inline(always)]
+    pub const fn v4(net_id: u32, a: [u8; 4]) -> NeighKey {
+        let mut addr = [0u8; 16];
+        addr[0] = a[0];
+        addr[1] = a[1];
+        addr[2] = a[2];
+        addr[3] = a[3];
+        NeighKey { net_id, family: 4, _pad: [0; 3], addr }
+    }
+
+    #[inline(always)]
+    pub const fn v6(net_id: u32, addr: [u8; 16]) -> NeighKey {
+        NeighKey { net_id, family: 6, _pad: [0; 3], addr }
+    }
+}
+
+/// Value of `NEIGH`: the MAC that owns the address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NeighEntry {
+    pub mac: [u8; 6],
+    pub flags: u8,
+    pub _pad: u8,
+    /// `bpf_ktime_get_ns()` when learned or last confirmed (learned
+    /// entries; answered only within the FDB ageing time).
+    pub updated_ns: u64,
+}
+
+/// A configured pair (`[[fdb]] ip`, `[[neigh]]`, `neigh add`): never
+/// replaced by learning.
+pub const NEIGH_F_STATIC: u8 = 1 << 0;
+
+impl NeighEntry {
+    #[inline(always)]
+    pub const fn is_static(&self) -> bool {
+        self.flags & NEIGH_F_STATIC != 0
+    }
+
+    /// Whether a learned pair is too old to answer for at `now_ns`.
+    #[inline(always)]
+    pub const fn expired(&self, now_ns: u64, ageing_ns: u64) -> bool {
+        !self.is_static() && ageing_ns != 0 && now_ns.wrapping_sub(self.updated_ns) > ageing_ns
+    }
+}
+
+const _: () = assert!(size_of::<NeighKey>() == 24);
+const _: () = assert!(size_of::<NeighEntry>() == 16);
 const _: () = assert!(size_of::<GlobalConfig>() == 40);
 const _: () = assert!(size_of::<NetConfig>() == 12);
 const _: () = assert!(size_of::<NetFdbState>() == 16);
@@ -296,6 +365,8 @@ mod pod {
     unsafe impl aya::Pod for TrunkKey {}
     unsafe impl aya::Pod for FdbKey {}
     unsafe impl aya::Pod for FdbEntry {}
+    unsafe impl aya::Pod for NeighKey {}
+    unsafe impl aya::Pod for NeighEntry {}
 }
 
 #[cfg(test)]

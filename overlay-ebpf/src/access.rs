@@ -2,8 +2,8 @@
 
 use core::mem::size_of;
 
-use aya_ebpf::programs::TcContext;
-use overlay_common::frame::Frame;
+use aya_ebpf::{helpers::bpf_csum_diff, programs::TcContext};
+use overlay_common::frame::{Frame, fold16};
 
 /// Headers we may need to read from the linear part: outer Ethernet, IPv4
 /// with options, UDP, VXLAN, inner Ethernet and a tag.
@@ -26,6 +26,55 @@ impl Frame for SkbFrame<'_> {
         }
         // SAFETY: the range was checked against data_end just above.
         Some(unsafe { core::ptr::read_unaligned((start + off) as *const T) })
+    }
+
+    #[inline(always)]
+    fn sum16<const N: usize>(&self, off: usize) -> Option<u16> {
+        packet_sum16::<N>(self.0, off)
+    }
+}
+
+/// [`Frame::sum16`] of the linear packet data, by `bpf_csum_diff`.
+#[inline(always)]
+fn packet_sum16<const N: usize>(ctx: &TcContext, off: usize) -> Option<u16> {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if off > 0xffff || start + off + N > end {
+        return None;
+    }
+    // SAFETY: N bytes of packet data, checked against data_end just above;
+    // the helper only reads them.
+    let s = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, (start + off) as *mut u32, N as u32, 0) };
+    if s < 0 {
+        return None;
+    }
+    // The helper adds the words as they lie in memory, little-endian here:
+    // the folded sum is the big-endian one byte-swapped (RFC 1071).
+    Some(fold16(s as u32).swap_bytes())
+}
+
+/// The same accessor copying through `bpf_skb_load_bytes`: each read lands
+/// whole on the stack, where direct access would assemble unaligned
+/// fields byte by byte in registers (and spill them: the ND parser needs
+/// this to fit the stack).
+pub struct SkbCopyFrame<'a>(pub &'a TcContext);
+
+impl Frame for SkbCopyFrame<'_> {
+    #[inline(always)]
+    fn wire_len(&self) -> usize {
+        self.0.len() as usize
+    }
+
+    #[inline(always)]
+    fn read<T: Copy>(&self, off: usize) -> Option<T> {
+        if off > 0xffff {
+            return None;
+        }
+        self.0.load::<T>(off).ok()
+    }
+
+    #[inline(always)]
+    fn sum16<const N: usize>(&self, off: usize) -> Option<u16> {
+        packet_sum16::<N>(self.0, off)
     }
 }
 

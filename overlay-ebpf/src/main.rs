@@ -12,6 +12,7 @@ mod admit;
 mod deliver;
 mod fdb;
 mod maps;
+mod neigh;
 mod rpf;
 mod stats;
 mod tenant_tc;

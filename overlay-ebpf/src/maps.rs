@@ -44,6 +44,9 @@ pub static NEXT_HOP: HashMap<u32, NextHop> = HashMap::pinned(MAX_PEER_ENTRIES, 0
 #[map(name = "RP_CACHE")]
 pub static RP_CACHE: LruHashMap<u32, u64> = LruHashMap::pinned(MAX_PEER_ENTRIES, 0);
 
+#[map(name = "NEIGH")]
+pub static NEIGH: HashMap<NeighKey, NeighEntry> = HashMap::pinned(MAX_NEIGH_ENTRIES, 0);
+
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {
     let c = CONFIG.get(0)?;

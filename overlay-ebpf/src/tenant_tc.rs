@@ -12,7 +12,10 @@ use overlay_common::{
     NO_NET, NO_VLAN,
     counters::{Counter, net_row},
     is_group_mac,
-    maps::{NET_F_VXLAN, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS, PortConfig, TrunkKey},
+    maps::{
+        NET_F_LEARN_IP, NET_F_SUPPRESS, NET_F_VXLAN, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS, PortConfig,
+        TrunkKey,
+    },
     parse::{Reject, parse_l2},
 };
 
@@ -22,6 +25,7 @@ use crate::{
     deliver::{egress_vid, flood_local, flood_set, pop, redirect_to},
     fdb::{Hit, at_port, learn, lookup},
     maps::{TRUNK_VLANS, config, network, port},
+    neigh::{TenantFrame, on_tenant_frame},
     stats::{Drop, count, count_drop},
     vxlan_tx::{encapsulate, flood_remote, send_final},
 };
@@ -78,6 +82,13 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         pop(ctx, row)?;
     }
     learn(row, net_id, net, cfg.ageing_ns, l2.eth.src, at_port(ifindex))?;
+    if net.flags & (NET_F_SUPPRESS | NET_F_LEARN_IP) != 0 {
+        let t = TenantFrame { ctx, cfg, ifindex, net_id, net, row, eth: l2.eth };
+        let v = on_tenant_frame(&t);
+        if v >= 0 {
+            return Ok(v);
+        }
+    }
 
     let dst = l2.eth.dst;
     let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(net_id, dst, cfg.ageing_ns) };

@@ -115,6 +115,12 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         if n.allow_inner_vlan {
             flags |= NET_F_ALLOW_INNER_TAG;
         }
+        if cfg.suppresses(&n.name) {
+            flags |= NET_F_SUPPRESS;
+        }
+        if n.learn_ip {
+            flags |= NET_F_LEARN_IP;
+        }
         d.networks.insert(
             id,
             NetConfig {
@@ -181,6 +187,10 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
             e.ifindex = r.ports[port];
         }
         d.fdb.insert(key, e);
+    }
+    for p in cfg.neighbours() {
+        let key = crate::neigh::key(ids[&p.network], p.ip);
+        d.neigh.insert(key, NeighEntry { mac: p.mac.0, flags: NEIGH_F_STATIC, _pad: 0, updated_ns: 0 });
     }
     Ok(Desired { maps: d, fresh: BTreeSet::new() })
 }

@@ -3,10 +3,10 @@
 //! Each change is kept beside the config file's contents (see `runtime`)
 //! and applied like `up`.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::{
-    config::{MacAddr, Port, StaticFdb},
+    config::{MacAddr, Port, StaticFdb, StaticNeigh},
     error::{Error, Result},
     instance::{self, change_runtime},
     netlink,
@@ -25,6 +25,8 @@ pub enum Refusal {
     InConfigFile { what: String },
     #[error("no entry for {mac} in {network}")]
     NoEntry { mac: MacAddr, network: String },
+    #[error("no neighbour entry for {ip} in {network}")]
+    NoNeighbour { ip: IpAddr, network: String },
     #[error("{0} is already a port")]
     PortPresent(String),
     #[error("{0} is not a port")]
@@ -89,6 +91,41 @@ pub fn fdb_del(name: &str, network: &str, mac: MacAddr) -> Result<()> {
     let key = overlay_common::maps::FdbKey::new(id, mac.0);
     maps.fdb.remove(&key).map_err(|_| refuse(Refusal::NoEntry { mac, network: network.into() }))?;
     crate::apply::recount_learned(&mut maps)
+}
+
+/// `neigh add IP MAC --network N`: a configured pair (replacing a run-time
+/// one for the same address, and any learned one).
+pub fn neigh_add(name: &str, pair: StaticNeigh) -> Result<()> {
+    change_runtime(name, |s, rt| {
+        let same = |p: &StaticNeigh| p.network == pair.network && p.ip == pair.ip;
+        if s.file.neighbours().iter().any(same) {
+            let what = format!("the neighbour entry {} in {}", pair.ip, pair.network);
+            return Err(refuse(Refusal::InConfigFile { what }));
+        }
+        rt.neigh.retain(|p| !same(p));
+        rt.neigh.push(pair.clone());
+        Ok(())
+    })
+}
+
+/// `neigh del IP --network N`: a run-time pair, or a learned one.
+pub fn neigh_del(name: &str, network: &str, ip: IpAddr) -> Result<()> {
+    let s = instance::require_state(name)?;
+    let same = |p: &StaticNeigh| p.network == network && p.ip == ip;
+    if s.file.neighbours().iter().any(same) {
+        return Err(refuse(Refusal::InConfigFile { what: format!("the neighbour entry {ip} in {network}") }));
+    }
+    if s.runtime.neigh.iter().any(same) {
+        return change_runtime(name, |_, rt| {
+            rt.neigh.retain(|p| !same(p));
+            Ok(())
+        });
+    }
+    let (s, mut maps) = instance::open_maps(name)?;
+    let id = *s.net_ids.get(network).ok_or_else(|| refuse(Refusal::UnknownNetwork(network.into())))?;
+    maps.neigh
+        .remove(&crate::neigh::key(id, ip))
+        .map_err(|_| refuse(Refusal::NoNeighbour { ip, network: network.into() }))
 }
 
 /// Where `port add --netns` puts the far end of the veth pair it creates.

@@ -11,6 +11,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+pub use self::neigh::StaticNeigh;
 use crate::error::{Error, Result};
 pub use crate::mac::MacAddr;
 use overlay_common::{MAX_FLOOD_PEERS, MAX_FLOOD_PORTS, MAX_NETWORKS};
@@ -33,6 +34,9 @@ pub struct Config {
     pub ports: Vec<Port>,
     #[serde(default, rename = "fdb")]
     pub fdb: Vec<StaticFdb>,
+    /// Neighbour pairs without an FDB entry (`[[neigh]]`).
+    #[serde(default, rename = "neigh", skip_serializing_if = "Vec::is_empty")]
+    pub neigh: Vec<StaticNeigh>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -113,6 +117,15 @@ pub struct Network {
     /// `fdb_size` if smaller; 0 = limited only by `fdb_size`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_learned: Option<u32>,
+    /// Answer tenants' ARP requests and neighbour solicitations for known
+    /// addresses (default: when the network has neighbour entries or
+    /// `learn_ip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<bool>,
+    /// Learn address/MAC pairs from tenants' ARP replies, gratuitous ARP
+    /// and neighbour advertisements (never over a configured pair).
+    #[serde(default)]
+    pub learn_ip: bool,
 }
 
 /// Default per-network learning limit.
@@ -154,6 +167,9 @@ pub struct StaticFdb {
     pub network: String,
     pub remote: Option<Ipv4Addr>,
     pub port: Option<String>,
+    /// Addresses of this MAC, answered for by the datapath (one or a list).
+    #[serde(default, deserialize_with = "neigh::one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub ip: Vec<std::net::IpAddr>,
 }
 
 fn default_fdb_size() -> u32 {
@@ -366,7 +382,7 @@ impl Config {
                 return Err(bad(format!("{at}: duplicate entry in network {:?}", f.network)));
             }
         }
-        Ok(())
+        self.validate_neighbours()
     }
 
     /// The networks of a port, each with whether it is carried tagged.
@@ -400,5 +416,6 @@ impl Config {
     }
 }
 
+mod neigh;
 #[cfg(test)]
 mod tests;

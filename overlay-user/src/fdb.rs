@@ -27,7 +27,7 @@ pub struct FdbRow {
     pub age: Option<u64>,
 }
 
-fn monotonic_ns() -> u64 {
+pub fn monotonic_ns() -> u64 {
     // bpf_ktime_get_ns is CLOCK_MONOTONIC.
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid out pointer.

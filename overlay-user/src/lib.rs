@@ -12,6 +12,7 @@ pub mod instance;
 pub mod loader;
 pub mod mac;
 pub mod maps;
+pub mod neigh;
 pub mod netlink;
 pub mod runtime;
 pub mod stats;

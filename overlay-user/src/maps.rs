@@ -23,6 +23,7 @@ pub struct Maps {
     pub net_fdb: Array<MapData, NetFdbState>,
     pub next_hop: HashMap<MapData, u32, NextHop>,
     pub rp_cache: HashMap<MapData, u32, u64>,
+    pub neigh: HashMap<MapData, NeighKey, NeighEntry>,
 }
 
 fn map_type(k: MapKind) -> MapType {
@@ -105,6 +106,7 @@ impl Maps {
             net_fdb: typed!(dir, MAP_NET_FDB),
             next_hop: typed!(dir, MAP_NEXT_HOP),
             rp_cache: typed!(dir, MAP_RP_CACHE),
+            neigh: typed!(dir, MAP_NEIGH),
         })
     }
 

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Port, StaticFdb};
+use crate::config::{Config, Port, StaticFdb, StaticNeigh};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct Runtime {
@@ -17,6 +17,8 @@ pub struct Runtime {
     pub peers: Vec<(String, Ipv4Addr)>,
     #[serde(default)]
     pub fdb: Vec<StaticFdb>,
+    #[serde(default)]
+    pub neigh: Vec<StaticNeigh>,
 }
 
 impl Runtime {
@@ -58,6 +60,16 @@ impl Runtime {
             match admit(&mut cfg, |c| c.fdb.push(f.clone())) {
                 Ok(()) => kept.fdb.push(f.clone()),
                 Err(e) => warnings.push(format!("fdb {} added at run time dropped: {e}", f.mac)),
+            }
+        }
+        for p in &self.neigh {
+            let same = |o: &StaticNeigh| o.network == p.network && o.ip == p.ip;
+            if cfg.neigh.iter().any(same) {
+                continue;
+            }
+            match admit(&mut cfg, |c| c.neigh.push(p.clone())) {
+                Ok(()) => kept.neigh.push(p.clone()),
+                Err(e) => warnings.push(format!("neigh {} added at run time dropped: {e}", p.ip)),
             }
         }
         (cfg, kept, warnings)
@@ -107,6 +119,7 @@ mod tests {
                 ("gone".into(), "192.0.2.8".parse().unwrap()),
             ],
             fdb: vec![],
+            neigh: vec![],
         };
         let (cfg, kept, warnings) = rt.merge(&file(""));
         assert!(cfg.ports.iter().any(|p| p.interface == "vm9"));

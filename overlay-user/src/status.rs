@@ -51,6 +51,10 @@ pub struct NetworkStatus {
     pub learned: u64,
     /// 0 = no limit but `fdb_size`.
     pub max_learned: u32,
+    /// ARP/ND suppression on (the datapath answers for known addresses).
+    pub suppress: bool,
+    /// Address/MAC pairs learned from tenants' announcements.
+    pub learn_ip: bool,
 }
 
 /// The status of instance `name`, which must be up in this namespace.
@@ -100,6 +104,8 @@ pub fn read(name: &str) -> Result<Status> {
                     .map(|p| p.interface.clone())
                     .collect(),
                 learned: id.and_then(|i| learned.get(&i)).copied().unwrap_or(0),
+                suppress: cfg.suppresses(&n.name),
+                learn_ip: n.learn_ip,
                 max_learned: n.learn_limit(cfg.fdb_size),
             }
         })

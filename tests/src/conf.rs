@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-pub use overlay_user::config::{Config, MacAddr, Network, Port, RpFilter, StaticFdb, XdpMode};
+pub use overlay_user::config::{Config, MacAddr, Network, Port, RpFilter, StaticFdb, StaticNeigh, XdpMode};
 
 /// A host on a [`crate::lab::Underlay`]: underlay `u0` with `address`,
 /// every other setting at its default, no networks or ports. The instance
@@ -29,6 +29,8 @@ pub fn vxlan(name: &str, vni: u32, peers: &[&str]) -> Network {
         learn_unknown_peers: false,
         allow_inner_vlan: false,
         max_learned: None,
+        suppress: None,
+        learn_ip: false,
     }
 }
 
@@ -94,5 +96,14 @@ pub fn blue_host(i: usize, n: usize) -> Config {
         networks: vec![vxlan("blue", 100, &peers)],
         ports: vec![access("vm1", "blue")],
         ..config(&host_ip(i))
+    }
+}
+
+/// A configured neighbour pair: `ip` in `network` is `mac`'s.
+pub fn neigh(network: &str, ip: &str, mac: &str) -> StaticNeigh {
+    StaticNeigh {
+        network: network.into(),
+        ip: ip.parse().unwrap_or_else(|e| panic!("{ip}: {e}")),
+        mac: mac.parse().expect("mac"),
     }
 }

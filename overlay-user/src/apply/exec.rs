@@ -31,6 +31,7 @@ impl Snapshot {
         s.ports = m.ports.iter().filter_map(|r| r.ok()).collect();
         s.trunk = m.trunk.iter().filter_map(|r| r.ok()).collect();
         s.fdb = m.fdb.iter().filter_map(|r| r.ok()).collect();
+        s.neigh = m.neigh.iter().filter_map(|r| r.ok()).collect();
         Ok(s)
     }
 }
@@ -55,6 +56,8 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
             Op::Trunk(k, id) => m.trunk.insert(k, id, 0).map_err(Error::map(MAP_TRUNK_VLANS))?,
             Op::DelFdb(k) => ignore_missing(m.fdb.remove(k), MAP_FDB)?,
             Op::Statics(entries) => install_statics(m, entries, &mut evicted)?,
+            Op::DelNeigh(k) => ignore_missing(m.neigh.remove(k), MAP_NEIGH)?,
+            Op::Neigh(k, e) => m.neigh.insert(k, e, 0).map_err(Error::map(MAP_NEIGH))?,
             Op::Learned(id, n) => {
                 let want = n.saturating_sub(evicted.get(id).copied().unwrap_or(0));
                 let mut st = m.net_fdb.get(id, 0).map_err(Error::map(MAP_NET_FDB))?;

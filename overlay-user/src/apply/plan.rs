@@ -4,12 +4,13 @@
 //!
 //! 1. Withdraw: VNIs, peers, trunk VIDs and ports that are no longer
 //!    configured go; networks that are gone are deactivated.
-//! 2. Clean: FDB entries that are no longer valid are deleted, and the
-//!    slice of every network id taken by a new network is emptied (ids are
-//!    never handed to a new network in the `up` that freed them).
-//! 3. Grant: network settings and flood sets, static entries, peers, trunk
-//!    VIDs, ports, and last the VNIs, so a network id becomes reachable
-//!    only once everything behind it is final.
+//! 2. Clean: FDB entries and neighbour pairs that are no longer valid are
+//!    deleted, and the slice of every network id taken by a new network is
+//!    emptied (ids are never handed to a new network in the `up` that freed
+//!    them).
+//! 3. Grant: network settings and flood sets, static FDB entries and
+//!    neighbour pairs, peers, trunk VIDs, ports, and last the VNIs, so a
+//!    network id becomes reachable only once everything behind it is final.
 //!
 //! Entries whose value changes are overwritten in place (one atomic map
 //! update). The datapath also checks membership per packet at egress, so a
@@ -38,6 +39,9 @@ pub enum Op {
     DelFdb(FdbKey),
     /// Static entries, batched (learned entries make room when the FDB is full).
     Statics(Vec<(FdbKey, FdbEntry)>),
+    DelNeigh(NeighKey),
+    /// A configured neighbour pair (replacing a learned one for the address).
+    Neigh(NeighKey, NeighEntry),
     /// `NET_FDB[id].learned`: learned entries of the network after the clean-up.
     Learned(u32, u64),
     /// Zero the stats row of an id that a new network takes.
@@ -60,6 +64,8 @@ pub struct Snapshot {
     pub ports: HashMap<u32, PortConfig>,
     pub trunk: HashMap<TrunkKey, u32>,
     pub fdb: HashMap<FdbKey, FdbEntry>,
+    /// Neighbour pairs (desired: the configured ones).
+    pub neigh: HashMap<NeighKey, NeighEntry>,
 }
 
 /// Whether port `ifindex` is a member of network `id` in `d`.
@@ -144,6 +150,19 @@ pub fn plan(s: &Snapshot, want: &Desired) -> Vec<Op> {
     }
     del_fdb.sort_unstable_by_key(|k| (k.net_id, k.mac));
     ops.extend(del_fdb.into_iter().map(Op::DelFdb));
+    // Learned pairs stay with their network (not a new one); configured
+    // pairs that are no longer configured go.
+    let mut del_neigh: Vec<NeighKey> = s
+        .neigh
+        .iter()
+        .filter(|(k, e)| {
+            !d.neigh.contains_key(k)
+                && (e.is_static() || !d.networks.contains_key(&k.net_id) || fresh.contains(&k.net_id))
+        })
+        .map(|(k, _)| *k)
+        .collect();
+    del_neigh.sort_unstable();
+    ops.extend(del_neigh.into_iter().map(Op::DelNeigh));
     ops.extend(fresh.iter().map(|id| Op::ResetStats(*id)));
 
     // 3. Grant.
@@ -163,6 +182,10 @@ pub fn plan(s: &Snapshot, want: &Desired) -> Vec<Op> {
         statics.sort_unstable_by_key(|(k, _)| (k.net_id, k.mac));
         ops.push(Op::Statics(statics));
     }
+    let mut neigh: Vec<(NeighKey, NeighEntry)> =
+        d.neigh.iter().filter(|(k, e)| s.neigh.get(k) != Some(e)).map(|(k, e)| (*k, *e)).collect();
+    neigh.sort_unstable_by_key(|(k, _)| *k);
+    ops.extend(neigh.into_iter().map(|(k, e)| Op::Neigh(k, e)));
     let mut add_peers: Vec<PeerKey> = d.peers.iter().filter(|k| !s.peers.contains(k)).copied().collect();
     add_peers.sort_unstable_by_key(|k| (k.net_id, k.vtep_be));
     ops.extend(add_peers.into_iter().map(Op::Peer));

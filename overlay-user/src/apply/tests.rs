@@ -114,6 +114,9 @@ mod transitions {
                 t += &format!(
                     "[[fdb]]\nmac = \"02:00:00:00:01:{m:02x}\"\nnetwork = \"n{n}\"\nport = \"p{p}\"\n"
                 );
+                if pick(rng, 50) {
+                    t += &format!("ip = [\"203.0.113.{m}\", \"2001:db8::{m}\"]\n");
+                }
             } else if pick(rng, 30) && !present.is_empty() {
                 let n = present[rng.below(present.len())];
                 let r = VTEPS[rng.below(VTEPS.len())];
@@ -149,6 +152,8 @@ mod transitions {
             Op::Trunk(k, id) => drop(s.trunk.insert(*k, *id)),
             Op::DelFdb(k) => drop(s.fdb.remove(k)),
             Op::Statics(v) => s.fdb.extend(v.iter().copied()),
+            Op::DelNeigh(k) => drop(s.neigh.remove(k)),
+            Op::Neigh(k, e) => drop(s.neigh.insert(*k, *e)),
             Op::Global(g) => s.global = *g,
             Op::Learned(..) | Op::ResetStats(_) | Op::ClearCaches => {}
         }
@@ -242,6 +247,12 @@ mod transitions {
                     left, 0,
                     "{at}: new id {id} reachable with {left} learned entries of another network"
                 );
+                let pairs =
+                    s.neigh.iter().filter(|(k, e)| k.net_id == id && b.d.neigh.get(k) != Some(e)).count();
+                assert_eq!(
+                    pairs, 0,
+                    "{at}: new id {id} reachable with {pairs} neighbour pairs of another network"
+                );
             } else {
                 assert!(fs == a.d.flood.get(&id) || fs == b.d.flood.get(&id), "{at}: flood set of {id}");
             }
@@ -268,6 +279,8 @@ mod transitions {
                 }
             };
             s.fdb.entry(FdbKey::new(net_id, mac)).or_insert(e);
+            let pair = NeighEntry { mac, updated_ns: 1, ..Default::default() };
+            s.neigh.entry(NeighKey::v4(rng.below(10) as u32, [203, 0, 113, 100 + i])).or_insert(pair);
         }
     }
 
@@ -310,6 +323,13 @@ mod transitions {
             let statics: HashMap<FdbKey, FdbEntry> =
                 s.fdb.iter().filter(|(_, e)| e.is_static()).map(|(k, e)| (*k, *e)).collect();
             assert_eq!(statics, want.fdb, "step {step}: static entries");
+            let pairs: HashMap<NeighKey, NeighEntry> =
+                s.neigh.iter().filter(|(_, e)| e.is_static()).map(|(k, e)| (*k, *e)).collect();
+            assert_eq!(pairs, want.neigh, "step {step}: configured neighbour pairs");
+            for k in s.neigh.iter().filter(|(_, e)| !e.is_static()).map(|(k, _)| k) {
+                let kept = next.maps.networks.contains_key(&k.net_id) && !next.fresh.contains(&k.net_id);
+                assert!(kept, "step {step}: learned pair {k:?} left in a network that is gone or new");
+            }
             for (k, e) in s.fdb.iter().filter(|(_, e)| !e.is_static()) {
                 let ok = match e.kind {
                     FDB_KIND_PORT => plan::is_member(&next.maps, e.ifindex, k.net_id),

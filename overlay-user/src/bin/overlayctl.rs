@@ -1,15 +1,18 @@
 //! overlayctl: manage an eBPF VXLAN/VLAN overlay instance.
 
-use std::{net::Ipv4Addr, path::PathBuf};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use overlay_user::{
     bpffs, changes,
-    config::{Config, Port, StaticFdb},
+    config::{Config, Port, StaticFdb, StaticNeigh},
     fdb, instance,
     mac::MacAddr,
-    stats, status,
+    neigh, stats, status,
 };
 
 #[derive(Parser)]
@@ -51,6 +54,9 @@ enum Cmd {
     /// Peer VTEPs of a network.
     #[command(subcommand)]
     Peer(PeerCmd),
+    /// Neighbour table: the addresses the datapath answers ARP and NS for.
+    #[command(subcommand)]
+    Neigh(NeighCmd),
     /// Per-reason counters, total and per network.
     Stats {
         #[arg(long)]
@@ -89,6 +95,28 @@ struct FdbTarget {
     remote: Option<Ipv4Addr>,
     #[arg(long)]
     port: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum NeighCmd {
+    /// List pairs (like ip neigh show).
+    Show {
+        #[arg(long)]
+        network: Option<String>,
+    },
+    /// Add a configured pair: IP (v4 or v6) is MAC's in the network.
+    Add {
+        ip: IpAddr,
+        mac: MacAddr,
+        #[arg(long)]
+        network: String,
+    },
+    /// Delete a configured (run-time) or learned pair.
+    Del {
+        ip: IpAddr,
+        #[arg(long)]
+        network: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -207,6 +235,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Status => status(&instance_name(&cli.name)?, cli.json)?,
         Cmd::Fdb(c) => fdb_cmd(&instance_name(&cli.name)?, c, cli.json)?,
         Cmd::Port(c) => port_cmd(&instance_name(&cli.name)?, c)?,
+        Cmd::Neigh(c) => neigh_cmd(&instance_name(&cli.name)?, c, cli.json)?,
         Cmd::Peer(c) => {
             let name = instance_name(&cli.name)?;
             match c {
@@ -278,7 +307,8 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
             }
         }
         FdbCmd::Add(t) => {
-            let entry = StaticFdb { mac: t.mac, network: t.network, remote: t.remote, port: t.port };
+            let entry =
+                StaticFdb { mac: t.mac, network: t.network, remote: t.remote, port: t.port, ip: vec![] };
             changes::fdb_add(name, entry)?;
         }
         FdbCmd::Del { mac, network } => changes::fdb_del(name, &network, mac)?,
@@ -289,6 +319,31 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
                 out!("flushed {n} learned entr{}", if n == 1 { "y" } else { "ies" });
             }
         }
+    }
+    Ok(())
+}
+
+fn neigh_cmd(name: &str, c: NeighCmd, json: bool) -> Result<()> {
+    match c {
+        NeighCmd::Show { network } => {
+            let (s, m) = instance::open_maps(name)?;
+            if let Some(n) = &network
+                && !s.net_ids.contains_key(n)
+            {
+                bail!("unknown network {n:?}");
+            }
+            let rows = neigh::show(&s, &m, network.as_deref())?;
+            if json {
+                return print_json(&rows);
+            }
+            out!("{:<12} {:<39}  {:<17}  {:<8} {:>5}", "network", "ip", "mac", "type", "age");
+            for r in rows {
+                let age = r.age.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+                out!("{:<12} {:<39}  {:<17}  {:<8} {:>5}", r.network, r.ip, r.mac, r.kind, age);
+            }
+        }
+        NeighCmd::Add { ip, mac, network } => changes::neigh_add(name, StaticNeigh { network, ip, mac })?,
+        NeighCmd::Del { ip, network } => changes::neigh_del(name, &network, ip)?,
     }
     Ok(())
 }

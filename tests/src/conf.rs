@@ -68,6 +68,7 @@ pub fn fdb_remote(mac: &str, network: &str, remote: &str) -> StaticFdb {
         network: network.into(),
         remote: Some(ip(remote)),
         port: None,
+        ip: vec![],
     }
 }
 
@@ -78,6 +79,7 @@ pub fn fdb_port(mac: &str, network: &str, port: &str) -> StaticFdb {
         network: network.into(),
         remote: None,
         port: Some(port.into()),
+        ip: vec![],
     }
 }
 

@@ -137,11 +137,43 @@ pub const fn is_host_ipv4(a: [u8; 4]) -> bool {
     !zero && a[0] != 127 && a[0] < 224
 }
 
-/// Whether an IPv6 address (a big-endian number) can be a tenant's own:
-/// not `::`, loopback or multicast.
-#[inline(always)]
-pub const fn is_host_ipv6(a: u128) -> bool {
-    a > 1 && (a >> 120) != 0xff
+/// An IPv6 address as two big-endian 64-bit numbers: two registers in
+/// BPF, where 16 bytes would be 16 values to keep and spill (and `u128` is
+/// not reliably lowered by the BPF backend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ip6 {
+    pub hi: u64,
+    pub lo: u64,
+}
+
+impl Ip6 {
+    #[inline(always)]
+    pub const fn from_octets(a: [u8; 16]) -> Ip6 {
+        let mut hi = [0u8; 8];
+        let mut lo = [0u8; 8];
+        let mut i = 0;
+        while i < 8 {
+            hi[i] = a[i];
+            lo[i] = a[8 + i];
+            i += 1;
+        }
+        Ip6 { hi: u64::from_be_bytes(hi), lo: u64::from_be_bytes(lo) }
+    }
+
+    #[inline(always)]
+    pub fn octets(&self) -> [u8; 16] {
+        // SAFETY: two u64 are sixteen bytes, any pattern valid; in BPF two
+        // stores instead of sixteen.
+        unsafe { core::mem::transmute::<[u64; 2], [u8; 16]>([self.hi.to_be(), self.lo.to_be()]) }
+    }
+
+    /// Whether it can be a tenant's own address: not `::`, loopback or
+    /// multicast.
+    #[inline(always)]
+    pub const fn is_host(&self) -> bool {
+        let unspecified_or_loopback = self.hi == 0 && self.lo <= 1;
+        !unspecified_or_loopback && (self.hi >> 56) != 0xff
+    }
 }
 
 impl Arp {
@@ -205,9 +237,7 @@ pub struct Nd {
     pub from_unspecified: bool,
     /// Sent from the target address itself.
     pub from_target: bool,
-    /// The target address as a big-endian number (two registers in BPF,
-    /// where 16 bytes would be 16 values to keep and spill).
-    pub target: u128,
+    pub target: Ip6,
     /// The source (NS) or target (NA) link-layer address option; zero if
     /// none. (Not an `Option`: its `None` leaves bytes undefined, which
     /// LLVM copies and the verifier refuses to read.)
@@ -230,12 +260,12 @@ fn icmp6_sum<F: Frame + ?Sized, const N: usize>(f: &F) -> Option<u16> {
     Some(!fold16(s))
 }
 
-/// An IPv6 address as a big-endian number, read as two 64-bit words (in
-/// BPF, two loads instead of sixteen byte values).
+/// An IPv6 address read as two 64-bit words (in BPF, two loads instead of
+/// sixteen byte values).
 #[inline(always)]
-fn read_ip6<F: Frame + ?Sized>(f: &F, off: usize) -> Option<u128> {
+fn read_ip6<F: Frame + ?Sized>(f: &F, off: usize) -> Option<Ip6> {
     let w: [u64; 2] = f.read(off)?;
-    Some(((u64::from_be(w[0]) as u128) << 64) | u64::from_be(w[1]) as u128)
+    Some(Ip6 { hi: u64::from_be(w[0]), lo: u64::from_be(w[1]) })
 }
 
 /// IPv6 neighbour solicitation or advertisement (no extension headers,
@@ -282,7 +312,7 @@ pub fn parse_nd<F: Frame + ?Sized>(f: &F) -> Option<Nd> {
         icmp_type: m[0],
         priority: h[0] & 0x0f,
         plain,
-        from_unspecified: saddr == 0,
+        from_unspecified: saddr.hi == 0 && saddr.lo == 0,
         from_target: saddr == target,
         target,
         lladdr,
@@ -292,8 +322,8 @@ pub fn parse_nd<F: Frame + ?Sized>(f: &F) -> Option<Nd> {
 impl Nd {
     /// The target address, if this solicitation may be answered for it.
     #[inline(always)]
-    pub fn answerable(&self) -> Option<u128> {
-        let refused = self.from_unspecified || self.from_target || !is_host_ipv6(self.target);
+    pub fn answerable(&self) -> Option<Ip6> {
+        let refused = self.from_unspecified || self.from_target || !self.target.is_host();
         if self.icmp_type != ND_NS || !self.plain || refused {
             return None;
         }
@@ -303,9 +333,9 @@ impl Nd {
     /// The (address, MAC) pair an advertisement announces, if it is one to
     /// learn: sent by `eth_src` itself (its option, if any, agrees).
     #[inline(always)]
-    pub fn announces(&self, eth_src: &[u8; 6]) -> Option<(u128, [u8; 6])> {
+    pub fn announces(&self, eth_src: &[u8; 6]) -> Option<(Ip6, [u8; 6])> {
         let own = crate::is_zero_mac(&self.lladdr) || self.lladdr == *eth_src;
-        let ok = self.icmp_type == ND_NA && self.plain && own && is_host_ipv6(self.target);
+        let ok = self.icmp_type == ND_NA && self.plain && own && self.target.is_host();
         if ok { Some((self.target, *eth_src)) } else { None }
     }
 
@@ -340,7 +370,7 @@ impl Nd {
             r[IP6_DADDR + i] = r[IP6_SADDR + i];
             i += 1;
         }
-        let target = self.target.to_be_bytes();
+        let target = self.target.octets();
         put(r, IP6_SADDR, &target);
         let flags = NA_F_SOLICITED | NA_F_OVERRIDE;
         put(r, ND_OFF, &[ND_NA, 0, 0, 0, flags, 0, 0, 0]);
@@ -377,9 +407,11 @@ mod tests {
         for a in [[0, 0, 0, 0], [127, 0, 0, 1], [224, 0, 0, 1], [255, 255, 255, 255]] {
             assert!(!is_host_ipv4(a), "{a:?}");
         }
-        assert!(!is_host_ipv6(0), "::");
-        assert!(!is_host_ipv6(1), "::1");
-        assert!(!is_host_ipv6(0xff02 << 112 | 1), "multicast");
-        assert!(is_host_ipv6(0x2001_0db8 << 96 | 5));
+        let v6 = |s: &str| Ip6::from_octets(s.parse::<std::net::Ipv6Addr>().unwrap().octets());
+        assert!(!v6("::").is_host());
+        assert!(!v6("::1").is_host());
+        assert!(!v6("ff02::1").is_host(), "multicast");
+        assert!(v6("2001:db8::5").is_host());
+        assert_eq!(v6("2001:db8::5").octets(), "2001:db8::5".parse::<std::net::Ipv6Addr>().unwrap().octets());
     }
 }

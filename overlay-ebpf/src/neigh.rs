@@ -10,10 +10,12 @@ use aya_ebpf::{
 use overlay_common::{
     ETH_P_ARP, ETH_P_IPV6,
     counters::Counter,
+    frame::Frame,
     headers::EthHdr,
     is_group_mac,
     maps::{GlobalConfig, NET_F_LEARN_IP, NET_F_SUPPRESS, NeighEntry, NeighKey, NetConfig},
     neigh::{ARP_FRAME_LEN, NA_CHECKSUM, NA_FRAME_LEN, na_checksum, parse_arp, parse_nd},
+    offsets,
 };
 
 use crate::{
@@ -44,9 +46,11 @@ pub struct TenantFrame<'a> {
 /// is counted, and the verdict is a drop). -1: forward as usual.
 #[inline(always)]
 pub fn on_tenant_frame(t: &TenantFrame) -> i32 {
-    if t.eth.ethertype_be == ETH_P_ARP.to_be() {
+    // The frame's own ethertype: `t.eth` may still show a tag popped since.
+    let Some(ethertype_be) = SkbFrame(t.ctx).read::<u16>(offsets::ETH_TYPE) else { return -1 };
+    if ethertype_be == ETH_P_ARP.to_be() {
         arp(t)
-    } else if t.eth.ethertype_be == ETH_P_IPV6.to_be() {
+    } else if ethertype_be == ETH_P_IPV6.to_be() {
         nd(t)
     } else {
         -1
@@ -110,11 +114,11 @@ fn try_nd(t: &TenantFrame) -> Result<Option<i32>, Drop> {
     if learns(t)
         && let Some((ip, mac)) = nd.announces(&t.eth.src)
     {
-        learn_pair(NeighKey::v6(t.net_id, ip.to_be_bytes()), mac, t.row);
+        learn_pair(NeighKey::v6(t.net_id, ip.octets()), mac, t.row);
     }
     if answers(t)
         && let Some(ip) = nd.answerable()
-        && let Some(mac) = known(&NeighKey::v6(t.net_id, ip.to_be_bytes()), t.cfg.ageing_ns)
+        && let Some(mac) = known(&NeighKey::v6(t.net_id, ip.octets()), t.cfg.ageing_ns)
     {
         nd.reply_in_place(&mac, reply_room::<NA_FRAME_LEN>(t)?);
         let sum = na_checksum(&SkbFrame(t.ctx)).ok_or(Drop::new(t.row, Counter::DropHelperFailed))?;
@@ -140,7 +144,7 @@ fn learn_pair(key: NeighKey, mac: [u8; 6], row: u32) {
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain-bytes value.
-    let moved = match unsafe { NEIGH.get(&key) } {
+    let moved = match unsafe { NEIGH.get(key) } {
         Some(e) if e.is_static() => {
             if e.mac != mac {
                 count(row, Counter::NeighConflict);
@@ -152,7 +156,7 @@ fn learn_pair(key: NeighKey, mac: [u8; 6], row: u32) {
         None => true,
     };
     let e = NeighEntry { mac, flags: 0, _pad: 0, updated_ns: now };
-    if NEIGH.insert(&key, &e, 0).is_err() {
+    if NEIGH.insert(key, e, 0).is_err() {
         count(row, Counter::NeighFull);
     } else if moved {
         count(row, Counter::NeighLearned);

@@ -11,6 +11,7 @@ pub mod frames;
 pub mod lab;
 pub mod netns;
 pub mod progtest;
+pub mod scapy;
 
 /// What the BPF_PROG_TEST_RUN test files use: the fixture, the shared
 /// frames, frame builders, parsers and counter names.

@@ -41,7 +41,7 @@ pub fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<I
 pub fn is_host_address(ip: &IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => overlay_common::neigh::is_host_ipv4(a.octets()),
-        IpAddr::V6(a) => overlay_common::neigh::is_host_ipv6(u128::from(*a)),
+        IpAddr::V6(a) => overlay_common::neigh::Ip6::from_octets(a.octets()).is_host(),
     }
 }
 

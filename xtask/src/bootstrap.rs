@@ -11,6 +11,7 @@ use crate::cmd::{clean, output, run, step};
 const PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/ip", "iproute2"),
     ("/usr/bin/ping", "iputils-ping"),
+    ("/usr/sbin/arping", "arping"),
     ("/usr/bin/iperf3", "iperf3"),
     ("/usr/bin/tcpdump", "tcpdump"),
     ("/usr/lib/python3/dist-packages/scapy/__init__.py", "python3-scapy"),

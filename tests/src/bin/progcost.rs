@@ -8,15 +8,21 @@ use overlay_common::{
     pktbuild::*,
 };
 use overlay_tests::{
-    conf::{Config, fdb_port},
+    conf::{Config, fdb_port, neigh},
     progtest::{Fixture, dp_config, in_private_netns, many_peers},
+    scapy,
 };
 
 /// The datapath tests' config, plus a static entry behind trunk p3 (for
-/// the VLAN push case).
+/// the VLAN push case) and VM2's neighbour pairs (for the answered ARP
+/// request and NS).
 fn config() -> Config {
     let mut c = dp_config();
     c.fdb.push(fdb_port("02:00:00:00:00:03", "blue", "p3"));
+    c.neigh = vec![
+        neigh("blue", "203.0.113.2", "02:00:00:00:00:02"),
+        neigh("blue", "2001:db8::2", "02:00:00:00:00:02"),
+    ];
     c
 }
 
@@ -67,6 +73,19 @@ fn per_case(runs: u32) {
             for (name, prog, dev, input) in cases {
                 println!("{name}\t{size}\t{:.1}", avg_ns(&f, prog, dev, &input, runs));
             }
+        }
+        // Answered from the neighbour table, back out of the asking port.
+        let arp = scapy::bytes(
+            "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01')/\
+             ARP(op=1, hwsrc='02:00:00:00:00:01', psrc='203.0.113.1', pdst='203.0.113.2')",
+        );
+        let ns = scapy::bytes(
+            "Ether(dst='33:33:ff:00:00:02', src='02:00:00:00:00:01')/\
+             IPv6(src='2001:db8::1', dst='ff02::1:ff00:2', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::2')/\
+             ICMPv6NDOptSrcLLAddr(lladdr='02:00:00:00:00:01')",
+        );
+        for (name, input) in [("arp_suppressed", arp), ("nd_suppressed", ns)] {
+            println!("{name}\t{}\t{:.1}", input.len(), avg_ns(&f, "tenant_ingress", "p1", &input, runs));
         }
     });
 }

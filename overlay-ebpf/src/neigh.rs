@@ -46,6 +46,11 @@ pub struct TenantFrame<'a> {
 /// is counted, and the verdict is a drop). -1: forward as usual.
 #[inline(always)]
 pub fn on_tenant_frame(t: &TenantFrame) -> i32 {
+    // Only requests to a group address are answered: unicast traffic of a
+    // network that does not learn never pays for a parse.
+    if !learns(t) && !answers(t) {
+        return -1;
+    }
     // The frame's own ethertype: `t.eth` may still show a tag popped since.
     let Some(ethertype_be) = SkbFrame(t.ctx).read::<u16>(offsets::ETH_TYPE) else { return -1 };
     if ethertype_be == ETH_P_ARP.to_be() {

@@ -154,3 +154,53 @@ fn learn_ip_learns_from_a_gratuitous_arp_and_answers_with_it() {
     let e = h.try_ctl("neigh add 224.0.0.1 02:00:00:00:00:22 --network blue").expect_err("multicast");
     assert!(e.contains("not a host address"), "{e}");
 }
+
+/// On a trunk the answer goes back tagged as the request came (VLAN 10),
+/// and IPv6 answers too.
+#[test]
+fn answers_on_a_trunk_carry_the_request_tag() {
+    let (hosts, _u, _vms) = hosts_with_vms(1);
+    let h = &hosts[0];
+    let st = Netns::new("st");
+    overlay_tests::netns::host_sh(&format!(
+        "ip link add t0 netns {} type veth peer name eth0 netns {}",
+        h.ns.name, st.name
+    ));
+    h.ns.sh("ip link set t0 up");
+    st.sh("ip link set eth0 up");
+    let mut c = blue_host(0, 1);
+    c.networks[0].vlan = Some(10);
+    c.ports.push(trunk("t0", &["blue"]));
+    c.neigh = vec![
+        neigh("blue", "203.0.113.50", "02:00:00:00:00:50"),
+        neigh("blue", "2001:db8::50", "02:00:00:00:00:50"),
+    ];
+    h.up(&c);
+    let cap = tcpdump(&st, "-nn -e -l -c 2 -i eth0 'ether src 02:00:00:00:00:50'");
+    send_frame(
+        &st,
+        "eth0",
+        "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:77')/Dot1Q(vlan=10)/\
+         ARP(op=1, hwsrc='02:00:00:00:00:77', psrc='203.0.113.77', pdst='203.0.113.50')",
+    );
+    send_frame(
+        &st,
+        "eth0",
+        "Ether(dst='33:33:ff:00:00:50', src='02:00:00:00:00:77')/Dot1Q(vlan=10)/\
+         IPv6(src='2001:db8::77', dst='ff02::1:ff00:50', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::50')/\
+         ICMPv6NDOptSrcLLAddr(lladdr='02:00:00:00:00:77')",
+    );
+    let out = cap.wait_with_output().expect("tcpdump");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("vlan 10") && lines[0].contains("Reply 203.0.113.50 is-at 02:00:00:00:00:50"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("vlan 10") && lines[1].contains("neighbor advertisement, tgt is 2001:db8::50"),
+        "{text}"
+    );
+    assert_eq!((h.counter("arp_suppressed"), h.counter("nd_suppressed")), (1, 1));
+}

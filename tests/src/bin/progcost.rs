@@ -4,12 +4,13 @@
 //! Prints `name<TAB>bytes<TAB>ns` lines for `cargo xtask bench`.
 
 use overlay_common::{
+    counters::Counter::{self, *},
     maps::{FDB_F_STATIC, FDB_KIND_REMOTE, FdbEntry, FdbKey},
     pktbuild::*,
 };
 use overlay_tests::{
     conf::{Config, fdb_port, neigh},
-    progtest::{Fixture, dp_config, in_private_netns, many_peers},
+    progtest::{Fixture, TC_ACT_REDIRECT, TC_ACT_SHOT, dp_config, in_private_netns, many_peers},
     scapy,
 };
 
@@ -30,6 +31,50 @@ fn frame(dst: [u8; 6], src: [u8; 6], size: usize) -> Vec<u8> {
     udp4(dst, src, [203, 0, 113, 1], [203, 0, 113, 2], 1000, 2000, size.saturating_sub(42))
 }
 
+/// One timed case: a frame on a device, and what the program must do with
+/// it.
+struct Case<'a> {
+    name: &'a str,
+    prog: &'a str,
+    dev: &'a str,
+    input: Vec<u8>,
+    verdict: u32,
+    /// The counter that counts it, and how many times.
+    counter: Counter,
+    copies: u64,
+}
+
+impl Case<'_> {
+    fn tenant<'a>(name: &'a str, dev: &'a str, input: Vec<u8>, counter: Counter, copies: u64) -> Case<'a> {
+        Case { name, prog: "tenant_ingress", dev, input, verdict: TC_ACT_REDIRECT, counter, copies }
+    }
+
+    /// Runs the case once and checks what it does: its verdict, and that
+    /// the counter counted it exactly `copies` times. A case that regressed
+    /// to an early drop must fail here, not look like a speed-up.
+    fn check(&self, f: &Fixture) {
+        let before = f.count(self.counter);
+        let (v, _) = f.run(self.prog, self.dev, &self.input);
+        let n = f.count(self.counter) - before;
+        assert_eq!(
+            (v, n),
+            (self.verdict, self.copies),
+            "{}: verdict {v} and {n} x {} (want {} and {}); counters: {:?}",
+            self.name,
+            self.counter.name(),
+            self.verdict,
+            self.copies,
+            f.nonzero()
+        );
+    }
+
+    /// Checks the case, then its mean cost over `runs`.
+    fn cost(&self, f: &Fixture, runs: u32) -> f64 {
+        self.check(f);
+        avg_ns(f, self.prog, self.dev, &self.input, runs)
+    }
+}
+
 fn avg_ns(f: &Fixture, prog: &str, dev: &str, input: &[u8], runs: u32) -> f64 {
     let total: u128 = (0..runs).map(|_| f.run_timed(prog, dev, input).2.as_nanos()).sum();
     total as f64 / runs as f64
@@ -47,31 +92,32 @@ fn per_case(runs: u32) {
         let f = Fixture::new(&config());
         // Overhead of the harness and the entry point: a frame on an
         // interface that is not a port is refused after two lookups.
-        println!(
-            "baseline\t64\t{:.1}",
-            avg_ns(&f, "tenant_ingress", "u0", &frame([2, 0, 0, 0, 0, 2], ME, 64), runs)
-        );
+        let base = Case {
+            verdict: TC_ACT_SHOT,
+            dev: "u0",
+            ..Case::tenant("baseline", "u0", frame([2, 0, 0, 0, 0, 2], ME, 64), DropNotAPort, 1)
+        };
+        println!("baseline\t64\t{:.1}", base.cost(&f, runs));
         for size in [64usize, 1400] {
-            let cases: [(&str, &str, &str, Vec<u8>); 6] = [
-                ("encap", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 9], ME, size)),
-                (
-                    "decap",
-                    "vtep_ingress",
-                    "u0",
-                    peer_vxlan(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 9], size)),
+            let decap = peer_vxlan(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 9], size));
+            let tagged = push_tag(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 4], size), 0x8100, 10);
+            let cases = [
+                Case::tenant("encap", "p1", frame([2, 0, 0, 0, 0, 9], ME, size), Encap, 1),
+                Case { prog: "vtep_ingress", ..Case::tenant("decap", "u0", decap, Decap, 1) },
+                Case::tenant("fdb_hit_local", "p1", frame([2, 0, 0, 0, 0, 2], ME, size), TxLocal, 1),
+                // Copies to p2 and trunk p3; the frame itself goes to the peer.
+                Case::tenant(
+                    "fdb_miss_flood",
+                    "p1",
+                    frame([2, 0, 0, 0, 0, 0x77], ME, size),
+                    FloodLocalCopies,
+                    2,
                 ),
-                ("fdb_hit_local", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 2], ME, size)),
-                ("fdb_miss_flood", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 0x77], ME, size)),
-                ("vlan_push", "tenant_ingress", "p1", frame([2, 0, 0, 0, 0, 3], ME, size)),
-                (
-                    "vlan_pop",
-                    "tenant_ingress",
-                    "p3",
-                    push_tag(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 4], size), 0x8100, 10),
-                ),
+                Case::tenant("vlan_push", "p1", frame([2, 0, 0, 0, 0, 3], ME, size), TxLocal, 1),
+                Case::tenant("vlan_pop", "p3", tagged, TxLocal, 1),
             ];
-            for (name, prog, dev, input) in cases {
-                println!("{name}\t{size}\t{:.1}", avg_ns(&f, prog, dev, &input, runs));
+            for c in cases {
+                println!("{}\t{size}\t{:.1}", c.name, c.cost(&f, runs));
             }
         }
         // Answered from the neighbour table, back out of the asking port.
@@ -84,8 +130,11 @@ fn per_case(runs: u32) {
              IPv6(src='2001:db8::1', dst='ff02::1:ff00:2', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::2')/\
              ICMPv6NDOptSrcLLAddr(lladdr='02:00:00:00:00:01')",
         );
-        for (name, input) in [("arp_suppressed", arp), ("nd_suppressed", ns)] {
-            println!("{name}\t{}\t{:.1}", input.len(), avg_ns(&f, "tenant_ingress", "p1", &input, runs));
+        for c in [
+            Case::tenant("arp_suppressed", "p1", arp, ArpSuppressed, 1),
+            Case::tenant("nd_suppressed", "p1", ns, NdSuppressed, 1),
+        ] {
+            println!("{}\t{}\t{:.1}", c.name, c.input.len(), c.cost(&f, runs));
         }
     });
 }
@@ -118,6 +167,7 @@ fn fdb_scale_worker(n: u32) -> (std::sync::mpsc::Sender<u32>, std::sync::mpsc::R
             let mut r = Rng::new(u64::from(n));
             let frames: Vec<Vec<u8>> =
                 (0..4096).map(|_| frame(mac(r.below(n as usize) as u32), ME, 64)).collect();
+            Case::tenant("encap (FDB scale)", "p1", frames[0].clone(), Encap, 1).check(&f);
             let mut next = 0;
             while let Ok(runs) = req_rx.recv() {
                 let total: u128 = (0..runs)
@@ -156,12 +206,9 @@ fn fdb_scale(runs: u32) {
 fn flood_peers(runs: u32, n: usize) {
     in_private_netns(move || {
         let f = Fixture::new(&many_peers(n));
-        let b = frame([0xff; 6], ME, 64);
-        println!(
-            "flood to {n} peer VTEP{}\t64\t{:.1}",
-            if n == 1 { "" } else { "s" },
-            avg_ns(&f, "tenant_ingress", "p1", &b, runs)
-        );
+        let name = format!("flood to {n} peer VTEP{}", if n == 1 { "" } else { "s" });
+        let c = Case::tenant(&name, "p1", frame([0xff; 6], ME, 64), FloodRemoteCopies, n as u64);
+        println!("{name}\t64\t{:.1}", c.cost(&f, runs));
     });
 }
 

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::{
@@ -21,7 +21,11 @@ fn iperf(v: &str, args: &str, secs: u32) -> Result<Value> {
         &ns(v, "ta"),
         &format!("timeout {} iperf3 -J -c 203.0.113.2 -p 5201 -t {secs} {args}", secs + 15),
     )?;
-    serde_json::from_str(&out).context("iperf3 JSON")
+    let j: Value = serde_json::from_str(&out).context("iperf3 JSON")?;
+    if let Some(e) = j.get("error") {
+        bail!("{v}: iperf3 {args}: {e}");
+    }
+    Ok(j)
 }
 
 /// Frames received by the tenant `eth0` of namespace `ns`.
@@ -46,42 +50,42 @@ fn trafgen_conf() -> Result<std::path::PathBuf> {
     Ok(p)
 }
 
-/// Busy CPU time of the whole machine, ns (from /proc/stat).
-fn busy_ns() -> Result<u64> {
-    let stat = std::fs::read_to_string("/proc/stat")?;
-    let cpu = stat.lines().next().context("/proc/stat")?;
-    let f: Vec<u64> = cpu.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal
-    let busy = f[0] + f[1] + f[2] + f[5] + f[6] + f.get(7).copied().unwrap_or(0);
-    // SAFETY: sysconf is always safe to call.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Ok(busy * 1_000_000_000 / hz)
-}
-
 pub fn measure(variant: Variant, s: &Settings, out: &mut BTreeMap<&'static str, Vec<f64>>) -> Result<()> {
     let v = variant.key();
-    let num = |j: &Value, p: &str| j.pointer(p).and_then(Value::as_f64).unwrap_or(0.0);
-    let gbps = |j: &Value| num(j, "/end/sum_received/bits_per_second") / 1e9;
+    // A missing figure is an error, never a zero that looks like a result.
+    let gbps = |j: &Value| -> Result<f64> {
+        let bps = j.pointer("/end/sum_received/bits_per_second").and_then(Value::as_f64);
+        match bps {
+            Some(b) if b > 0.0 => Ok(b / 1e9),
+            _ => bail!("{v}: iperf3 reported no received throughput"),
+        }
+    };
     eprintln!("      {v}: TCP, 1 stream");
-    out.entry("tcp_1_gbps").or_default().push(gbps(&iperf(v, "", s.secs)?));
+    out.entry("tcp_1_gbps").or_default().push(gbps(&iperf(v, "", s.secs)?)?);
     eprintln!("      {v}: TCP, 2 streams");
-    out.entry("tcp_2_gbps").or_default().push(gbps(&iperf(v, "-P 2", s.secs)?));
+    out.entry("tcp_2_gbps").or_default().push(gbps(&iperf(v, "-P 2", s.secs)?)?);
     eprintln!("      {v}: 64-byte frames (trafgen, one core)");
     let rx0 = rx_packets(&ns(v, "tb"))?;
-    let cpu0 = busy_ns()?;
+    // `timeout` ends trafgen with SIGINT (status 124); anything else is a
+    // failure of the generator, reported with what it said.
     sh_in(
         &ns(v, "ta"),
         &format!(
-            "timeout -s INT {} trafgen -o eth0 -c {} -P 1 -C >/dev/null 2>&1; true",
+            "timeout -s INT {} trafgen -o eth0 -c {} -P 1 -C >/dev/null 2>{err}; \
+             rc=$?; [ $rc -eq 0 ] || [ $rc -eq 124 ] || {{ cat {err} >&2; exit $rc; }}",
             s.secs,
-            trafgen_conf()?.display()
+            trafgen_conf()?.display(),
+            err = root().join("lab/bench-trafgen.err").display()
         ),
-    )?;
+    )
+    .with_context(|| format!("{v}: trafgen"))?;
+    // Frames still in flight are counted once they are delivered.
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let cpu1 = busy_ns()?;
-    let delivered = (rx_packets(&ns(v, "tb"))? - rx0).max(1) as f64;
-    out.entry("small_kpps").or_default().push(delivered / s.secs as f64 / 1e3);
-    out.entry("cpu_ns_per_pkt").or_default().push((cpu1 - cpu0) as f64 / delivered);
+    let delivered = rx_packets(&ns(v, "tb"))? - rx0;
+    if delivered == 0 {
+        bail!("{v}: not one 64-byte frame delivered");
+    }
+    out.entry("small_kpps").or_default().push(delivered as f64 / s.secs as f64 / 1e3);
     eprintln!("      {v}: latency (sockperf ping-pong, {} s)", s.secs);
     sh_in(&ns(v, "tb"), "sockperf sr -i 203.0.113.2 -p 11111 >/dev/null 2>&1 &")?;
     wait_listening(&ns(v, "tb"), "u", 11111)?;

@@ -46,6 +46,11 @@ pub const MAX_NETWORKS: u32 = 1024;
 pub const MAX_FLOOD_PORTS: usize = 64;
 pub const MAX_FLOOD_PEERS: usize = 128;
 
+/// `skb->pkt_type` (linux/if_packet.h): addressed to this host, and to
+/// another host's MAC address.
+pub const PACKET_HOST: u32 = 0;
+pub const PACKET_OTHERHOST: u32 = 3;
+
 /// "No network" marker in port configuration.
 pub const NO_NET: u32 = u32::MAX;
 /// "Untagged" marker for a VLAN ID.

@@ -214,6 +214,10 @@ pub const PORT_MODE_TRUNK: u8 = 2;
 pub const PORT_F_PRIO_TAGGED: u8 = 1 << 0;
 /// The XDP fast path may redirect to this port (its far end runs NAPI).
 pub const PORT_F_XDP_TARGET: u8 = 1 << 1;
+/// A veth whose peer is in another namespace: known unicast is handed
+/// straight to the peer's ingress (`bpf_redirect_peer`), skipping the veth
+/// transmit and the backlog queue.
+pub const PORT_F_PEER_ELSEWHERE: u8 = 1 << 2;
 
 /// Key of `TRUNK_VLANS`: a VID allowed on a trunk port; the value is the net_id.
 #[repr(C)]

@@ -4,13 +4,16 @@ use aya_ebpf::{
     EbpfContext,
     bindings::__sk_buff,
     cty::c_void,
-    helpers::{bpf_clone_redirect, bpf_loop, bpf_redirect, bpf_skb_vlan_pop, bpf_skb_vlan_push},
+    helpers::{
+        bpf_clone_redirect, bpf_loop, bpf_redirect, bpf_redirect_peer, bpf_skb_change_type, bpf_skb_vlan_pop,
+        bpf_skb_vlan_push,
+    },
     programs::TcContext,
 };
 use overlay_common::{
-    ETH_P_8021Q, MAX_FLOOD_PORTS, NO_VLAN,
+    ETH_P_8021Q, MAX_FLOOD_PORTS, NO_VLAN, PACKET_HOST,
     counters::Counter,
-    maps::{FloodSet, NetConfig, PORT_MODE_TRUNK, TrunkKey},
+    maps::{FloodSet, NetConfig, PORT_F_PEER_ELSEWHERE, PORT_MODE_TRUNK, TrunkKey},
 };
 
 use crate::{
@@ -27,18 +30,28 @@ fn trunk_carries(ifindex: u32, vid: u16, net_id: u32) -> bool {
     unsafe { TRUNK_VLANS.get(k) }.is_some_and(|n| *n == net_id)
 }
 
-/// The VID a frame of `net_id` carries when leaving `ifindex`
-/// ([`NO_VLAN`] = untagged), checked against the port's membership as it
-/// is now (access network, native network, or trunk list), whatever the
-/// FDB says: a stale entry never sends a frame into another network.
+/// How a frame leaves a port.
+#[derive(Clone, Copy)]
+pub struct Egress {
+    /// The VID it carries ([`NO_VLAN`] = untagged).
+    pub vid: u16,
+    /// Handed to the veth peer's ingress (`bpf_redirect_peer`).
+    pub peer: bool,
+}
+
+/// How a frame of `net_id` leaves `ifindex`, checked against the port's
+/// membership as it is now (access network, native network, or trunk
+/// list), whatever the FDB says: a stale entry never sends a frame into
+/// another network.
 #[inline(always)]
-pub fn egress_vid(ifindex: u32, net_id: u32, net: &NetConfig, row: u32) -> Result<u16, Drop> {
+pub fn egress(ifindex: u32, net_id: u32, net: &NetConfig, row: u32) -> Result<Egress, Drop> {
     let not_member = Drop::new(row, Counter::DropNotMember);
     let p = port(ifindex).ok_or(not_member)?;
+    let peer = p.flags & PORT_F_PEER_ELSEWHERE != 0;
     if p.net_id == net_id {
-        Ok(NO_VLAN)
+        Ok(Egress { vid: NO_VLAN, peer })
     } else if p.mode == PORT_MODE_TRUNK && net.vlan != NO_VLAN && trunk_carries(ifindex, net.vlan, net_id) {
-        Ok(net.vlan)
+        Ok(Egress { vid: net.vlan, peer })
     } else {
         Err(not_member)
     }
@@ -59,10 +72,21 @@ pub fn pop(ctx: &TcContext, row: u32) -> Result<(), Drop> {
     helper_ok(unsafe { bpf_skb_vlan_pop(ctx.as_ptr() as *mut _) }, row)
 }
 
-/// Hands the frame itself to `ifindex` (the program's last action).
+/// Hands a unicast frame to `ifindex` (the program's last action). To a
+/// veth whose peer is in another namespace it goes straight to the peer's
+/// ingress, as Cilium delivers to pods: no veth transmit, no backlog queue.
+/// The frame is for the MAC that lives there, so it is `PACKET_HOST`, as
+/// the veth's own receive path would have marked it.
 #[inline(always)]
-pub fn redirect_to(ctx: &TcContext, ifindex: u32, vid: u16, row: u32) -> Result<i32, Drop> {
-    push(ctx, vid, row)?;
+pub fn redirect_to(ctx: &TcContext, ifindex: u32, e: Egress, row: u32) -> Result<i32, Drop> {
+    push(ctx, e.vid, row)?;
+    if e.peer {
+        // SAFETY: helper calls on our own context.
+        unsafe {
+            helper_ok(bpf_skb_change_type(ctx.as_ptr() as *mut _, PACKET_HOST), row)?;
+            return redirect_verdict(bpf_redirect_peer(ifindex, 0), row);
+        }
+    }
     // SAFETY: plain helper call.
     redirect_verdict(unsafe { bpf_redirect(ifindex, 0) }, row)
 }

@@ -20,7 +20,7 @@ use overlay_common::{
 
 use crate::{
     access::{SkbCopyFrame, SkbFrame},
-    deliver::{egress_vid, redirect_to},
+    deliver::{egress, redirect_to},
     maps::NEIGH,
     stats::{Drop, OrDrop, count, count_drop, helper_ok},
 };
@@ -188,8 +188,8 @@ fn reply_room<'a, const N: usize>(t: &TenantFrame<'a>) -> Result<&'a mut [u8; N]
 /// in on, tagged as the port carries the network.
 #[inline(always)]
 fn send_back(t: &TenantFrame, c: Counter) -> Result<i32, Drop> {
-    let vid = egress_vid(t.ifindex, t.net_id, t.net, t.row)?;
-    let v = redirect_to(t.ctx, t.ifindex, vid, t.row)?;
+    let e = egress(t.ifindex, t.net_id, t.net, t.row)?;
+    let v = redirect_to(t.ctx, t.ifindex, e, t.row)?;
     count(t.row, c);
     Ok(v)
 }

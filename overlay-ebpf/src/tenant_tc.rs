@@ -22,7 +22,7 @@ use overlay_common::{
 use crate::{
     access::{SkbFrame, pull_headers},
     admit::is_vtep_of,
-    deliver::{egress_vid, flood_local, flood_set, pop, redirect_to},
+    deliver::{egress, flood_local, flood_set, pop, redirect_to},
     fdb::{Hit, at_port, learn, lookup},
     maps::{TRUNK_VLANS, config, network, port},
     neigh::{TenantFrame, on_tenant_frame},
@@ -95,8 +95,8 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     match hit {
         Hit::Port(out) if out == ifindex => Err(Drop::new(row, Counter::DropHairpin)),
         Hit::Port(out) => {
-            let vid = egress_vid(out, net_id, net, row)?;
-            let v = redirect_to(ctx, out, vid, row)?;
+            let e = egress(out, net_id, net, row)?;
+            let v = redirect_to(ctx, out, e, row)?;
             count(row, Counter::TxLocal);
             Ok(v)
         }

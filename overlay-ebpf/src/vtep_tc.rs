@@ -11,6 +11,7 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use overlay_common::{
+    ETH_P_IPV4, PACKET_OTHERHOST,
     counters::Counter,
     is_group_mac,
     parse::{Reject, VxlanRx, parse_underlay},
@@ -19,15 +20,12 @@ use overlay_common::{
 use crate::{
     access::{SkbFrame, pull_headers},
     admit::{Admitted, admit},
-    deliver::{egress_vid, flood_local, flood_set, redirect_to},
+    deliver::{egress, flood_local, flood_set, redirect_to},
     fdb::{Hit, at_remote, learn, lookup},
     maps::config,
     rpf::source_ok,
     stats::{Drop, OrDrop, count, count_drop, helper_ok},
 };
-
-/// `skb->pkt_type` of a frame sent to another host's MAC address.
-const PACKET_OTHERHOST: u32 = 3;
 
 #[classifier]
 pub fn vtep_ingress(ctx: TcContext) -> i32 {
@@ -90,9 +88,13 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
     let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(net_id, dst, cfg.ageing_ns) };
     match hit {
         Hit::Port(out) => {
-            let vid = egress_vid(out, net_id, net, row)?;
+            let mut e = egress(out, net_id, net, row)?;
+            // Straight to a namespace only when the inner frame is IPv4:
+            // no receive path runs again to set skb->protocol, which still
+            // says IPv4 (the outer header's) after decapsulation.
+            e.peer &= rx.inner.ethertype_be == ETH_P_IPV4.to_be();
             decapsulate(ctx, &rx, row)?;
-            let v = redirect_to(ctx, out, vid, row)?;
+            let v = redirect_to(ctx, out, e, row)?;
             count(row, Counter::TxLocal);
             Ok(v)
         }

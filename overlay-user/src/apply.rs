@@ -26,6 +26,8 @@ pub struct Resolved {
     pub underlay_mac: [u8; 6],
     /// Port interface name -> ifindex.
     pub ports: BTreeMap<String, u32>,
+    /// Ports that are veths with their peer in another namespace.
+    pub peer_elsewhere: BTreeSet<u32>,
 }
 
 /// Everything the maps should hold (learned FDB entries aside: `maps.fdb`
@@ -147,7 +149,8 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         let mut pc = PortConfig {
             mode: if p.trunk.is_some() { PORT_MODE_TRUNK } else { PORT_MODE_ACCESS },
             flags: if p.priority_tagged { PORT_F_PRIO_TAGGED } else { 0 }
-                | if p.xdp_target { PORT_F_XDP_TARGET } else { 0 },
+                | if p.xdp_target { PORT_F_XDP_TARGET } else { 0 }
+                | if r.peer_elsewhere.contains(&ifindex) { PORT_F_PEER_ELSEWHERE } else { 0 },
             _pad: 0,
             net_id: NO_NET,
         };

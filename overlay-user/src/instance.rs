@@ -105,13 +105,22 @@ pub fn require_state(name: &str) -> Result<State> {
 fn resolve(cfg: &Config) -> Result<Resolved> {
     let u = netlink::link_info(&cfg.underlay.interface)
         .map_err(Error::field(format!("underlay.interface {:?}", cfg.underlay.interface)))?;
-    let mut ports = BTreeMap::new();
+    let (mut ports, mut peer_elsewhere) = (BTreeMap::new(), std::collections::BTreeSet::new());
     for (i, p) in cfg.ports.iter().enumerate() {
         let l =
             netlink::link_info(&p.interface).map_err(Error::field(format!("port[{i}] {:?}", p.interface)))?;
         ports.insert(p.interface.clone(), l.index);
+        if l.veth_peer_elsewhere {
+            peer_elsewhere.insert(l.index);
+        }
     }
-    Ok(Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, underlay_mac: u.mac, ports })
+    Ok(Resolved {
+        underlay_ifindex: u.index,
+        underlay_mtu: u.mtu,
+        underlay_mac: u.mac,
+        ports,
+        peer_elsewhere,
+    })
 }
 
 /// Brings the instance to the config file `file` plus the run-time changes

@@ -8,7 +8,7 @@ use std::{
 
 use futures::TryStreamExt;
 use netlink_packet_route::{
-    link::LinkAttribute,
+    link::{self, LinkAttribute},
     neighbour::NeighbourFlags,
     route::{RouteAddress, RouteAttribute},
 };
@@ -22,6 +22,10 @@ pub struct LinkInfo {
     pub index: u32,
     pub mtu: u32,
     pub mac: [u8; 6],
+    /// A veth whose peer lives in another network namespace (a container's
+    /// or VM's end): frames for it can skip the veth with
+    /// `bpf_redirect_peer`.
+    pub veth_peer_elsewhere: bool,
 }
 
 fn nl(op: &'static str) -> impl FnOnce(rtnetlink::Error) -> Error {
@@ -59,14 +63,21 @@ pub fn link_info(name: &str) -> Result<LinkInfo> {
                 name: name_s.clone(),
                 source: std::io::ErrorKind::NotFound.into(),
             })?;
-        let mut info = LinkInfo { index: msg.header.index, mtu: 0, mac: [0; 6] };
+        let mut info = LinkInfo { index: msg.header.index, mtu: 0, mac: [0; 6], veth_peer_elsewhere: false };
+        let (mut veth, mut netns_id) = (false, false);
         for a in &msg.attributes {
             match a {
                 LinkAttribute::Mtu(m) => info.mtu = *m,
                 LinkAttribute::Address(a) if a.len() == 6 => info.mac.copy_from_slice(a),
+                LinkAttribute::LinkInfo(i) => {
+                    veth = i.iter().any(|x| matches!(x, link::LinkInfo::Kind(link::InfoKind::Veth)))
+                }
+                // Set only when the peer is in another namespace.
+                LinkAttribute::LinkNetNsId(_) => netns_id = true,
                 _ => {}
             }
         }
+        info.veth_peer_elsewhere = veth && netns_id;
         Ok(info)
     })
 }

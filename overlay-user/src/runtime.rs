@@ -52,27 +52,42 @@ impl Runtime {
                 kept.peers.push((net.clone(), *ip));
             }
         }
-        for f in &self.fdb {
-            let same = |o: &StaticFdb| o.network == f.network && o.mac == f.mac;
-            if cfg.fdb.iter().any(same) {
-                continue;
-            }
-            match admit(&mut cfg, |c| c.fdb.push(f.clone())) {
-                Ok(()) => kept.fdb.push(f.clone()),
-                Err(e) => warnings.push(format!("fdb {} added at run time dropped: {e}", f.mac)),
-            }
-        }
-        for p in &self.neigh {
-            let same = |o: &StaticNeigh| o.network == p.network && o.ip == p.ip;
-            if cfg.neigh.iter().any(same) {
-                continue;
-            }
-            match admit(&mut cfg, |c| c.neigh.push(p.clone())) {
-                Ok(()) => kept.neigh.push(p.clone()),
-                Err(e) => warnings.push(format!("neigh {} added at run time dropped: {e}", p.ip)),
-            }
-        }
+        let fdb_same = |a: &StaticFdb, b: &StaticFdb| a.network == b.network && a.mac == b.mac;
+        let out = (&mut kept.fdb, &mut warnings);
+        merge_entries(&mut cfg, &self.fdb, |c| &mut c.fdb, fdb_same, |f| format!("fdb {}", f.mac), out);
+        let neigh_same = |a: &StaticNeigh, b: &StaticNeigh| a.network == b.network && a.ip == b.ip;
+        let out = (&mut kept.neigh, &mut warnings);
+        merge_entries(
+            &mut cfg,
+            &self.neigh,
+            |c| &mut c.neigh,
+            neigh_same,
+            |p| format!("neigh {}", p.ip),
+            out,
+        );
         (cfg, kept, warnings)
+    }
+}
+
+/// Adds run-time entries of one kind to `cfg`: those the file has already
+/// are left out quietly, those that no longer validate with a warning; the
+/// ones added go to `out.0`.
+fn merge_entries<T: Clone>(
+    cfg: &mut Config,
+    entries: &[T],
+    list: fn(&mut Config) -> &mut Vec<T>,
+    same: fn(&T, &T) -> bool,
+    name: fn(&T) -> String,
+    out: (&mut Vec<T>, &mut Vec<String>),
+) {
+    for e in entries {
+        if list(cfg).iter().any(|o| same(o, e)) {
+            continue;
+        }
+        match admit(cfg, |c| list(c).push(e.clone())) {
+            Ok(()) => out.0.push(e.clone()),
+            Err(err) => out.1.push(format!("{} added at run time dropped: {err}", name(e))),
+        }
     }
 }
 

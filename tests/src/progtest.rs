@@ -135,7 +135,13 @@ impl Fixture {
         let mut ifindex = ports.clone();
         ifindex.insert(cfg.underlay.interface.clone(), u.index);
         let ids = assign_net_ids(&cfg, &BTreeMap::new()).expect("net ids");
-        let r = Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, underlay_mac: u.mac, ports };
+        let r = Resolved {
+            underlay_ifindex: u.index,
+            underlay_mtu: u.mtu,
+            underlay_mac: u.mac,
+            ports,
+            peer_elsewhere: Default::default(),
+        };
         let want = desired(&cfg, &ids, &r).expect("desired");
         bpffs::ensure_bpffs().expect("bpffs");
         let dir = bpffs::pin_dir(&name);
@@ -236,7 +242,13 @@ impl Fixture {
         let u = netlink::link_info(&self.cfg.underlay.interface).expect("underlay");
         let ports =
             self.cfg.ports.iter().map(|p| (p.interface.clone(), self.ifindex[&p.interface])).collect();
-        Resolved { underlay_ifindex: u.index, underlay_mtu: u.mtu, underlay_mac: u.mac, ports }
+        Resolved {
+            underlay_ifindex: u.index,
+            underlay_mtu: u.mtu,
+            underlay_mac: u.mac,
+            ports,
+            peer_elsewhere: Default::default(),
+        }
     }
 
     pub fn net(&self, name: &str) -> u32 {

@@ -35,6 +35,7 @@ fn desired_state_of_a_trunk() {
         underlay_mtu: 1500,
         underlay_mac: [2, 0, 0, 0, 0, 1],
         ports: [("t1".into(), 7), ("p1".into(), 8)].into(),
+        peer_elsewhere: Default::default(),
     };
     let d = desired(&c, &ids, &r).unwrap().maps;
     assert_eq!(d.ports[&7].mode, PORT_MODE_TRUNK);
@@ -134,6 +135,7 @@ mod transitions {
             underlay_mtu: 1500,
             underlay_mac: [2, 0, 0, 0, 0, 1],
             ports: (0..PORTS).map(|p| (format!("p{p}"), 10 + p)).collect(),
+            peer_elsewhere: Default::default(),
         }
     }
 

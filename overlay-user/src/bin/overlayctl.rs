@@ -269,15 +269,22 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// The instance's state and maps, for a listing of `network` (all if none),
+/// which must be one of its networks.
+fn maps_of(name: &str, network: Option<&str>) -> Result<(instance::State, overlay_user::maps::Maps)> {
+    let (s, m) = instance::open_maps(name)?;
+    if let Some(n) = network
+        && !s.net_ids.contains_key(n)
+    {
+        bail!("unknown network {n:?}");
+    }
+    Ok((s, m))
+}
+
 fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
     match c {
         FdbCmd::Show { network } => {
-            let (s, m) = instance::open_maps(name)?;
-            if let Some(n) = &network
-                && !s.net_ids.contains_key(n)
-            {
-                bail!("unknown network {n:?}");
-            }
+            let (s, m) = maps_of(name, network.as_deref())?;
             let rows = fdb::show(&s, &m, network.as_deref())?;
             if json {
                 return print_json(&rows);
@@ -326,12 +333,7 @@ fn fdb_cmd(name: &str, c: FdbCmd, json: bool) -> Result<()> {
 fn neigh_cmd(name: &str, c: NeighCmd, json: bool) -> Result<()> {
     match c {
         NeighCmd::Show { network } => {
-            let (s, m) = instance::open_maps(name)?;
-            if let Some(n) = &network
-                && !s.net_ids.contains_key(n)
-            {
-                bail!("unknown network {n:?}");
-            }
+            let (s, m) = maps_of(name, network.as_deref())?;
             let rows = neigh::show(&s, &m, network.as_deref())?;
             if json {
                 return print_json(&rows);

@@ -162,7 +162,9 @@ Where (c) and (b) differ, and why:
   hop, egress membership, encapsulation in place, redirect) and one on the
   underlay (parse with the outer IPv4 checksum, VNI and peer lookups, the
   reverse-path check, decapsulation in place, redirect): no extra netdevice
-  hops, no socket lookup. The 64-byte rate (trafgen, so the sender's own cost
+  hops, no socket lookup. Known unicast into a tenant's namespace is handed
+  to the tenant's `eth0` with `bpf_redirect_peer` (no veth transmit, no
+  backlog queue; after decapsulation when the inner frame is IPv4). The 64-byte rate (trafgen, so the sender's own cost
   is small) and the sockperf latency show it; (a) does no encapsulation at
   all. There is no CPU-per-frame row: trafgen keeps one core busy whatever
   the datapath costs, so CPU time per frame over the run would only restate

@@ -105,6 +105,7 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         },
         ..Default::default()
     };
+    let suppressing = cfg.suppressing();
     for n in &cfg.networks {
         let id = ids[&n.name];
         let mut flags = NET_F_ACTIVE;
@@ -117,7 +118,7 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         if n.allow_inner_vlan {
             flags |= NET_F_ALLOW_INNER_TAG;
         }
-        if cfg.suppresses(&n.name) {
+        if suppressing.contains(n.name.as_str()) {
             flags |= NET_F_SUPPRESS;
         }
         if n.learn_ip {

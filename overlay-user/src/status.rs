@@ -86,6 +86,7 @@ pub fn read(name: &str) -> Result<Status> {
             }
         })
         .collect();
+    let suppressing = cfg.suppressing();
     let networks = cfg
         .networks
         .iter()
@@ -104,7 +105,7 @@ pub fn read(name: &str) -> Result<Status> {
                     .map(|p| p.interface.clone())
                     .collect(),
                 learned: id.and_then(|i| learned.get(&i)).copied().unwrap_or(0),
-                suppress: cfg.suppresses(&n.name),
+                suppress: suppressing.contains(n.name.as_str()),
                 learn_ip: n.learn_ip,
                 max_learned: n.learn_limit(cfg.fdb_size),
             }

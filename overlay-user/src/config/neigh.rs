@@ -2,7 +2,7 @@
 //! list) and `[[neigh]]` pairs, checked like the rest of the config.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     net::{IpAddr, Ipv6Addr},
 };
 
@@ -54,11 +54,16 @@ impl Config {
         from_fdb.chain(self.neigh.iter().cloned()).collect()
     }
 
-    /// Whether the datapath answers for `network`'s addresses: `suppress`,
-    /// by default whenever the network has a neighbour entry or learns them.
-    pub fn suppresses(&self, network: &str) -> bool {
-        let Some(n) = self.network(network) else { return false };
-        n.suppress.unwrap_or_else(|| n.learn_ip || self.neighbours().iter().any(|p| p.network == network))
+    /// The networks whose addresses the datapath answers for: `suppress`,
+    /// by default those with a neighbour entry or `learn_ip`. (One pass
+    /// over the pairs, however many networks.)
+    pub fn suppressing(&self) -> BTreeSet<&str> {
+        let from_fdb = self.fdb.iter().filter(|f| !f.ip.is_empty()).map(|f| f.network.as_str());
+        let with_pairs: BTreeSet<&str> =
+            from_fdb.chain(self.neigh.iter().map(|p| p.network.as_str())).collect();
+        let on =
+            |n: &&super::Network| n.suppress.unwrap_or(n.learn_ip || with_pairs.contains(n.name.as_str()));
+        self.networks.iter().filter(on).map(|n| n.name.as_str()).collect()
     }
 
     pub(super) fn validate_neighbours(&self) -> Result<()> {

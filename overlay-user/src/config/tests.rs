@@ -142,3 +142,29 @@ fn to_toml_round_trips() {
     c.underlay.rp_filter = RpFilter::Loose;
     assert_eq!(Config::parse(&c.to_toml()).unwrap(), c, "{}", c.to_toml());
 }
+
+/// `suppress` defaults to on where a network has pairs or learns them.
+#[test]
+fn suppression_default() {
+    let mut c = Config::parse(GOOD).unwrap();
+    assert!(c.suppressing().is_empty(), "no pairs, no learn_ip");
+    c.fdb[0].ip = vec!["203.0.113.2".parse().unwrap()];
+    c.networks[1].learn_ip = true;
+    assert_eq!(c.suppressing(), ["blue", "red"].into());
+    c.networks[0].suppress = Some(false);
+    assert_eq!(c.suppressing(), ["red"].into());
+    c.validate().unwrap();
+    c.neigh.push(StaticNeigh {
+        network: "red".into(),
+        ip: "203.0.113.2".parse().unwrap(),
+        mac: c.fdb[1].mac,
+    });
+    c.validate().unwrap();
+    c.neigh.push(StaticNeigh {
+        network: "blue".into(),
+        ip: "203.0.113.2".parse().unwrap(),
+        mac: c.fdb[1].mac,
+    });
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("given to both"), "{e}");
+}

@@ -30,6 +30,12 @@ pub fn state_path(instance: &str) -> PathBuf {
     run_dir().join(format!("{instance}.json"))
 }
 
+/// Names the object whose programs are pinned for `instance` (bpffs holds
+/// no regular files, so it lives beside the state file).
+pub fn object_path(instance: &str) -> PathBuf {
+    run_dir().join(format!("{instance}.object"))
+}
+
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 fn is_bpffs(p: &Path) -> bool {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     apply::{Resolved, apply, assign_net_ids, desired, fresh_ids},
-    bpffs::{ensure_bpffs, pin_dir, state_path},
+    bpffs::{ensure_bpffs, object_path, pin_dir, state_path},
     config::Config,
     error::{Error, Result},
     loader::{self, PROG_TENANT, PROG_VTEP},
@@ -183,7 +183,7 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
     }
 
     // From here on the kernel is changed.
-    let mut ebpf = loader::load(&dir, cfg.fdb_size)?;
+    let mut progs = loader::load(&dir, &object_path(&cfg.name), cfg.fdb_size)?;
     let mut maps = Maps::open(&dir)?;
     apply(&mut maps, &want)?;
     for p in &cfg.ports {
@@ -202,14 +202,14 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
     }
     netlink::enable_forwarding(&cfg.underlay.interface)?;
     let mut attached = BTreeMap::new();
-    loader::attach_tc(&mut ebpf, &dir, PROG_VTEP, &cfg.underlay.interface, opts.force)?;
+    loader::attach_tc(&mut progs, &dir, PROG_VTEP, &cfg.underlay.interface, opts.force)?;
     match loader::XdpAttach::from_config(cfg.underlay.xdp) {
-        Some(how) => loader::attach_xdp(&mut ebpf, &dir, &cfg.underlay.interface, how)?,
+        Some(how) => loader::attach_xdp(&mut progs, &dir, &cfg.underlay.interface, how)?,
         None => loader::detach_xdp(&dir, &cfg.underlay.interface)?,
     }
     attached.insert(cfg.underlay.interface.clone(), resolved.underlay_ifindex);
     for p in &cfg.ports {
-        loader::attach_tc(&mut ebpf, &dir, PROG_TENANT, &p.interface, opts.force)?;
+        loader::attach_tc(&mut progs, &dir, PROG_TENANT, &p.interface, opts.force)?;
         attached.insert(p.interface.clone(), resolved.ports[&p.interface]);
     }
     // Links pinned for interfaces that are no longer ours go, whether the
@@ -284,9 +284,11 @@ pub fn down(name: &str) -> Result<()> {
         }
     }
     remove_pins(&dir)?;
-    match fs::remove_file(state_path(name)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-        _ => {}
+    for f in [object_path(name), state_path(name)] {
+        match fs::remove_file(f) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
     }
     Ok(())
 }

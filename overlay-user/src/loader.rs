@@ -33,8 +33,9 @@ pub const PROG_VTEP_XDP: &str = "vtep_xdp";
 pub const ALL_PROGRAMS: &[&str] = &[PROG_TENANT, PROG_VTEP];
 
 /// Loads the object; maps already pinned in `dir` are reused, the others
-/// are created and pinned there.
-pub fn load(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
+/// are created and pinned there. The programs are verified and loaded but
+/// neither pinned nor attached (the BPF_PROG_TEST_RUN fixture uses this).
+pub fn load_object(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
     let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(dir)
         .map_max_entries(MAP_FDB, fdb_size)
@@ -52,6 +53,73 @@ pub fn load(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
     let x: &mut Xdp = program(&mut ebpf, PROG_VTEP_XDP)?;
     x.load().map_err(|e| loaded(PROG_VTEP_XDP, e))?;
     Ok(ebpf)
+}
+
+/// The instance's programs, loaded and pinned in its directory.
+pub struct Programs {
+    pub tenant: SchedClassifier,
+    pub vtep: SchedClassifier,
+    pub xdp: Xdp,
+    /// False when the programs pinned by an earlier `up` of the same
+    /// object were reused (no verifier run).
+    pub loaded: bool,
+}
+
+fn prog_pin(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("prog_{name}"))
+}
+
+/// Identity of the embedded object: equal for the same bytes.
+fn object_id() -> String {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    h.write(OBJECT);
+    format!("{:016x}-{}", h.finish(), OBJECT.len())
+}
+
+/// The instance's programs: those pinned in `dir` when an earlier `up`
+/// pinned them from this very object (the verifier is not run again; the
+/// maps they use are the pinned ones, checked by `check_pins`), else the
+/// object loaded afresh, its programs pinned in place of the old ones.
+/// `object_file` names the object the pins come from; it is removed before
+/// the pins change and written after, so it never names other programs.
+pub fn load(dir: &Path, object_file: &Path, fdb_size: u32) -> Result<Programs> {
+    let id = object_id();
+    // Programs hold their maps: reused only while every map is still the pinned one.
+    let maps_pinned = overlay_common::maps::MAPS.iter().all(|m| dir.join(m.name).exists());
+    if maps_pinned
+        && std::fs::read_to_string(object_file).is_ok_and(|s| s == id)
+        && let Ok(p) = from_pins(dir)
+    {
+        return Ok(p);
+    }
+    match std::fs::remove_file(object_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    let mut ebpf = load_object(dir, fdb_size)?;
+    for name in ALL_PROGRAMS.iter().chain([&PROG_VTEP_XDP]) {
+        let pin = prog_pin(dir, name);
+        let _ = std::fs::remove_file(&pin);
+        let p = ebpf.program_mut(name).ok_or_else(|| Error::MissingProgram((*name).into()))?;
+        p.pin(&pin).map_err(|source| Error::Pin { path: pin.clone(), source })?;
+    }
+    drop(ebpf);
+    let mut p = from_pins(dir)?;
+    p.loaded = true;
+    std::fs::write(object_file, id)?;
+    Ok(p)
+}
+
+fn from_pins(dir: &Path) -> Result<Programs> {
+    let tc = |name: &str| SchedClassifier::from_pin(prog_pin(dir, name)).map_err(Error::program(name));
+    Ok(Programs {
+        tenant: tc(PROG_TENANT)?,
+        vtep: tc(PROG_VTEP)?,
+        xdp: Xdp::from_pin(prog_pin(dir, PROG_VTEP_XDP), aya_obj::programs::XdpAttachType::Interface)
+            .map_err(Error::program(PROG_VTEP_XDP))?,
+        loaded: false,
+    })
 }
 
 /// Program `name` of the object as its type (`SchedClassifier`, `Xdp`).
@@ -104,13 +172,13 @@ pub fn xdp_pin(dir: &Path, ifname: &str, how: XdpAttach) -> PathBuf {
 /// Attaches the XDP fast path to `ifname` in mode `how`, or swaps the new
 /// program into the existing link atomically; a link of the other mode is
 /// removed first.
-pub fn attach_xdp(ebpf: &mut Ebpf, dir: &Path, ifname: &str, how: XdpAttach) -> Result<()> {
+pub fn attach_xdp(progs: &mut Programs, dir: &Path, ifname: &str, how: XdpAttach) -> Result<()> {
     for other in [XdpAttach::Native, XdpAttach::Generic] {
         if other != how {
             detach_pin(&xdp_pin(dir, ifname, other))?;
         }
     }
-    let p: &mut Xdp = program(ebpf, PROG_VTEP_XDP)?;
+    let p = &mut progs.xdp;
     let pin = xdp_pin(dir, ifname, how);
     let fresh = |p: &mut Xdp| {
         p.attach(ifname, how.mode()).map_err(|source| Error::Attach {
@@ -183,11 +251,15 @@ pub fn check_foreign(dir: &Path, ifname: &str) -> Result<()> {
 /// it into the existing pinned link. A new link goes first in the TCX
 /// chain when `first` (`--force`: our verdict ends the chain, so programs
 /// other tools attached no longer see the traffic), else last.
-pub fn attach_tc(ebpf: &mut Ebpf, dir: &Path, prog: &str, ifname: &str, first: bool) -> Result<()> {
+pub fn attach_tc(progs: &mut Programs, dir: &Path, prog: &str, ifname: &str, first: bool) -> Result<()> {
     let order = || {
         if first { LinkOrder::first() } else { LinkOrder::default() }
     };
-    let p: &mut SchedClassifier = program(ebpf, prog)?;
+    let p = match prog {
+        PROG_TENANT => &mut progs.tenant,
+        PROG_VTEP => &mut progs.vtep,
+        _ => return Err(Error::MissingProgram(prog.into())),
+    };
     let attach_err = |source| Error::Attach {
         prog: prog.into(),
         iface: ifname.into(),

@@ -149,7 +149,7 @@ impl Fixture {
         // Removes the pins if anything below panics (e.g. the verifier
         // refuses the object) before the Fixture, whose Drop does it, exists.
         let mut guard = PinGuard(Some(dir.clone()));
-        let ebpf = loader::load(&dir, cfg.fdb_size).expect("load BPF object (verifier)");
+        let ebpf = loader::load_object(&dir, cfg.fdb_size).expect("load BPF object (verifier)");
         let mut maps = Maps::open(&dir).expect("maps");
         apply(&mut maps, &want).expect("apply");
         guard.0 = None; // the Fixture owns the pins now

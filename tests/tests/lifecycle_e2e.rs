@@ -34,6 +34,36 @@ fn reapply_is_idempotent_and_keeps_learned_entries() {
     vms[0].ping("203.0.113.2").expect("still forwarding after removal of red");
 }
 
+fn program_ids(h: &Host) -> Vec<u64> {
+    let status: serde_json::Value = serde_json::from_str(&h.ctl("-j status")).unwrap();
+    status["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["program_id"].as_u64().expect("attached"))
+        .collect()
+}
+
+/// A re-run of `up` by the same binary reuses the programs it pinned (no
+/// verifier run: the agent and the tests re-apply configs all the time);
+/// pins of another object are replaced.
+#[test]
+fn reapply_reuses_pinned_programs_of_the_same_object() {
+    let (hosts, _u, vms) = hosts_with_vms(2);
+    up_both(&hosts);
+    let first = program_ids(&hosts[0]);
+    hosts[0].up(&blue_host(0, 2));
+    assert_eq!(program_ids(&hosts[0]), first, "same object: the pinned programs stay");
+    // Pins that came from another object (an upgrade) are loaded afresh.
+    let object = overlay_user::bpffs::object_path(&hosts[0].instance);
+    std::fs::write(&object, "another-object").expect("write object file");
+    hosts[0].up(&blue_host(0, 2));
+    let upgraded = program_ids(&hosts[0]);
+    assert!(upgraded.iter().all(|id| !first.contains(id)), "reloaded: {first:?} -> {upgraded:?}");
+    assert_ne!(std::fs::read_to_string(&object).unwrap(), "another-object");
+    vms[0].ping("203.0.113.2").expect("forwarding with the reloaded programs");
+}
+
 #[test]
 fn port_add_with_netns_creates_and_removes_the_veth() {
     let (hosts, _u, vms) = hosts_with_vms(2);
@@ -142,6 +172,7 @@ fn down_removes_everything_and_is_idempotent() {
     hosts[0].ctl("down");
     assert!(!pins.exists(), "pins removed");
     assert!(!overlay_user::bpffs::state_path(&hosts[0].instance).exists(), "state removed");
+    assert!(!overlay_user::bpffs::object_path(&hosts[0].instance).exists(), "object file removed");
     assert!(hosts[0].ns.tcx_ingress("u0").is_empty(), "underlay program detached");
     assert!(hosts[0].ns.tcx_ingress("vm1").is_empty(), "port program detached");
     hosts[0].ctl("down");

@@ -131,6 +131,12 @@ counters! {
     NeighConflict = 42, "neigh_conflict", false;
     /// Learning a pair skipped because the neighbour table is full.
     NeighFull = 43, "neigh_full", false;
+    /// Unicast to a MAC the FDB does not know, in a network with
+    /// `flood_unknown = false` (the control plane knows every MAC).
+    DropUnknownUnicast = 44, "drop_unknown_unicast", true;
+    /// FDB events (learn, move, age-out) not written because the ring
+    /// buffer was full (no agent reading it): the frame went on.
+    FdbEventsLost = 45, "fdb_events_lost", false;
 }
 
 /// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).

@@ -39,7 +39,7 @@ pub const IPPROTO_UDP: u8 = 17;
 
 /// Version of the pinned map layout. Bumped whenever a key or value type
 /// changes; `overlayctl up` refuses to reuse pins written with another one.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 
 /// Upper bounds compiled into the programs (loops must be bounded).
 pub const MAX_NETWORKS: u32 = 1024;

@@ -17,6 +17,7 @@ pub const MAP_NET_FDB: &str = "NET_FDB";
 pub const MAP_NEXT_HOP: &str = "NEXT_HOP";
 pub const MAP_RP_CACHE: &str = "RP_CACHE";
 pub const MAP_NEIGH: &str = "NEIGH";
+pub const MAP_FDB_EVENTS: &str = "FDB_EVENTS";
 
 /// Default capacities (the FDB is sized from config at load time).
 pub const DEFAULT_FDB_ENTRIES: u32 = 65536;
@@ -24,6 +25,9 @@ pub const MAX_PEER_ENTRIES: u32 = 16384;
 pub const MAX_PORT_ENTRIES: u32 = 4096;
 pub const MAX_TRUNK_ENTRIES: u32 = 16384;
 pub const MAX_NEIGH_ENTRIES: u32 = 65536;
+/// Bytes of the FDB event ring buffer (a power of two, a multiple of the
+/// page size): room for ~8,000 [`FdbEvent`]s while nobody reads them.
+pub const FDB_EVENTS_BYTES: u32 = 256 * 1024;
 
 /// The kinds of map the object defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +36,7 @@ pub enum MapKind {
     Hash,
     LruHash,
     PerCpuArray,
+    RingBuf,
 }
 
 /// One map of the object: what the loader checks pins against.
@@ -65,6 +70,7 @@ pub const MAPS: &[MapSpec] = &[
     spec::<u32, NextHop>(MAP_NEXT_HOP, MapKind::Hash, Some(MAX_PEER_ENTRIES)),
     spec::<u32, u64>(MAP_RP_CACHE, MapKind::LruHash, Some(MAX_PEER_ENTRIES)),
     spec::<NeighKey, NeighEntry>(MAP_NEIGH, MapKind::Hash, Some(MAX_NEIGH_ENTRIES)),
+    spec::<(), ()>(MAP_FDB_EVENTS, MapKind::RingBuf, Some(FDB_EVENTS_BYTES)),
 ];
 
 /// `CONFIG[0]`: the instance's global settings.
@@ -124,6 +130,9 @@ pub const NET_F_SUPPRESS: u16 = 1 << 4;
 /// Learn address/MAC pairs from tenants' ARP replies, gratuitous ARP and
 /// neighbour advertisements (`learn_ip`).
 pub const NET_F_LEARN_IP: u16 = 1 << 5;
+/// Drop unicast to unknown MACs instead of flooding it (`flood_unknown =
+/// false`): the control plane installs every MAC of the network.
+pub const NET_F_NO_FLOOD_UNKNOWN: u16 = 1 << 6;
 
 /// `NET_FDB[net_id]`: the network's share of the FDB, kept by the datapath
 /// (atomic add when an entry is learned, subtract when one ages out) and
@@ -263,11 +272,22 @@ pub struct FdbEntry {
 pub const FDB_KIND_PORT: u8 = 1;
 pub const FDB_KIND_REMOTE: u8 = 2;
 pub const FDB_F_STATIC: u8 = 1 << 0;
+/// Installed by the control plane (`overlayctl agent`): a remote MAC that
+/// another host registered. Always with [`FDB_F_STATIC`]: it never ages and
+/// learning never overrides it.
+pub const FDB_F_CONTROL: u8 = 1 << 1;
 
 impl FdbEntry {
+    /// Configured or installed by the control plane: never ages, never
+    /// replaced by learning.
     #[inline(always)]
     pub const fn is_static(&self) -> bool {
         self.flags & FDB_F_STATIC != 0
+    }
+
+    #[inline(always)]
+    pub const fn is_control(&self) -> bool {
+        self.flags & FDB_F_CONTROL != 0
     }
 
     /// Same location (port or VTEP) as `other`.
@@ -280,6 +300,44 @@ impl FdbEntry {
     #[inline(always)]
     pub const fn expired(&self, now_ns: u64, ageing_ns: u64) -> bool {
         !self.is_static() && ageing_ns != 0 && now_ns.wrapping_sub(self.seen_ns) > ageing_ns
+    }
+}
+
+/// A record of `FDB_EVENTS`: the datapath learned a MAC, saw it move, or
+/// aged it out. Written only on those changes (never on a refresh), read by
+/// `overlayctl agent` to publish local MACs without polling the FDB. When
+/// nobody reads and the ring is full, the event is counted as
+/// `fdb_events_lost` and the frame goes on.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FdbEvent {
+    /// [`FDB_EV_LEARNED`], [`FDB_EV_MOVED`] or [`FDB_EV_AGED`].
+    pub event: u8,
+    /// Where the MAC is now (aged: where it was): [`FDB_KIND_PORT`] or [`FDB_KIND_REMOTE`].
+    pub kind: u8,
+    pub mac: [u8; 6],
+    pub net_id: u32,
+    pub ifindex: u32,
+    pub remote_be: u32,
+    pub _pad: u32,
+}
+
+pub const FDB_EV_LEARNED: u8 = 1;
+pub const FDB_EV_MOVED: u8 = 2;
+pub const FDB_EV_AGED: u8 = 3;
+
+impl FdbEvent {
+    #[inline(always)]
+    pub const fn new(event: u8, k: &FdbKey, e: &FdbEntry) -> FdbEvent {
+        FdbEvent {
+            event,
+            kind: e.kind,
+            mac: k.mac,
+            net_id: k.net_id,
+            ifindex: e.ifindex,
+            remote_be: e.remote_be,
+            _pad: 0,
+        }
     }
 }
 
@@ -342,6 +400,7 @@ impl NeighEntry {
 }
 
 const _: () = assert!(size_of::<NeighKey>() == 24);
+const _: () = assert!(size_of::<FdbEvent>() == 24);
 const _: () = assert!(size_of::<NeighEntry>() == 16);
 const _: () = assert!(size_of::<GlobalConfig>() == 40);
 const _: () = assert!(size_of::<NetConfig>() == 12);
@@ -371,6 +430,7 @@ mod pod {
     unsafe impl aya::Pod for FdbEntry {}
     unsafe impl aya::Pod for NeighKey {}
     unsafe impl aya::Pod for NeighEntry {}
+    unsafe impl aya::Pod for FdbEvent {}
 }
 
 #[cfg(test)]

@@ -14,11 +14,14 @@ use aya_ebpf::{
 };
 use overlay_common::{
     counters::{Counter, net_row},
-    maps::{FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, NetConfig},
+    maps::{
+        FDB_EV_AGED, FDB_EV_LEARNED, FDB_EV_MOVED, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbEvent, FdbKey,
+        NetConfig,
+    },
 };
 
 use crate::{
-    maps::{FDB, NET_FDB},
+    maps::{FDB, FDB_EVENTS, NET_FDB},
     stats::{Drop, count},
 };
 
@@ -62,15 +65,25 @@ impl Learned {
     }
 }
 
-/// Deletes `k` and, when this call removed it, takes it off its network's
-/// count and counts it as aged.
+/// Tells whoever reads `FDB_EVENTS` (the agent) that the FDB changed;
+/// counted as lost when the ring is full.
 #[inline(always)]
-fn expire(k: &FdbKey) {
+fn report(event: u8, k: &FdbKey, e: &FdbEntry) {
+    if FDB_EVENTS.output::<FdbEvent>(FdbEvent::new(event, k, e), 0).is_err() {
+        count(net_row(k.net_id), Counter::FdbEventsLost);
+    }
+}
+
+/// Deletes `k` (which held `e`) and, when this call removed it, takes it
+/// off its network's count and counts and reports it as aged.
+#[inline(always)]
+fn expire(k: &FdbKey, e: &FdbEntry) {
     if FDB.remove(k).is_ok() {
         if let Some(n) = Learned::of(k.net_id) {
             n.add(u64::MAX);
         }
         count(net_row(k.net_id), Counter::AgedOut);
+        report(FDB_EV_AGED, k, e);
     }
 }
 
@@ -83,7 +96,7 @@ pub fn lookup(net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
     };
     let e = *e;
     if e.expired(unsafe { bpf_ktime_get_ns() }, ageing_ns) {
-        expire(&k);
+        expire(&k, &e);
         return Hit::Miss;
     }
     if e.kind == FDB_KIND_PORT {
@@ -111,7 +124,7 @@ extern "C" fn sweep_one(
     // SAFETY: the kernel passes a valid key, value and our context.
     let (k, e, c) = unsafe { (*key, *value, &*(ctx as *const SweepCtx)) };
     if e.expired(c.now, c.ageing_ns) {
-        expire(&k);
+        expire(&k, &e);
     }
     0
 }
@@ -193,6 +206,7 @@ pub fn learn(
         // A move: the entry stays one of this network's.
         if FDB.insert(k, e, BPF_EXIST as u64).is_ok() {
             count(row, Counter::Learned);
+            report(FDB_EV_MOVED, &k, &e);
             return Ok(());
         }
     }
@@ -210,6 +224,7 @@ pub fn learn(
                 n.add(1);
             }
             count(row, Counter::Learned);
+            report(FDB_EV_LEARNED, &k, &e);
         }
         // Another CPU learned it at the same moment: one entry, counted once.
         Err(e) if e != E2BIG => {}

@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use overlay_common::{MAX_NETWORKS, counters::STATS_SLOTS, maps::*};
 
@@ -46,6 +46,9 @@ pub static RP_CACHE: LruHashMap<u32, u64> = LruHashMap::pinned(MAX_PEER_ENTRIES,
 
 #[map(name = "NEIGH")]
 pub static NEIGH: HashMap<NeighKey, NeighEntry> = HashMap::pinned(MAX_NEIGH_ENTRIES, 0);
+
+#[map(name = "FDB_EVENTS")]
+pub static FDB_EVENTS: RingBuf = RingBuf::pinned(FDB_EVENTS_BYTES, 0);
 
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {

@@ -13,7 +13,7 @@ use overlay_common::{
     counters::{Counter, net_row},
     is_group_mac,
     maps::{
-        NET_F_LEARN_IP, NET_F_SUPPRESS, NET_F_VXLAN, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS, PortConfig,
+        NET_F_LEARN_IP, NET_F_NO_FLOOD_UNKNOWN, NET_F_SUPPRESS, NET_F_VXLAN, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS, PortConfig,
         TrunkKey,
     },
     parse::{Reject, parse_l2},
@@ -110,6 +110,9 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
             Ok(v)
         }
         Hit::Remote(_) => Err(Drop::new(row, Counter::DropNoNetwork)),
+        Hit::Miss if net.flags & NET_F_NO_FLOOD_UNKNOWN != 0 && !is_group_mac(&dst) => {
+            Err(Drop::new(row, Counter::DropUnknownUnicast))
+        }
         Hit::Miss => {
             let fs = flood_set(net_id, row)?;
             let targets = flood_local(ctx, fs, net_id, net, ifindex, row)?;

@@ -14,6 +14,7 @@ use overlay_common::{
     ETH_P_IPV4, PACKET_OTHERHOST,
     counters::Counter,
     is_group_mac,
+    maps::NET_F_NO_FLOOD_UNKNOWN,
     parse::{Reject, VxlanRx, parse_underlay},
 };
 
@@ -100,6 +101,9 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         }
         // Split horizon: what came from the overlay never goes back into it.
         Hit::Remote(_) => Err(Drop::new(row, Counter::DropSplitHorizon)),
+        Hit::Miss if net.flags & NET_F_NO_FLOOD_UNKNOWN != 0 && !is_group_mac(&dst) => {
+            Err(Drop::new(row, Counter::DropUnknownUnicast))
+        }
         Hit::Miss => {
             decapsulate(ctx, &rx, row)?;
             // Split horizon: local ports only, never other VTEPs.

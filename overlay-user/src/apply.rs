@@ -17,6 +17,7 @@ use crate::{
     config::{Config, RpFilter},
     error::{Error, Result},
     maps::Maps,
+    remote::Remote,
 };
 
 /// Interfaces resolved in this network namespace.
@@ -38,6 +39,10 @@ pub struct Desired {
     /// Ids given to a network that did not have them before this `up`:
     /// their FDB slice, learned count and counters start empty.
     pub fresh: BTreeSet<u32>,
+    /// Networks with more VTEPs (configured and registered) than a flood
+    /// set holds: network -> VTEPs left out of flooding (they still get
+    /// known unicast and are accepted as peers).
+    pub flood_overflow: BTreeMap<String, usize>,
 }
 
 /// Keeps the net ids of networks that already had one (learned FDB entries
@@ -83,7 +88,11 @@ fn be(ip: std::net::Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
 }
 
-pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Result<Desired> {
+/// The maps for `cfg` plus what the control plane installed (`remote`):
+/// registered VTEPs join the network's peers and flood set (after the
+/// configured ones), registered MACs become `control` FDB entries and their
+/// addresses neighbour pairs, unless the config has its own for them.
+pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: &Remote) -> Result<Desired> {
     let mut d = Snapshot {
         global: GlobalConfig {
             layout_version: overlay_common::LAYOUT_VERSION,
@@ -106,6 +115,7 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         ..Default::default()
     };
     let suppressing = cfg.suppressing();
+    let mut overflow = BTreeMap::new();
     for n in &cfg.networks {
         let id = ids[&n.name];
         let mut flags = NET_F_ACTIVE;
@@ -124,6 +134,9 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         if n.learn_ip {
             flags |= NET_F_LEARN_IP;
         }
+        if !n.flood_unknown {
+            flags |= NET_F_NO_FLOOD_UNKNOWN;
+        }
         d.networks.insert(
             id,
             NetConfig {
@@ -137,11 +150,23 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
             d.vni.insert(v, id);
         }
         let mut fs = FloodSet::default();
-        for (i, p) in n.peers.iter().enumerate() {
+        let mut vteps = n.peers.clone();
+        if n.vni.is_some()
+            && let Some(reg) = remote.vteps.get(&n.name)
+        {
+            vteps.extend(reg.iter().filter(|v| !n.peers.contains(v)));
+        }
+        for p in &vteps {
             d.peers.insert(PeerKey { net_id: id, vtep_be: be(*p) });
+        }
+        let flooded = vteps.len().min(overlay_common::MAX_FLOOD_PEERS);
+        for (i, p) in vteps[..flooded].iter().enumerate() {
             fs.peers_be[i] = be(*p);
         }
-        fs.n_peers = n.peers.len() as u32;
+        fs.n_peers = flooded as u32;
+        if vteps.len() > flooded {
+            overflow.insert(n.name.clone(), vteps.len() - flooded);
+        }
         d.flood.insert(id, fs);
     }
     for p in &cfg.ports {
@@ -196,7 +221,28 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved) -> Resul
         let key = crate::neigh::key(ids[&p.network], p.ip);
         d.neigh.insert(key, NeighEntry { mac: p.mac.0, flags: NEIGH_F_STATIC, _pad: 0, updated_ns: 0 });
     }
-    Ok(Desired { maps: d, fresh: BTreeSet::new() })
+    for (net, macs) in &remote.macs {
+        let (Some(&id), Some(n)) = (ids.get(net), cfg.network(net)) else { continue };
+        let registered = remote.vteps.get(net);
+        for (mac, m) in macs {
+            let key = FdbKey::new(id, mac.0);
+            if n.vni.is_none() || d.fdb.contains_key(&key) || !registered.is_some_and(|r| r.contains(&m.vtep)) {
+                continue;
+            }
+            let e = FdbEntry {
+                kind: FDB_KIND_REMOTE,
+                flags: FDB_F_STATIC | FDB_F_CONTROL,
+                remote_be: be(m.vtep),
+                ..Default::default()
+            };
+            d.fdb.insert(key, e);
+            for ip in &m.ips {
+                let k = crate::neigh::key(id, *ip);
+                d.neigh.entry(k).or_insert(NeighEntry { mac: mac.0, flags: NEIGH_F_STATIC, _pad: 0, updated_ns: 0 });
+            }
+        }
+    }
+    Ok(Desired { maps: d, fresh: BTreeSet::new(), flood_overflow: overflow })
 }
 
 /// Writes `d` into the maps: reads what they hold, then carries out the

@@ -11,7 +11,10 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-pub use self::neigh::StaticNeigh;
+pub use self::{
+    control::Control,
+    neigh::{StaticNeigh, is_host_address, is_v4_mapped},
+};
 use crate::error::{Error, Result};
 pub use crate::mac::MacAddr;
 use overlay_common::{MAX_FLOOD_PEERS, MAX_FLOOD_PORTS, MAX_NETWORKS};
@@ -37,6 +40,9 @@ pub struct Config {
     /// Neighbour pairs without an FDB entry (`[[neigh]]`).
     #[serde(default, rename = "neigh", skip_serializing_if = "Vec::is_empty")]
     pub neigh: Vec<StaticNeigh>,
+    /// The control plane (`overlayctl agent`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Control>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -126,6 +132,15 @@ pub struct Network {
     /// and neighbour advertisements (never over a configured pair).
     #[serde(default)]
     pub learn_ip: bool,
+    /// Flood unicast to unknown MACs (default). `false` (with `[control]`):
+    /// drop and count it, as l2population and EVPN do; broadcast and
+    /// multicast still flood.
+    #[serde(default = "yes")]
+    pub flood_unknown: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Default per-network learning limit.
@@ -296,6 +311,12 @@ impl Config {
             {
                 return Err(bad(format!("{at}: max_learned {m} exceeds fdb_size {}", self.fdb_size)));
             }
+            if !n.flood_unknown && self.control.is_none() {
+                return Err(bad(format!(
+                    "{at}: flood_unknown = false needs [control]: without a control plane, \
+                     unknown MACs are found by flooding"
+                )));
+            }
             if n.peers.len() > MAX_FLOOD_PEERS {
                 return Err(bad(format!("{at}: at most {MAX_FLOOD_PEERS} peers")));
             }
@@ -382,6 +403,9 @@ impl Config {
                 return Err(bad(format!("{at}: duplicate entry in network {:?}", f.network)));
             }
         }
+        if let Some(c) = &self.control {
+            c.validate()?;
+        }
         self.validate_neighbours()
     }
 
@@ -416,6 +440,7 @@ impl Config {
     }
 }
 
+mod control;
 mod neigh;
 #[cfg(test)]
 mod tests;

@@ -65,7 +65,13 @@ pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<Fdb
             vlan: net.and_then(|n| n.vlan),
             mac: crate::mac::MacAddr(k.mac),
             location,
-            kind: if e.is_static() { "static" } else { "learned" },
+            kind: if e.is_control() {
+                "control"
+            } else if e.is_static() {
+                "static"
+            } else {
+                "learned"
+            },
             age: (!e.is_static()).then(|| now.saturating_sub(e.seen_ns) / 1_000_000_000),
         });
     }

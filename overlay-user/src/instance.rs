@@ -17,6 +17,7 @@ use crate::{
     loader::{self, PROG_TENANT, PROG_VTEP},
     maps::{Maps, check_pins},
     netlink,
+    remote::Remote,
     runtime::Runtime,
 };
 
@@ -38,6 +39,13 @@ pub struct State {
     pub attached: BTreeMap<String, u32>,
     /// Network namespace the instance lives in (inode of /proc/self/ns/net).
     pub netns: u64,
+    /// What the control plane installed (`overlayctl agent`).
+    #[serde(default, skip_serializing_if = "Remote::is_empty")]
+    pub remote: Remote,
+    /// Networks with more VTEPs than a flood set holds: how many are not
+    /// flooded to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flood_overflow: BTreeMap<String, usize>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,6 +57,11 @@ pub struct UpOptions {
 fn current_netns() -> u64 {
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(0)
+}
+
+/// Whether instance `name` is up (its state file exists).
+pub fn state_path_exists(name: &str) -> bool {
+    state_path(name).exists()
 }
 
 pub fn load_state(name: &str) -> Result<Option<State>> {
@@ -128,8 +141,19 @@ fn resolve(cfg: &Config) -> Result<Resolved> {
 /// re-running with another file applies only the difference.
 pub fn up(file: &Config, opts: UpOptions) -> Result<()> {
     file.validate()?;
-    let runtime = load_state(&file.name)?.map(|s| s.runtime).unwrap_or_default();
-    apply_config(file, &runtime, opts)
+    let old = load_state(&file.name)?;
+    let runtime = old.as_ref().map(|s| s.runtime.clone()).unwrap_or_default();
+    // What the control plane installed stays while there is one.
+    let remote = old.filter(|_| file.control.is_some()).map(|s| s.remote).unwrap_or_default();
+    apply_config(file, &runtime, &remote, opts)
+}
+
+/// Replaces what the control plane installed (`overlayctl agent`) and
+/// programs the maps accordingly; the config and run-time changes stay.
+pub fn set_remote(name: &str, remote: &Remote) -> Result<State> {
+    let s = require_state(name)?;
+    apply_config(&s.file, &s.runtime, remote, UpOptions::default())?;
+    require_state(name)
 }
 
 /// Changes the run-time additions of a running instance and applies them.
@@ -146,10 +170,10 @@ pub fn change_runtime<E: From<Error>>(
     if kept != rt {
         return Err(Error::Config(warnings.join("; ")).into());
     }
-    Ok(apply_config(&s.file, &rt, UpOptions::default())?)
+    Ok(apply_config(&s.file, &rt, &s.remote, UpOptions::default())?)
 }
 
-fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()> {
+fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptions) -> Result<()> {
     let (merged, runtime, warnings) = runtime.merge(file);
     for w in &warnings {
         log::warn!("{w}");
@@ -168,7 +192,7 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
     let resolved = resolve(cfg)?;
     let old_ids = old.as_ref().map(|o| o.net_ids.clone()).unwrap_or_default();
     let ids = assign_net_ids(cfg, &old_ids)?;
-    let mut want = desired(cfg, &ids, &resolved)?;
+    let mut want = desired(cfg, &ids, &resolved, remote)?;
     want.fresh = fresh_ids(&old_ids, &ids);
     ensure_bpffs()?;
     let dir = pin_dir(&cfg.name);
@@ -229,7 +253,7 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
             }
         }
     }
-    prime_peers(cfg, resolved.underlay_ifindex);
+    prime_peers(cfg, resolved.underlay_ifindex, old.as_ref().map(|o| &o.remote), remote);
     save_state(&State {
         config: cfg.clone(),
         file: file.clone(),
@@ -238,13 +262,20 @@ fn apply_config(file: &Config, runtime: &Runtime, opts: UpOptions) -> Result<()>
         created,
         attached,
         netns: current_netns(),
+        remote: remote.clone(),
+        flood_overflow: want.flood_overflow,
     })
 }
 
-/// Starts ARP resolution of every peer's next hop (best effort).
-pub fn prime_peers(cfg: &Config, underlay_ifindex: u32) {
+/// Starts ARP resolution of every configured peer's next hop, and of the
+/// VTEPs the control plane registered since `before` (best effort).
+pub fn prime_peers(cfg: &Config, underlay_ifindex: u32, before: Option<&Remote>, remote: &Remote) {
+    let known = |net: &str, p: &std::net::Ipv4Addr| {
+        before.and_then(|b| b.vteps.get(net)).is_some_and(|v| v.contains(p))
+    };
     for n in &cfg.networks {
-        for p in &n.peers {
+        let registered = remote.vteps.get(&n.name).into_iter().flatten().filter(|p| !known(&n.name, p));
+        for p in n.peers.iter().chain(registered) {
             if let Err(e) = netlink::prime_neighbour(underlay_ifindex, *p) {
                 log::warn!("neighbour for peer {p}: {e}");
             }
@@ -269,6 +300,12 @@ pub fn down(name: &str) -> Result<()> {
         }
     };
     let dir = pin_dir(name);
+    // The control plane first: the other hosts drop this one at once.
+    if let Some(c) = state.as_ref().and_then(|s| s.file.control.as_ref())
+        && let Err(e) = crate::agent::leave(name, c)
+    {
+        log::warn!("control plane: revoking the lease: {e} (the other hosts drop this host when it expires)");
+    }
     if let Some(s) = &state {
         for iface in s.attached.keys() {
             loader::detach_tc(&dir, iface)?;

@@ -1,6 +1,7 @@
 //! Userspace side of the overlay: config, loader, map management and the
 //! operations behind `overlayctl`.
 
+pub mod agent;
 pub mod apply;
 pub mod batch;
 pub mod bpffs;
@@ -14,6 +15,7 @@ pub mod mac;
 pub mod maps;
 pub mod neigh;
 pub mod netlink;
+pub mod remote;
 pub mod runtime;
 pub mod stats;
 pub mod status;

@@ -32,6 +32,7 @@ fn map_type(k: MapKind) -> MapType {
         MapKind::Hash => MapType::Hash,
         MapKind::LruHash => MapType::LruHash,
         MapKind::PerCpuArray => MapType::PerCpuArray,
+        MapKind::RingBuf => MapType::RingBuf,
     }
 }
 

@@ -15,6 +15,9 @@ pub struct Status {
     pub pins: PathBuf,
     pub interfaces: Vec<InterfaceStatus>,
     pub networks: Vec<NetworkStatus>,
+    /// The control plane (`[control]`): what its agent last reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<crate::agent::status::AgentStatus>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -55,6 +58,12 @@ pub struct NetworkStatus {
     pub suppress: bool,
     /// Address/MAC pairs learned from tenants' announcements.
     pub learn_ip: bool,
+    /// VTEPs the control plane registered for this network (beside `peers`).
+    pub remote_vteps: Vec<Ipv4Addr>,
+    /// Unicast to unknown MACs is flooded (else dropped and counted).
+    pub flood_unknown: bool,
+    /// VTEPs beyond what the flood set holds: not flooded to.
+    pub flood_overflow: usize,
 }
 
 /// The status of instance `name`, which must be up in this namespace.
@@ -108,6 +117,9 @@ pub fn read(name: &str) -> Result<Status> {
                 suppress: suppressing.contains(n.name.as_str()),
                 learn_ip: n.learn_ip,
                 max_learned: n.learn_limit(cfg.fdb_size),
+                remote_vteps: s.remote.vteps.get(&n.name).map(|v| v.iter().copied().collect()).unwrap_or_default(),
+                flood_unknown: n.flood_unknown,
+                flood_overflow: s.flood_overflow.get(&n.name).copied().unwrap_or(0),
             }
         })
         .collect();
@@ -122,5 +134,11 @@ pub fn read(name: &str) -> Result<Status> {
         pins: dir,
         interfaces,
         networks,
+        control: cfg.control.as_ref().map(|c| {
+            crate::agent::status::read(name).unwrap_or_else(|| crate::agent::status::AgentStatus {
+                endpoints: c.etcd.clone(),
+                ..Default::default()
+            })
+        }),
     })
 }

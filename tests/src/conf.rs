@@ -31,6 +31,7 @@ pub fn vxlan(name: &str, vni: u32, peers: &[&str]) -> Network {
         max_learned: None,
         suppress: None,
         learn_ip: false,
+        flood_unknown: true,
     }
 }
 

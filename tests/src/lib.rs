@@ -7,6 +7,7 @@
 
 pub mod blast;
 pub mod conf;
+pub mod etcd;
 pub mod frames;
 pub mod lab;
 pub mod netns;

@@ -142,7 +142,7 @@ impl Fixture {
             ports,
             peer_elsewhere: Default::default(),
         };
-        let want = desired(&cfg, &ids, &r).expect("desired");
+        let want = desired(&cfg, &ids, &r, &Default::default()).expect("desired");
         bpffs::ensure_bpffs().expect("bpffs");
         let dir = bpffs::pin_dir(&name);
         std::fs::create_dir_all(&dir).expect("pin dir");

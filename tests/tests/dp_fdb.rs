@@ -53,7 +53,7 @@ fn full_fdb_stops_learning_but_static_entries_install() {
         for i in 0..4 {
             extra.fdb.push(fdb_remote(&format!("02:00:00:00:02:0{i}"), "blue", "192.0.2.2"));
         }
-        let want = overlay_user::apply::desired(&extra, &f.ids, &f.resolved()).unwrap();
+        let want = overlay_user::apply::desired(&extra, &f.ids, &f.resolved(), &Default::default()).unwrap();
         overlay_user::apply::apply(&mut f.maps, &want).expect("statics fit after eviction");
         let statics = f.maps.fdb.iter().filter_map(|r| r.ok()).filter(|(_, e)| e.is_static()).count();
         assert_eq!(statics, 6);
@@ -62,7 +62,7 @@ fn full_fdb_stops_learning_but_static_entries_install() {
         for i in 0..20 {
             too_many.fdb.push(fdb_remote(&format!("02:00:00:00:03:{i:02x}"), "blue", "192.0.2.2"));
         }
-        let want = overlay_user::apply::desired(&too_many, &f.ids, &f.resolved()).unwrap();
+        let want = overlay_user::apply::desired(&too_many, &f.ids, &f.resolved(), &Default::default()).unwrap();
         let e = overlay_user::apply::apply(&mut f.maps, &want).expect_err("does not fit");
         assert!(e.to_string().contains("FDB full"), "{e}");
     });

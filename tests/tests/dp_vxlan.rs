@@ -187,7 +187,7 @@ fn next_hop_cache_follows_neighbour_changes() {
         std::thread::sleep(std::time::Duration::from_millis(600));
         assert_eq!(dmac(&f), [2, 0, 0, 0, 0xaa, 3], "after the TTL: the new neighbour");
         sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:04 dev u0 nud permanent");
-        let want = overlay_user::apply::desired(&f.cfg, &f.ids, &f.resolved()).unwrap();
+        let want = overlay_user::apply::desired(&f.cfg, &f.ids, &f.resolved(), &Default::default()).unwrap();
         overlay_user::apply::apply(&mut f.maps, &want).unwrap();
         assert_eq!(f.maps.next_hop.keys().count(), 0, "apply clears the cache");
         assert_eq!(dmac(&f), [2, 0, 0, 0, 0xaa, 4]);

@@ -37,7 +37,7 @@ fn desired_state_of_a_trunk() {
         ports: [("t1".into(), 7), ("p1".into(), 8)].into(),
         peer_elsewhere: Default::default(),
     };
-    let d = desired(&c, &ids, &r).unwrap().maps;
+    let d = desired(&c, &ids, &r, &Default::default()).unwrap().maps;
     assert_eq!(d.ports[&7].mode, PORT_MODE_TRUNK);
     assert_eq!(d.ports[&7].net_id, ids["b"], "native network");
     assert_eq!(d.trunk[&TrunkKey { ifindex: 7, vid: 10, _pad: 0 }], ids["a"]);
@@ -293,13 +293,13 @@ mod transitions {
         let r = resolved();
         let mut cfg = random_config(&mut rng);
         let mut ids = assign_net_ids(&cfg, &BTreeMap::new()).unwrap();
-        let mut d = desired(&cfg, &ids, &r).unwrap();
+        let mut d = desired(&cfg, &ids, &r, &Default::default()).unwrap();
         let mut s = d.maps.clone();
         for step in 0..1500 {
             add_learned(&mut s, &mut rng);
             let next_cfg = random_config(&mut rng);
             let next_ids = assign_net_ids(&next_cfg, &ids).unwrap();
-            let mut next = desired(&next_cfg, &next_ids, &r).unwrap();
+            let mut next = desired(&next_cfg, &next_ids, &r, &Default::default()).unwrap();
             next.fresh = fresh_ids(&ids, &next_ids);
             let a = Side { d: &d.maps, names: ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };
             let b = Side { d: &next.maps, names: next_ids.iter().map(|(n, id)| (*id, n.as_str())).collect() };

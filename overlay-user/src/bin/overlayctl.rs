@@ -8,7 +8,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use overlay_user::{
-    bpffs, changes,
+    agent, bpffs, changes,
     config::{Config, Port, StaticFdb, StaticNeigh},
     fdb, instance,
     mac::MacAddr,
@@ -37,6 +37,14 @@ enum Cmd {
         /// Attach even where another tool already attached a TC program (ours run first).
         #[arg(long)]
         force: bool,
+    },
+    /// Run `up -c FILE`, then the control plane ([control]: etcd) until SIGTERM/SIGINT.
+    Agent {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// On exit, revoke the lease: the other hosts drop this one at once.
+        #[arg(long)]
+        leave: bool,
     },
     /// Detach everything and remove the instance's pins (safe to repeat).
     Down {
@@ -221,6 +229,11 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Cmd::Agent { config, leave } => {
+            let cfg = Config::load(&config)?;
+            agent::run(&cfg, agent::AgentOptions { leave })
+                .with_context(|| format!("agent {} ({})", cfg.name, config.display()))?;
+        }
         Cmd::Down { config } => {
             let name = match (config, &cli.name) {
                 (Some(p), _) => Config::load(&p)?.name,
@@ -397,10 +410,35 @@ fn status(name: &str, json: bool) -> Result<()> {
             n.name,
             opt(n.vni.map(|v| v.to_string())),
             opt(n.vlan.map(|v| v.to_string())),
-            n.peers.len(),
+            n.peers.len() + n.remote_vteps.len(),
             format!("{}/{max}", n.learned),
             n.ports.join(",")
         );
+        if n.flood_overflow > 0 {
+            out!("  ERROR: {} VTEPs beyond the flood set's capacity are not flooded to", n.flood_overflow);
+        }
+    }
+    if let Some(c) = &st.control {
+        let state = match (c.running, c.connected) {
+            (false, _) => "agent not running",
+            (true, true) => "connected",
+            (true, false) => "DISCONNECTED (retrying)",
+        };
+        out!("\ncontrol {} ({state})", c.endpoints.join(","));
+        let lease = c.lease_id.map(|l| format!("{l:x}")).unwrap_or_else(|| "-".into());
+        out!(
+            "  lease {lease}  revision {}  remote vteps {}  remote macs {}  local macs {}",
+            c.revision,
+            c.remote_vteps,
+            c.remote_macs,
+            c.local_macs
+        );
+        if let Some(e) = &c.last_error {
+            out!("  last error: {e} ({} retries)", c.retries);
+        }
+        for (why, n) in &c.ignored {
+            out!("  ignored {why}: {n}");
+        }
     }
     Ok(())
 }

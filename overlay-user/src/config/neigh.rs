@@ -61,8 +61,11 @@ impl Config {
         let from_fdb = self.fdb.iter().filter(|f| !f.ip.is_empty()).map(|f| f.network.as_str());
         let with_pairs: BTreeSet<&str> =
             from_fdb.chain(self.neigh.iter().map(|p| p.network.as_str())).collect();
-        let on =
-            |n: &&super::Network| n.suppress.unwrap_or(n.learn_ip || with_pairs.contains(n.name.as_str()));
+        // The control plane registers endpoints' addresses: on by default there.
+        let control = |n: &super::Network| self.control.is_some() && n.vni.is_some();
+        let on = |n: &&super::Network| {
+            n.suppress.unwrap_or(n.learn_ip || with_pairs.contains(n.name.as_str()) || control(n))
+        };
         self.networks.iter().filter(on).map(|n| n.name.as_str()).collect()
     }
 
@@ -95,6 +98,6 @@ impl Config {
 
 /// `::ffff:a.b.c.d`: an IPv4 address written as IPv6; never on the wire
 /// in ND, so refused rather than silently never answered.
-fn is_v4_mapped(ip: &IpAddr) -> bool {
+pub fn is_v4_mapped(ip: &IpAddr) -> bool {
     matches!(ip, IpAddr::V6(a) if a.to_ipv4_mapped().is_some() && *a != Ipv6Addr::UNSPECIFIED)
 }

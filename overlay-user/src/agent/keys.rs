@@ -1,0 +1,178 @@
+//! The keys the agents share in etcd, and what is accepted from them.
+//!
+//! ```text
+//! PREFIX/v1/vni/VNI/vtep/ADDRESS -> {"host": "...", "address": "ADDRESS", "port": 4789}
+//! PREFIX/v1/vni/VNI/mac/MAC      -> {"vtep": "ADDRESS", "ips": ["203.0.113.1", ...]}
+//! ```
+//!
+//! Every key a host writes hangs on its lease. Anything else under
+//! `PREFIX/v1/`, and values that do not hold together, are refused with a
+//! reason (counted and logged once by the agent, never installed).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::{is_host_address, is_v4_mapped},
+    mac::MacAddr,
+};
+
+/// Value of a VTEP key.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VtepValue {
+    pub host: String,
+    pub address: Ipv4Addr,
+    pub port: u16,
+}
+
+/// Value of a MAC key.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MacValue {
+    pub vtep: Ipv4Addr,
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
+}
+
+pub fn root(prefix: &str) -> String {
+    format!("{prefix}/v1/")
+}
+
+pub fn vtep_key(prefix: &str, vni: u32, addr: Ipv4Addr) -> String {
+    format!("{prefix}/v1/vni/{vni}/vtep/{addr}")
+}
+
+pub fn mac_key(prefix: &str, vni: u32, mac: MacAddr) -> String {
+    format!("{prefix}/v1/vni/{vni}/mac/{mac}")
+}
+
+/// A key and value that passed the checks that need no local knowledge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Vtep { vni: u32, value: VtepValue },
+    Mac { vni: u32, mac: MacAddr, value: MacValue },
+}
+
+/// Why a key under the prefix was not accepted (the label counted in
+/// `status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Refused {
+    /// Not a key of this layout (or not UTF-8).
+    BadKey,
+    /// The value is not the JSON this key holds.
+    BadValue,
+    /// A VTEP key whose value names another address than the key.
+    AddressMismatch,
+    /// A VTEP on another UDP port than ours: our frames would not reach it.
+    PortMismatch,
+    /// Another host claims this host's VTEP address, or a MAC key that
+    /// names it as VTEP without this host having published it.
+    OwnAddress,
+    /// A VNI no network of this host has.
+    UnknownVni,
+    /// A remote MAC that is local here.
+    LocalMac,
+}
+
+impl Refused {
+    pub const fn label(self) -> &'static str {
+        match self {
+            Refused::BadKey => "bad_key",
+            Refused::BadValue => "bad_value",
+            Refused::AddressMismatch => "address_mismatch",
+            Refused::PortMismatch => "port_mismatch",
+            Refused::OwnAddress => "own_address",
+            Refused::UnknownVni => "unknown_vni",
+            Refused::LocalMac => "local_mac",
+        }
+    }
+}
+
+/// Parses a key (with the prefix) and its value.
+pub fn parse(prefix: &str, key: &[u8], value: &[u8]) -> Result<Entry, Refused> {
+    let key = std::str::from_utf8(key).map_err(|_| Refused::BadKey)?;
+    let rest = key.strip_prefix(&root(prefix)).ok_or(Refused::BadKey)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let ["vni", vni, kind, name] = parts[..] else { return Err(Refused::BadKey) };
+    let vni: u32 = vni.parse().map_err(|_| Refused::BadKey)?;
+    if vni == 0 || vni > 0xff_ffff || vni.to_string() != parts[1] {
+        return Err(Refused::BadKey);
+    }
+    match kind {
+        "vtep" => {
+            let addr: Ipv4Addr = name.parse().map_err(|_| Refused::BadKey)?;
+            let value: VtepValue = serde_json::from_slice(value).map_err(|_| Refused::BadValue)?;
+            if value.address != addr {
+                return Err(Refused::AddressMismatch);
+            }
+            if !overlay_common::is_unicast_vtep(u32::from_ne_bytes(addr.octets())) || value.port == 0 {
+                return Err(Refused::BadValue);
+            }
+            Ok(Entry::Vtep { vni, value })
+        }
+        "mac" => {
+            let mac: MacAddr = name.parse().map_err(|_| Refused::BadKey)?;
+            if !mac.is_unicast() || mac.to_string() != name {
+                return Err(Refused::BadKey);
+            }
+            let value: MacValue = serde_json::from_slice(value).map_err(|_| Refused::BadValue)?;
+            let ip_ok = |ip: &IpAddr| is_host_address(ip) && !is_v4_mapped(ip);
+            if !overlay_common::is_unicast_vtep(u32::from_ne_bytes(value.vtep.octets()))
+                || !value.ips.iter().all(ip_ok)
+            {
+                return Err(Refused::BadValue);
+            }
+            Ok(Entry::Mac { vni, mac, value })
+        }
+        _ => Err(Refused::BadKey),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(key: &str, value: &str) -> Result<Entry, Refused> {
+        parse("/o", key.as_bytes(), value.as_bytes())
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        let v = VtepValue { host: "h2".into(), address: "192.0.2.2".parse().unwrap(), port: 4789 };
+        let k = vtep_key("/o", 100, v.address);
+        assert_eq!(k, "/o/v1/vni/100/vtep/192.0.2.2");
+        let e = parse("/o", k.as_bytes(), &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(e, Entry::Vtep { vni: 100, value: v });
+        let mac: MacAddr = "02:00:00:00:00:01".parse().unwrap();
+        let m = MacValue { vtep: "192.0.2.2".parse().unwrap(), ips: vec!["203.0.113.1".parse().unwrap()] };
+        let k = mac_key("/o", 100, mac);
+        assert_eq!(k, "/o/v1/vni/100/mac/02:00:00:00:00:01");
+        let e = parse("/o", k.as_bytes(), &serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(e, Entry::Mac { vni: 100, mac, value: m });
+    }
+
+    #[test]
+    fn bad_data_is_refused_with_its_reason() {
+        let vtep = r#"{"host":"h","address":"192.0.2.2","port":4789}"#;
+        assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.2", "{garbage"), Err(Refused::BadValue));
+        assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.3", vtep), Err(Refused::AddressMismatch));
+        assert_eq!(p("/o/v1/vni/0100/vtep/192.0.2.2", vtep), Err(Refused::BadKey));
+        assert_eq!(p("/o/v1/vni/16777216/vtep/192.0.2.2", vtep), Err(Refused::BadKey));
+        assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.2/x", vtep), Err(Refused::BadKey));
+        assert_eq!(p("/o/v2/vni/100/vtep/192.0.2.2", vtep), Err(Refused::BadKey));
+        assert_eq!(p("/o/v1/vni/100/peer/192.0.2.2", vtep), Err(Refused::BadKey));
+        let bcast = r#"{"host":"h","address":"255.255.255.255","port":4789}"#;
+        assert_eq!(p("/o/v1/vni/100/vtep/255.255.255.255", bcast), Err(Refused::BadValue));
+        let extra = r#"{"host":"h","address":"192.0.2.2","port":4789,"x":1}"#;
+        assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.2", extra), Err(Refused::BadValue));
+        let m = r#"{"vtep":"192.0.2.2","ips":[]}"#;
+        assert_eq!(p("/o/v1/vni/100/mac/01:00:5e:00:00:01", m), Err(Refused::BadKey), "group MAC");
+        assert_eq!(p("/o/v1/vni/100/mac/02:00:00:00:00:0A", m), Err(Refused::BadKey), "not canonical");
+        let bad_ip = r#"{"vtep":"192.0.2.2","ips":["0.0.0.0"]}"#;
+        assert_eq!(p("/o/v1/vni/100/mac/02:00:00:00:00:0a", bad_ip), Err(Refused::BadValue));
+        assert!(p("/o/v1/vni/100/mac/02:00:00:00:00:0a", m).is_ok());
+        assert_eq!(parse("/o", &[0xff, 0xfe], b"{}"), Err(Refused::BadKey));
+    }
+}

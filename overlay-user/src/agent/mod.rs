@@ -1,0 +1,496 @@
+//! `overlayctl agent`: the control plane. Publishes this host's VTEP and
+//! local MACs to etcd on a lease, watches the other hosts' keys, and
+//! installs them ([`crate::remote::Remote`]: peers, flood sets, `control`
+//! FDB entries, neighbour pairs) through the same apply path as `up`.
+//!
+//! The datapath never waits on it: everything it installed stays in the
+//! pinned maps when it stops or etcd goes away; it reconciles when etcd
+//! comes back (watch from its last revision, a full list when that
+//! revision was compacted).
+
+pub mod keys;
+mod local;
+pub mod status;
+pub mod view;
+
+use std::{
+    collections::BTreeMap,
+    os::fd::AsRawFd,
+    time::{Duration, Instant},
+};
+
+use aya::maps::{Map, MapData, RingBuf};
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity, PutOptions,
+    TlsOptions, Txn, TxnOp, WatchOptions,
+};
+use overlay_common::maps::{FdbEvent, MAP_FDB_EVENTS};
+use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
+
+use self::{status::AgentStatus, view::View};
+use crate::{
+    bpffs::pin_dir,
+    config::{Config, Control},
+    error::{Error, Result},
+    instance::{self, State},
+    maps::Maps,
+    remote::Remote,
+};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AgentOptions {
+    /// Revoke the lease on exit: the other hosts drop this one at once.
+    pub leave: bool,
+}
+
+/// How long one etcd request may take before the session is restarted.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Installs and publications are batched over this long.
+const BATCH: Duration = Duration::from_millis(100);
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Runs `up -c FILE`, then the control plane until SIGTERM or SIGINT.
+pub fn run(file: &Config, opts: AgentOptions) -> Result<()> {
+    let control = file
+        .control
+        .clone()
+        .ok_or_else(|| Error::Config("the agent needs a [control] table (etcd endpoints)".into()))?;
+    let _lock = lock(&file.name)?;
+    instance::up(file, instance::UpOptions::default())?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Inside the runtime: the ring buffer registers with its reactor.
+    rt.block_on(async { Agent::new(file, control, opts)?.run().await })
+}
+
+/// One agent per instance: an exclusive lock held while it runs.
+fn lock(name: &str) -> Result<std::fs::File> {
+    let p = crate::bpffs::run_dir().join(format!("{name}.agent.lock"));
+    std::fs::create_dir_all(crate::bpffs::run_dir())?;
+    let f = std::fs::File::create(&p)?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Config(format!("an agent already runs for instance {name} ({})", p.display())));
+    }
+    Ok(f)
+}
+
+fn etcd_err(what: &str) -> impl Fn(etcd_client::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+async fn timed<T>(what: &str, f: impl Future<Output = std::result::Result<T, etcd_client::Error>>) -> Session<T> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
+        Ok(r) => r.map_err(etcd_err(what)),
+        Err(_) => Err(format!("{what}: no answer within {}s", REQUEST_TIMEOUT.as_secs())),
+    }
+}
+
+/// A session's result: an error ends the session (the agent backs off and
+/// starts another).
+type Session<T> = std::result::Result<T, String>;
+
+enum Exit {
+    Signal,
+    /// The instance went down (`overlayctl down` revoked the lease).
+    Down,
+}
+
+struct Agent {
+    name: String,
+    control: Control,
+    opts: AgentOptions,
+    state: State,
+    maps: Maps,
+    events: AsyncFd<RingBuf<MapData>>,
+    view: View,
+    local: view::Local,
+    /// Our keys as etcd holds them (key -> value), on `lease`.
+    published: BTreeMap<String, String>,
+    lease: Option<i64>,
+    /// The revision the view is at (0: never listed).
+    revision: i64,
+    status: AgentStatus,
+    installed: Remote,
+    state_mtime: Option<std::time::SystemTime>,
+}
+
+impl Agent {
+    fn new(file: &Config, control: Control, opts: AgentOptions) -> Result<Agent> {
+        let state = instance::require_state(&file.name)?;
+        let dir = pin_dir(&file.name);
+        let maps = Maps::open(&dir)?;
+        let data = MapData::from_pin(dir.join(MAP_FDB_EVENTS)).map_err(Error::map(MAP_FDB_EVENTS))?;
+        let ring: RingBuf<MapData> =
+            Map::RingBuf(data).try_into().map_err(Error::map(MAP_FDB_EVENTS))?;
+        // SAFETY: the ring buffer owns its descriptor, which stays open and
+        // the same until the AsyncFd (which owns the ring buffer) is dropped.
+        let events = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+        let vnis = state.config.networks.iter().filter_map(|n| n.vni.map(|v| (v, n.name.clone()))).collect();
+        let u = &state.config.underlay;
+        let view = View::new(&control.prefix, u.address, u.port, &state.config.name, vnis);
+        let previous = status::read(&file.name);
+        let status = AgentStatus {
+            pid: std::process::id(),
+            running: true,
+            endpoints: control.etcd.clone(),
+            ..Default::default()
+        };
+        let installed = state.remote.clone();
+        let mut a = Agent {
+            name: file.name.clone(),
+            control,
+            opts,
+            local: view::Local::new(),
+            state,
+            maps,
+            events,
+            view,
+            published: BTreeMap::new(),
+            // A lease of an earlier run is reused if it is still alive.
+            lease: previous.and_then(|p| p.lease_id),
+            revision: 0,
+            status,
+            installed,
+            state_mtime: None,
+        };
+        a.rescan()?;
+        Ok(a)
+    }
+
+    async fn run(mut self) -> Result<()> {
+        let mut term = tokio::signal::unix::signal(SignalKind::terminate())?;
+        let mut int = tokio::signal::unix::signal(SignalKind::interrupt())?;
+        let mut backoff = BACKOFF_MIN;
+        let exit = loop {
+            let started = Instant::now();
+            let r = tokio::select! {
+                r = self.session() => r,
+                _ = term.recv() => Ok(Exit::Signal),
+                _ = int.recv() => Ok(Exit::Signal),
+            };
+            match r {
+                Ok(e) => break e,
+                Err(e) => {
+                    log::warn!("control plane: {e}; retrying in {} ms", backoff.as_millis());
+                    self.status.connected = false;
+                    self.status.retries += 1;
+                    self.status.last_error = Some(e);
+                    self.write_status();
+                }
+            }
+            if started.elapsed() > BACKOFF_MAX * 2 {
+                backoff = BACKOFF_MIN; // the session had been up a while
+            }
+            let pause = tokio::time::sleep(backoff);
+            tokio::select! {
+                _ = pause => {}
+                _ = term.recv() => break Exit::Signal,
+                _ = int.recv() => break Exit::Signal,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            if !instance::state_path_exists(&self.name) {
+                break Exit::Down;
+            }
+        };
+        self.status.connected = false;
+        self.status.running = false;
+        if let Exit::Signal = exit
+            && self.opts.leave
+            && let Some(id) = self.lease.take()
+        {
+            match revoke(&self.control, id).await {
+                Ok(()) => self.status.lease_id = None,
+                Err(e) => log::warn!("control plane: --leave: {e}"),
+            }
+        }
+        match exit {
+            Exit::Signal => self.write_status(),
+            Exit::Down => status::remove(&self.name),
+        }
+        Ok(())
+    }
+
+    /// One connection to etcd: lease, list or catch up, publish, then
+    /// follow the watch, the datapath's events and the timers.
+    async fn session(&mut self) -> Session<Exit> {
+        let mut client = connect(&self.control).await?;
+        let lease = self.ensure_lease(&mut client).await?;
+        let (mut keeper, mut alive) = timed("lease keep-alive", client.lease_keep_alive(lease)).await?;
+        let root = keys::root(&self.control.prefix);
+        let mut watch = match self.revision {
+            0 => self.relist(&mut client, &root).await?,
+            rev => {
+                let opts = WatchOptions::new().with_prefix().with_start_revision(rev + 1);
+                timed("watch", client.watch(root.as_str(), Some(opts))).await?
+            }
+        };
+        self.install().await?;
+        self.sync_own(&mut client, lease).await?;
+        self.status.connected = true;
+        self.status.retries = 0;
+        self.write_status();
+        let ka_every = Duration::from_millis(u64::from(self.control.lease_ttl) * 1000 / 3);
+        let mut keep = tokio::time::interval(ka_every);
+        let mut tick = tokio::time::interval(BATCH);
+        let (mut dirty, mut local_dirty) = (false, false);
+        loop {
+            tokio::select! {
+                _ = keep.tick() => keeper.keep_alive().await.map_err(etcd_err("lease keep-alive"))?,
+                m = alive.message() => match m.map_err(etcd_err("lease keep-alive"))? {
+                    Some(r) if r.ttl() > 0 => {}
+                    _ => {
+                        // Expired (etcd was away longer than lease_ttl):
+                        // a new lease, and everything published again.
+                        self.lease = None;
+                        self.published.clear();
+                        return Err("lease expired; granting a new one".into());
+                    }
+                },
+                m = watch.message() => {
+                    let r = m.map_err(etcd_err("watch"))?.ok_or("watch closed by etcd")?;
+                    if r.canceled() {
+                        if r.compact_revision() > 0 {
+                            // Our revision is gone from etcd's history.
+                            watch = self.relist(&mut client, &root).await?;
+                            dirty = true;
+                            continue;
+                        }
+                        return Err(format!("watch canceled: {}", r.cancel_reason()));
+                    }
+                    for ev in r.events() {
+                        let Some(kv) = ev.kv() else { continue };
+                        let key = String::from_utf8_lossy(kv.key());
+                        let claimed = serde_json::from_slice::<keys::MacValue>(kv.value()).is_ok();
+                        if let Some(ours) = self.published.get(key.as_ref())
+                            && ours.as_bytes() != kv.value()
+                        {
+                            // One of our keys deleted or overwritten with
+                            // garbage is put back; another host's claim on a
+                            // MAC (both have it locally) is left to it, and
+                            // counted as `local_mac` here, so two hosts never
+                            // fight over a key.
+                            self.published.remove(key.as_ref());
+                            local_dirty |= ev.event_type() == EventType::Delete || !claimed;
+                        }
+                        match ev.event_type() {
+                            EventType::Put => self.view.put(kv.key(), kv.value(), kv.mod_revision(), &self.local),
+                            EventType::Delete => self.view.delete(kv.key()),
+                        }
+                        self.revision = self.revision.max(kv.mod_revision());
+                        dirty = true;
+                    }
+                    if let Some(h) = r.header() {
+                        self.revision = self.revision.max(h.revision());
+                    }
+                }
+                g = self.events.readable_mut() => {
+                    let mut g = g.map_err(|e| format!("FDB events: {e}"))?;
+                    let mut batch = Vec::new();
+                    while let Some(item) = g.get_inner_mut().next() {
+                        if item.len() >= size_of::<FdbEvent>() {
+                            // SAFETY: the datapath writes whole FdbEvents; read unaligned.
+                            batch.push(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const FdbEvent) });
+                        }
+                    }
+                    g.clear_ready();
+                    local_dirty |= local::apply_events(&self.state, &self.maps, &mut self.local, &batch)
+                        .map_err(|e| e.to_string())?;
+                }
+                _ = tick.tick() => {
+                    if !instance::state_path_exists(&self.name) {
+                        return Ok(Exit::Down);
+                    }
+                    if self.state_changed() {
+                        self.reload_state().map_err(|e| e.to_string())?;
+                        local_dirty = true;
+                        dirty = true;
+                    }
+                    if local_dirty {
+                        self.sync_own(&mut client, lease).await?;
+                        local_dirty = false;
+                    }
+                    if dirty {
+                        self.install().await?;
+                        dirty = false;
+                    }
+                    self.write_status();
+                }
+            }
+        }
+    }
+
+    /// The saved lease if etcd still has it, else a new one.
+    async fn ensure_lease(&mut self, client: &mut Client) -> Session<i64> {
+        if let Some(id) = self.lease {
+            let r = timed("lease time-to-live", client.lease_time_to_live(id, None)).await?;
+            if r.ttl() > 0 {
+                self.status.lease_id = Some(id);
+                return Ok(id);
+            }
+            self.published.clear();
+        }
+        let r = timed("lease grant", client.lease_grant(self.control.lease_ttl.into(), None)).await?;
+        self.lease = Some(r.id());
+        self.status.lease_id = Some(r.id());
+        self.write_status(); // a restarted agent finds it here
+        Ok(r.id())
+    }
+
+    /// Reads every key under the prefix afresh and watches from there.
+    async fn relist(&mut self, client: &mut Client, root: &str) -> Session<etcd_client::WatchStream> {
+        let r = timed("list", client.get(root, Some(GetOptions::new().with_prefix()))).await?;
+        let rev = r.header().map(|h| h.revision()).unwrap_or(0);
+        self.view.clear();
+        let lease = self.lease.unwrap_or(0);
+        self.published.clear();
+        for kv in r.kvs() {
+            self.view.put(kv.key(), kv.value(), kv.mod_revision(), &self.local);
+            if kv.lease() == lease {
+                let v = String::from_utf8_lossy(kv.value()).into_owned();
+                self.published.insert(String::from_utf8_lossy(kv.key()).into_owned(), v);
+            }
+        }
+        self.revision = rev;
+        let opts = WatchOptions::new().with_prefix().with_start_revision(rev + 1);
+        timed("watch", client.watch(root, Some(opts))).await
+    }
+
+    /// The keys this host should have in etcd.
+    fn own_keys(&self) -> BTreeMap<String, String> {
+        let c = &self.state.config;
+        let (me, prefix) = (c.underlay.address, &self.control.prefix);
+        let mut want = BTreeMap::new();
+        for n in &c.networks {
+            let Some(vni) = n.vni else { continue };
+            let v = keys::VtepValue { host: c.name.clone(), address: me, port: c.underlay.port };
+            want.insert(keys::vtep_key(prefix, vni, me), serde_json::to_string(&v).expect("json"));
+            for (mac, ips) in self.local.get(&n.name).into_iter().flatten() {
+                let v = keys::MacValue { vtep: me, ips: ips.clone() };
+                want.insert(keys::mac_key(prefix, vni, *mac), serde_json::to_string(&v).expect("json"));
+            }
+        }
+        want
+    }
+
+    /// Puts what changed and deletes what went, on our lease (a key that
+    /// another host took over meanwhile is left alone).
+    async fn sync_own(&mut self, client: &mut Client, lease: i64) -> Session<()> {
+        let want = self.own_keys();
+        for (k, v) in &want {
+            if self.published.get(k) != Some(v) {
+                timed("put", client.put(k.as_str(), v.as_str(), Some(PutOptions::new().with_lease(lease)))).await?;
+                self.published.insert(k.clone(), v.clone());
+            }
+        }
+        let gone: Vec<String> = self.published.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
+        for k in gone {
+            let txn = Txn::new()
+                .when([Compare::lease(k.as_str(), CompareOp::Equal, lease)])
+                .and_then([TxnOp::delete(k.as_str(), None)]);
+            timed("delete", client.txn(txn)).await?;
+            self.published.remove(&k);
+        }
+        self.status.local_macs = self.local.values().map(BTreeMap::len).sum();
+        Ok(())
+    }
+
+    /// Installs the view's remote VTEPs and MACs, when they changed.
+    async fn install(&mut self) -> Session<()> {
+        let remote = self.view.remote(&self.local);
+        self.status.ignored = self.view.refusals.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        self.status.revision = self.revision;
+        (self.status.remote_vteps, self.status.remote_macs) = remote.counts();
+        if remote == self.installed {
+            return Ok(());
+        }
+        let name = self.name.clone();
+        let r = remote.clone();
+        let state = tokio::task::spawn_blocking(move || instance::set_remote(&name, &r))
+            .await
+            .map_err(|e| format!("install: {e}"))?
+            .map_err(|e| format!("install: {e}"))?;
+        self.status.flood_overflow = state.flood_overflow.clone();
+        for (net, n) in &state.flood_overflow {
+            log::warn!("network {net}: {n} VTEPs beyond the flood set's {} are not flooded to", overlay_common::MAX_FLOOD_PEERS);
+        }
+        self.state = state;
+        self.state_mtime = mtime(&self.name);
+        self.installed = remote;
+        Ok(())
+    }
+
+    fn state_changed(&self) -> bool {
+        mtime(&self.name) != self.state_mtime
+    }
+
+    /// The instance changed under us (`up`, `port add`...): new ports,
+    /// networks, MACs to publish.
+    fn reload_state(&mut self) -> Result<()> {
+        self.state = instance::require_state(&self.name)?;
+        self.view.vnis =
+            self.state.config.networks.iter().filter_map(|n| n.vni.map(|v| (v, n.name.clone()))).collect();
+        self.rescan()
+    }
+
+    fn rescan(&mut self) -> Result<()> {
+        self.state_mtime = mtime(&self.name);
+        self.local = local::scan(&self.state, &self.maps)?;
+        Ok(())
+    }
+
+    fn write_status(&mut self) {
+        self.status.flood_overflow = self.state.flood_overflow.clone();
+        if let Err(e) = status::write(&self.name, &self.status) {
+            log::warn!("agent status file: {e}");
+        }
+    }
+}
+
+fn mtime(name: &str) -> Option<std::time::SystemTime> {
+    std::fs::metadata(crate::bpffs::state_path(name)).and_then(|m| m.modified()).ok()
+}
+
+/// A client of the cluster in `[control]` (TLS and auth as configured).
+pub async fn connect(c: &Control) -> Session<Client> {
+    let mut o = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+        .with_keep_alive_while_idle(true);
+    if let (Some(u), Some(pf)) = (&c.username, &c.password_file) {
+        let pw = std::fs::read_to_string(pf).map_err(|e| format!("password_file {}: {e}", pf.display()))?;
+        o = o.with_user(u, pw.trim_end_matches(['\r', '\n']));
+    }
+    if c.ca.is_some() || c.cert.is_some() {
+        let mut t = TlsOptions::new();
+        let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+        if let Some(ca) = &c.ca {
+            t = t.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&c.cert, &c.key) {
+            t = t.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        o = o.with_tls(t);
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, Client::connect(&c.etcd, Some(o))).await {
+        Ok(r) => r.map_err(etcd_err("connect")),
+        Err(_) => Err(format!("connect: no etcd endpoint answered within {}s", REQUEST_TIMEOUT.as_secs())),
+    }
+}
+
+async fn revoke(c: &Control, id: i64) -> Session<()> {
+    let mut client = connect(c).await?;
+    timed("lease revoke", client.lease_revoke(id)).await.map(|_| ())
+}
+
+/// Revokes the lease the last agent of `instance` held (`overlayctl down`):
+/// the other hosts drop this one at once instead of after `lease_ttl`.
+/// Best effort: etcd may be unreachable (then the lease simply expires).
+pub fn leave(instance: &str, c: &Control) -> std::result::Result<(), String> {
+    let Some(id) = status::read(instance).and_then(|s| s.lease_id) else { return Ok(()) };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let r = rt.block_on(revoke(c, id));
+    status::remove(instance);
+    r
+}

@@ -1,0 +1,215 @@
+//! The control plane end to end: a 3-member etcd cluster on the underlay,
+//! hosts with no peer lists running `overlayctl agent`.
+
+use std::time::{Duration, Instant};
+
+use overlay_tests::{
+    conf::*,
+    etcd::{self, Agent, Etcd, control_rows, control_status, remote_vteps},
+    lab::*,
+};
+
+/// Host `i`: network blue (VNI 100) with no peers, flood_unknown off,
+/// its tenant's MAC and address registered statically on vm1 (published
+/// with the address, so the others answer its ARP locally).
+fn agent_host(i: usize, lease_ttl: u32) -> Config {
+    let mut c = Config {
+        networks: vec![Network { flood_unknown: false, ..vxlan("blue", 100, &[]) }],
+        ports: vec![access("vm1", "blue")],
+        control: Some(etcd::control(lease_ttl)),
+        ..config(&host_ip(i))
+    };
+    let mut f = fdb_port(&format!("02:00:00:00:00:{:02x}", i + 1), "blue", "vm1");
+    f.ip = vec![format!("203.0.113.{}", i + 1).parse().unwrap()];
+    c.fdb.push(f);
+    c
+}
+
+fn vm_mac(i: usize) -> String {
+    format!("02:00:00:00:00:{:02x}", i + 1)
+}
+
+/// What host `me` of `n` should have installed: the others' VTEPs and MACs.
+fn expected(me: usize, n: usize) -> (Vec<String>, Vec<(String, String, String)>) {
+    let others: Vec<usize> = (0..n).filter(|j| *j != me).collect();
+    let vteps = others.iter().map(|j| host_ip(*j)).collect();
+    let rows = others.iter().map(|j| ("blue".into(), vm_mac(*j), format!("remote:{}", host_ip(*j)))).collect();
+    (vteps, rows)
+}
+
+fn converged(hosts: &[Host], live: &[usize]) -> bool {
+    live.iter().enumerate().all(|(k, &i)| {
+        let (mut vteps, mut rows) = (Vec::new(), Vec::new());
+        for (m, &j) in live.iter().enumerate() {
+            if m != k {
+                vteps.push(host_ip(j));
+                rows.push(("blue".to_string(), vm_mac(j), format!("remote:{}", host_ip(j))));
+            }
+        }
+        vteps.sort();
+        rows.sort();
+        remote_vteps(&hosts[i], "blue") == vteps && control_rows(&hosts[i]) == rows
+    })
+}
+
+fn sum(hosts: &[Host], counter: &str) -> u64 {
+    hosts.iter().map(|h| h.counter(counter)).sum()
+}
+
+#[test]
+fn a_joining_host_is_known_everywhere_within_2s_without_flooding() {
+    let (hosts, u, vms) = hosts_with_vms(3);
+    let _etcd = Etcd::start(&u);
+    let mut agents = Vec::new();
+    for (i, h) in hosts.iter().enumerate().take(2) {
+        agents.push(Agent::start(h, &agent_host(i, 10), ""));
+    }
+    wait_until("hosts 1 and 2 know each other", 10, || converged(&hosts, &[0, 1]));
+    // Host 3 joins: measured from the moment its agent is connected.
+    agents.push(Agent::start(&hosts[2], &agent_host(2, 10), ""));
+    let t = Instant::now();
+    wait_until("every host knows host 3 and its MAC", 2, || converged(&hosts, &[0, 1, 2]));
+    eprintln!("converged {} ms after host 3's agent connected", t.elapsed().as_millis());
+    for (i, h) in hosts.iter().enumerate() {
+        assert_eq!(expected(i, 3).0, remote_vteps(h, "blue"), "host {i} flood set");
+        assert_eq!(expected(i, 3).1, control_rows(h), "host {i} control entries");
+    }
+    // Traffic between all three: ARP answered locally, unicast encapsulated,
+    // nothing flooded to learn anything.
+    for (i, vm) in vms.iter().enumerate() {
+        for j in (0..3).filter(|j| *j != i) {
+            vm.ping(&format!("203.0.113.{}", j + 1)).unwrap_or_else(|e| panic!("vm{i} -> vm{j}: {e}"));
+        }
+    }
+    assert_eq!(sum(&hosts, "flood_remote_copies"), 0, "nothing flooded over the overlay");
+    assert!(sum(&hosts, "arp_suppressed") >= 6, "every first ARP answered locally");
+    assert!(sum(&hosts, "encap") >= 12, "2 echo requests and replies per pair");
+    let s = control_status(&hosts[0]).unwrap();
+    assert_eq!((s["remote_vteps"].as_u64(), s["remote_macs"].as_u64()), (Some(2), Some(2)), "{s}");
+    assert_eq!(s["local_macs"], 1, "{s}");
+    drop(agents);
+}
+
+#[test]
+fn unknown_unicast_is_dropped_and_counted_with_flood_unknown_off() {
+    let (hosts, u, vms) = hosts_with_vms(2);
+    let _etcd = Etcd::start(&u);
+    let _a: Vec<Agent> = hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &agent_host(i, 10), "")).collect();
+    wait_until("converged", 10, || converged(&hosts, &[0, 1]));
+    let before = hosts[0].counter("drop_unknown_unicast");
+    // A unicast frame to a MAC nobody registered.
+    vms[0].ns.sh(
+        "/usr/bin/python3 -c \"from scapy.all import *; \
+         sendp(Ether(src='02:00:00:00:00:01', dst='02:00:00:00:99:99')/IP(src='203.0.113.1', dst='203.0.113.99')/UDP(), iface='eth0', verbose=0)\"",
+    );
+    wait_until("drop_unknown_unicast counted", 5, || hosts[0].counter("drop_unknown_unicast") == before + 1);
+    assert_eq!(sum(&hosts, "flood_remote_copies"), 0);
+    // Broadcast still floods (a gratuitous ARP for an address nobody has).
+    vms[0].ns.sh("arping -U -c 1 -i eth0 203.0.113.1 >/dev/null 2>&1 || true");
+    wait_until("broadcast flooded to host 2", 5, || hosts[0].counter("flood_remote_copies") == 1);
+}
+
+#[test]
+fn kill9_and_restart_within_lease_ttl_changes_nothing_on_peers() {
+    let ttl = 10;
+    let (hosts, u, vms) = hosts_with_vms(2);
+    let _etcd = Etcd::start(&u);
+    let a0 = Agent::start(&hosts[0], &agent_host(0, ttl), "");
+    let a1 = Agent::start(&hosts[1], &agent_host(1, ttl), "");
+    wait_until("converged", 10, || converged(&hosts, &[0, 1]));
+    let rows = control_rows(&hosts[0]);
+    let flood_before = remote_vteps(&hosts[0], "blue");
+    a1.kill9();
+    // Forwarding goes on from the pinned state.
+    vms[0].ping("203.0.113.2").expect("ping with host 2's agent dead");
+    // Restarted well within the TTL; host 1 must not see host 2 leave.
+    let restarted = Agent::spawn(&hosts[1], &agent_host(1, ttl), "");
+    let end = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < end {
+        assert_eq!(remote_vteps(&hosts[0], "blue"), flood_before, "host 1's flood set flapped");
+        assert_eq!(control_rows(&hosts[0]), rows, "host 1's FDB flapped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    restarted.wait_connected(&hosts[1]);
+    let s = control_status(&hosts[1]).unwrap();
+    assert_eq!((s["remote_vteps"].as_u64(), s["remote_macs"].as_u64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(s["lease_id"], control_status(&hosts[1]).unwrap()["lease_id"]);
+    vms[1].ping("203.0.113.1").expect("ping after the restart");
+    drop((a0, restarted));
+}
+
+#[test]
+fn a_host_whose_agent_stays_dead_is_dropped_after_lease_ttl() {
+    let ttl = 3;
+    let (hosts, u, _vms) = hosts_with_vms(2);
+    let _etcd = Etcd::start(&u);
+    let _a0 = Agent::start(&hosts[0], &agent_host(0, ttl), "");
+    let a1 = Agent::start(&hosts[1], &agent_host(1, ttl), "");
+    wait_until("converged", 10, || converged(&hosts, &[0, 1]));
+    a1.kill9();
+    let t = Instant::now();
+    wait_until("host 2 dropped after lease_ttl + 1 s", u64::from(ttl) + 1, || {
+        remote_vteps(&hosts[0], "blue").is_empty() && control_rows(&hosts[0]).is_empty()
+    });
+    eprintln!("dropped {} ms after kill -9 (lease_ttl {ttl} s)", t.elapsed().as_millis());
+    let s: serde_json::Value = serde_json::from_str(&hosts[0].ctl("-j status")).unwrap();
+    assert_eq!(s["networks"][0]["remote_vteps"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn down_and_leave_revoke_the_lease_at_once() {
+    let ttl = 30;
+    let (hosts, u, _vms) = hosts_with_vms(3);
+    let etcd = Etcd::start(&u);
+    let _a0 = Agent::start(&hosts[0], &agent_host(0, ttl), "");
+    let a1 = Agent::start(&hosts[1], &agent_host(1, ttl), "--leave");
+    let _a2 = Agent::start(&hosts[2], &agent_host(2, ttl), "");
+    wait_until("converged", 10, || converged(&hosts, &[0, 1, 2]));
+    // agent --leave, stopped: gone from every peer long before the TTL.
+    a1.stop();
+    wait_until("host 2 dropped after --leave", 2, || converged(&hosts, &[0, 2]));
+    // overlayctl down while the agent runs: revoked, and the agent exits.
+    hosts[2].ctl("down");
+    wait_until("host 3 dropped after down", 2, || {
+        remote_vteps(&hosts[0], "blue").is_empty() && control_rows(&hosts[0]).is_empty()
+    });
+    let left: Vec<String> = etcd.keys("/overlay/");
+    assert_eq!(
+        left,
+        ["/overlay/v1/vni/100/mac/02:00:00:00:00:01", "/overlay/v1/vni/100/vtep/192.0.2.1"],
+        "only host 1's keys remain"
+    );
+}
+
+#[test]
+fn bad_data_under_the_prefix_is_ignored_and_counted() {
+    let (hosts, u, _vms) = hosts_with_vms(2);
+    let etcd = Etcd::start(&u);
+    let _a: Vec<Agent> = hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &agent_host(i, 10), "")).collect();
+    wait_until("converged", 10, || converged(&hosts, &[0, 1]));
+    let vtep = |host: &str, addr: &str| format!(r#"{{"host":"{host}","address":"{addr}","port":4789}}"#);
+    etcd.put("/overlay/v1/vni/100/vtep/192.0.2.9", "{garbage");
+    etcd.put("/overlay/v1/vni/100/vtep/192.0.2.8", &vtep("x", "192.0.2.7"));
+    etcd.put("/overlay/v1/vni/100/vtep/192.0.2.1", &vtep("impostor", "192.0.2.1"));
+    etcd.put("/overlay/v1/vni/999/vtep/192.0.2.6", &vtep("y", "192.0.2.6"));
+    // Host 2 never registered 02:..:03; host 1 has 02:..:01 locally.
+    etcd.put("/overlay/v1/vni/100/mac/02:00:00:00:00:03", r#"{"vtep":"192.0.2.1","ips":[]}"#);
+    etcd.put("/overlay/v1/vni/100/mac/02:00:00:00:00:01", "{garbage");
+    etcd.put("/overlay/v1/whatever", "x");
+    wait_until("seven refusals counted", 5, || {
+        control_status(&hosts[0]).is_some_and(|s| {
+            let i = &s["ignored"];
+            [("bad_value", 2), ("address_mismatch", 1), ("own_address", 2), ("unknown_vni", 1), ("bad_key", 1)]
+                .iter()
+                .all(|(k, n)| i[*k] == *n)
+        })
+    });
+    // Never installed: host 1 still has exactly host 2 and its MAC, and it
+    // put its own MAC's key back.
+    assert_eq!(remote_vteps(&hosts[0], "blue"), ["192.0.2.2"]);
+    assert_eq!(control_rows(&hosts[0]), [("blue".into(), vm_mac(1), "remote:192.0.2.2".into())]);
+    assert_eq!(hosts[0].fdb_entry("blue", &vm_mac(0)).expect("own MAC")["type"], "static");
+    wait_until("host 1 republished its MAC", 5, || {
+        etcd.get("/overlay/v1/vni/100/mac/02:00:00:00:00:01").contains("192.0.2.1")
+    });
+}

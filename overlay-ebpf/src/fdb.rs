@@ -15,8 +15,8 @@ use aya_ebpf::{
 use overlay_common::{
     counters::{Counter, net_row},
     maps::{
-        FDB_EV_AGED, FDB_EV_LEARNED, FDB_EV_MOVED, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbEvent, FdbKey,
-        NetConfig,
+        FDB_EV_AGED, FDB_EV_LEARNED, FDB_EV_MOVED, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbEvent,
+        FdbKey, NetConfig,
     },
 };
 
@@ -198,8 +198,13 @@ pub fn learn(
         }
         if old.same_place(&place) {
             if now.wrapping_sub(old.seen_ns) >= REFRESH_NS {
-                // Refresh only: not counted as learned.
+                // Refresh only: not counted as learned. An entry that had
+                // aged out (nobody looked it up since) is back: reported, as
+                // the agent withdrew it when it aged.
                 let _ = FDB.insert(k, e, BPF_EXIST as u64);
+                if old.expired(now, ageing_ns) {
+                    report(FDB_EV_LEARNED, &k, &e);
+                }
             }
             return Ok(());
         }

@@ -13,8 +13,8 @@ use overlay_common::{
     counters::{Counter, net_row},
     is_group_mac,
     maps::{
-        NET_F_LEARN_IP, NET_F_NO_FLOOD_UNKNOWN, NET_F_SUPPRESS, NET_F_VXLAN, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS, PortConfig,
-        TrunkKey,
+        NET_F_LEARN_IP, NET_F_NO_FLOOD_UNKNOWN, NET_F_SUPPRESS, NET_F_VXLAN, PORT_F_PRIO_TAGGED,
+        PORT_MODE_ACCESS, PortConfig, TrunkKey,
     },
     parse::{Reject, parse_l2},
 };

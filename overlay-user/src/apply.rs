@@ -226,7 +226,8 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: 
         let registered = remote.vteps.get(net);
         for (mac, m) in macs {
             let key = FdbKey::new(id, mac.0);
-            if n.vni.is_none() || d.fdb.contains_key(&key) || !registered.is_some_and(|r| r.contains(&m.vtep)) {
+            if n.vni.is_none() || d.fdb.contains_key(&key) || !registered.is_some_and(|r| r.contains(&m.vtep))
+            {
                 continue;
             }
             let e = FdbEntry {
@@ -238,7 +239,12 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: 
             d.fdb.insert(key, e);
             for ip in &m.ips {
                 let k = crate::neigh::key(id, *ip);
-                d.neigh.entry(k).or_insert(NeighEntry { mac: mac.0, flags: NEIGH_F_STATIC, _pad: 0, updated_ns: 0 });
+                d.neigh.entry(k).or_insert(NeighEntry {
+                    mac: mac.0,
+                    flags: NEIGH_F_STATIC,
+                    _pad: 0,
+                    updated_ns: 0,
+                });
             }
         }
     }

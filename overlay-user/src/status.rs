@@ -117,7 +117,12 @@ pub fn read(name: &str) -> Result<Status> {
                 suppress: suppressing.contains(n.name.as_str()),
                 learn_ip: n.learn_ip,
                 max_learned: n.learn_limit(cfg.fdb_size),
-                remote_vteps: s.remote.vteps.get(&n.name).map(|v| v.iter().copied().collect()).unwrap_or_default(),
+                remote_vteps: s
+                    .remote
+                    .vteps
+                    .get(&n.name)
+                    .map(|v| v.iter().copied().collect())
+                    .unwrap_or_default(),
                 flood_unknown: n.flood_unknown,
                 flood_overflow: s.flood_overflow.get(&n.name).copied().unwrap_or(0),
             }

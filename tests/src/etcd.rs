@@ -38,7 +38,10 @@ impl Etcd {
     /// Starts the cluster on `underlay` and waits until it has a leader.
     pub fn start(underlay: &Underlay) -> Etcd {
         let ns = Netns::new("etcd");
-        host_sh(&format!("ip link add e0 netns {} type veth peer name eth0 netns {}", underlay.sw.name, ns.name));
+        host_sh(&format!(
+            "ip link add e0 netns {} type veth peer name eth0 netns {}",
+            underlay.sw.name, ns.name
+        ));
         underlay.sw.sh("ip link set e0 master br0 up");
         ns.sh("ip link set lo up && ip link set eth0 up");
         for i in 0..MEMBERS {
@@ -56,7 +59,8 @@ impl Etcd {
 
     /// (Re)starts member `i` with its data dir (a restarted member rejoins).
     pub fn start_member(&mut self, i: usize) {
-        let cluster: Vec<String> = (0..MEMBERS).map(|j| format!("m{j}=http://{}:2380", member_ip(j))).collect();
+        let cluster: Vec<String> =
+            (0..MEMBERS).map(|j| format!("m{j}=http://{}:2380", member_ip(j))).collect();
         let ip = member_ip(i);
         let cmd = format!(
             "exec etcd --name m{i} --data-dir {data}/m{i} \
@@ -112,10 +116,8 @@ impl Etcd {
     /// values base64 as the gateway wants them.
     pub fn v3(&self, path: &str, body: &str) -> Value {
         let i = (0..MEMBERS).find(|i| self.members[*i].is_some()).expect("a live member");
-        let out = self.ns.sh(&format!(
-            "curl -s -m 5 -X POST http://{}:2379/v3/{path} -d '{body}'",
-            member_ip(i)
-        ));
+        let out =
+            self.ns.sh(&format!("curl -s -m 5 -X POST http://{}:2379/v3/{path} -d '{body}'", member_ip(i)));
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("etcd {path}: {e}: {out}"))
     }
 
@@ -167,20 +169,15 @@ fn b64(s: &str) -> String {
 }
 
 fn b64_bytes(b: &[u8]) -> String {
-    use std::io::Write;
-    let mut c = std::process::Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("base64");
-    c.stdin.take().expect("stdin").write_all(b).expect("write");
-    String::from_utf8(c.wait_with_output().expect("base64").stdout).expect("utf8")
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 fn unb64(s: &str) -> String {
-    let out = host_sh(&format!("printf %s '{s}' | base64 -d"));
-    out
+    use base64::Engine;
+    let b =
+        base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_else(|e| panic!("base64 {s:?}: {e}"));
+    String::from_utf8(b).expect("utf8 key or value")
 }
 
 /// `[control]` for the cluster of [`Etcd`], with `lease_ttl`.

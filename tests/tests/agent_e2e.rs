@@ -33,7 +33,8 @@ fn vm_mac(i: usize) -> String {
 fn expected(me: usize, n: usize) -> (Vec<String>, Vec<(String, String, String)>) {
     let others: Vec<usize> = (0..n).filter(|j| *j != me).collect();
     let vteps = others.iter().map(|j| host_ip(*j)).collect();
-    let rows = others.iter().map(|j| ("blue".into(), vm_mac(*j), format!("remote:{}", host_ip(*j)))).collect();
+    let rows =
+        others.iter().map(|j| ("blue".into(), vm_mac(*j), format!("remote:{}", host_ip(*j)))).collect();
     (vteps, rows)
 }
 
@@ -94,7 +95,8 @@ fn a_joining_host_is_known_everywhere_within_2s_without_flooding() {
 fn unknown_unicast_is_dropped_and_counted_with_flood_unknown_off() {
     let (hosts, u, vms) = hosts_with_vms(2);
     let _etcd = Etcd::start(&u);
-    let _a: Vec<Agent> = hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &agent_host(i, 10), "")).collect();
+    let _a: Vec<Agent> =
+        hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &agent_host(i, 10), "")).collect();
     wait_until("converged", 10, || converged(&hosts, &[0, 1]));
     let before = hosts[0].counter("drop_unknown_unicast");
     // A unicast frame to a MAC nobody registered.
@@ -119,6 +121,8 @@ fn kill9_and_restart_within_lease_ttl_changes_nothing_on_peers() {
     wait_until("converged", 10, || converged(&hosts, &[0, 1]));
     let rows = control_rows(&hosts[0]);
     let flood_before = remote_vteps(&hosts[0], "blue");
+    let lease = control_status(&hosts[1]).unwrap()["lease_id"].clone();
+    assert!(lease.is_i64(), "{lease}");
     a1.kill9();
     // Forwarding goes on from the pinned state.
     vms[0].ping("203.0.113.2").expect("ping with host 2's agent dead");
@@ -133,7 +137,7 @@ fn kill9_and_restart_within_lease_ttl_changes_nothing_on_peers() {
     restarted.wait_connected(&hosts[1]);
     let s = control_status(&hosts[1]).unwrap();
     assert_eq!((s["remote_vteps"].as_u64(), s["remote_macs"].as_u64()), (Some(1), Some(1)), "{s}");
-    assert_eq!(s["lease_id"], control_status(&hosts[1]).unwrap()["lease_id"]);
+    assert_eq!(s["lease_id"], lease, "the restarted agent kept its lease");
     vms[1].ping("203.0.113.1").expect("ping after the restart");
     drop((a0, restarted));
 }
@@ -185,7 +189,8 @@ fn down_and_leave_revoke_the_lease_at_once() {
 fn bad_data_under_the_prefix_is_ignored_and_counted() {
     let (hosts, u, _vms) = hosts_with_vms(2);
     let etcd = Etcd::start(&u);
-    let _a: Vec<Agent> = hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &agent_host(i, 10), "")).collect();
+    let _a: Vec<Agent> =
+        hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &agent_host(i, 10), "")).collect();
     wait_until("converged", 10, || converged(&hosts, &[0, 1]));
     let vtep = |host: &str, addr: &str| format!(r#"{{"host":"{host}","address":"{addr}","port":4789}}"#);
     etcd.put("/overlay/v1/vni/100/vtep/192.0.2.9", "{garbage");
@@ -199,9 +204,15 @@ fn bad_data_under_the_prefix_is_ignored_and_counted() {
     wait_until("seven refusals counted", 5, || {
         control_status(&hosts[0]).is_some_and(|s| {
             let i = &s["ignored"];
-            [("bad_value", 2), ("address_mismatch", 1), ("own_address", 2), ("unknown_vni", 1), ("bad_key", 1)]
-                .iter()
-                .all(|(k, n)| i[*k] == *n)
+            [
+                ("bad_value", 2),
+                ("address_mismatch", 1),
+                ("own_address", 2),
+                ("unknown_vni", 1),
+                ("bad_key", 1),
+            ]
+            .iter()
+            .all(|(k, n)| i[*k] == *n)
         })
     });
     // Never installed: host 1 still has exactly host 2 and its MAC, and it
@@ -212,4 +223,136 @@ fn bad_data_under_the_prefix_is_ignored_and_counted() {
     wait_until("host 1 republished its MAC", 5, || {
         etcd.get("/overlay/v1/vni/100/mac/02:00:00:00:00:01").contains("192.0.2.1")
     });
+}
+
+/// Sends one frame from `src` (a MAC not yet known) out of `vm`'s eth0.
+fn send_from(vm: &Vm, src: &str) {
+    vm.ns.sh(&format!(
+        "/usr/bin/python3 -c \"from scapy.all import *; \
+         sendp(Ether(src='{src}', dst='ff:ff:ff:ff:ff:ff')/ARP(psrc='203.0.113.200', pdst='203.0.113.201'), iface='eth0', verbose=0)\""
+    ));
+}
+
+#[test]
+fn learned_macs_are_published_from_the_datapath_events_and_withdrawn_when_they_age() {
+    let (hosts, u, vms) = hosts_with_vms(2);
+    let etcd = Etcd::start(&u);
+    let mut c1 = agent_host(1, 10);
+    c1.ageing = 3;
+    let _a0 = Agent::start(&hosts[0], &agent_host(0, 10), "");
+    let _a1 = Agent::start(&hosts[1], &c1, "");
+    wait_until("converged", 10, || converged(&hosts, &[0, 1]));
+    let key = "/overlay/v1/vni/100/mac/02:00:00:00:00:42";
+    send_from(&vms[1], "02:00:00:00:00:42");
+    wait_until("learned MAC published", 2, || etcd.get(key).contains("192.0.2.2"));
+    wait_until("installed on host 1", 2, || {
+        hosts[0].fdb_entry("blue", "02:00:00:00:00:42").is_some_and(|r| r["type"] == "control")
+    });
+    assert_eq!(hosts[1].counter("fdb_events_lost"), 0);
+    // Idle for longer than ageing (3 s): withdrawn, and gone from host 1.
+    wait_until("aged MAC withdrawn", 6, || etcd.get(key).is_empty());
+    wait_until("removed on host 1", 2, || hosts[0].fdb_entry("blue", "02:00:00:00:00:42").is_none());
+    // Back: the datapath reports it again.
+    send_from(&vms[1], "02:00:00:00:00:42");
+    wait_until("published again", 2, || etcd.get(key).contains("192.0.2.2"));
+}
+
+#[test]
+fn etcd_outage_forwarding_goes_on_and_changes_are_reconciled_after() {
+    let ttl = 4;
+    let (hosts, u, vms) = hosts_with_vms(3);
+    let mut etcd = Etcd::start(&u);
+    let _a0 = Agent::start(&hosts[0], &agent_host(0, ttl), "");
+    let _a1 = Agent::start(&hosts[1], &agent_host(1, ttl), "");
+    let a2 = Agent::start(&hosts[2], &agent_host(2, ttl), "");
+    wait_until("converged", 10, || converged(&hosts, &[0, 1, 2]));
+    etcd.stop_all();
+    wait_until("host 1's agent says it lost etcd", 15, || {
+        control_status(&hosts[0]).is_some_and(|s| s["connected"] == false && s["last_error"].is_string())
+    });
+    vms[0].ping("203.0.113.2").expect("forwarding goes on without etcd");
+    vms[0].ping("203.0.113.3").expect("forwarding goes on without etcd");
+    // Meanwhile host 3 goes away for good (its lease cannot be revoked now).
+    a2.kill9();
+    hosts[2].ctl("down");
+    etcd.start_all();
+    wait_until("host 1 connected again", 20, || {
+        control_status(&hosts[0]).is_some_and(|s| s["connected"] == true)
+    });
+    // Host 3's lease expires (etcd restarts leases with their full TTL).
+    wait_until("host 3 gone everywhere, nothing else changed", u64::from(ttl) + 10, || {
+        converged(&hosts, &[0, 1])
+    });
+    vms[0].ping("203.0.113.2").expect("ping after etcd came back");
+    let s = control_status(&hosts[0]).unwrap();
+    assert!(s["retries"] == 0 && s["last_error"].is_string(), "{s}");
+    assert_eq!(
+        etcd.keys("/overlay/"),
+        [
+            "/overlay/v1/vni/100/mac/02:00:00:00:00:01",
+            "/overlay/v1/vni/100/mac/02:00:00:00:00:02",
+            "/overlay/v1/vni/100/vtep/192.0.2.1",
+            "/overlay/v1/vni/100/vtep/192.0.2.2"
+        ],
+        "no duplicates, no leftovers"
+    );
+}
+
+#[test]
+fn a_host_cut_off_past_a_compaction_relists_and_reconciles() {
+    let (hosts, u, vms) = hosts_with_vms(3);
+    let etcd = Etcd::start(&u);
+    let _a0 = Agent::start(&hosts[0], &agent_host(0, 15), "");
+    let _a1 = Agent::start(&hosts[1], &agent_host(1, 15), "");
+    let a2 = Agent::start(&hosts[2], &agent_host(2, 15), "--leave");
+    wait_until("converged", 10, || converged(&hosts, &[0, 1, 2]));
+    let relists = control_status(&hosts[0]).unwrap()["relists"].as_u64().unwrap();
+    // Host 1 is cut off from the underlay (and so from etcd).
+    hosts[0].ns.sh("ip link set u0 down");
+    wait_until("host 1's agent notices", 15, || {
+        control_status(&hosts[0]).is_some_and(|s| s["connected"] == false)
+    });
+    // Meanwhile: host 3 leaves, host 2 learns a new MAC, history is compacted.
+    a2.stop();
+    send_from(&vms[1], "02:00:00:00:00:42");
+    wait_until("new MAC published", 5, || !etcd.get("/overlay/v1/vni/100/mac/02:00:00:00:00:42").is_empty());
+    etcd.compact(etcd.revision());
+    hosts[0].ns.sh("ip link set u0 up");
+    wait_until("host 1 connected again", 20, || {
+        control_status(&hosts[0]).is_some_and(|s| s["connected"] == true)
+    });
+    wait_until("host 1 reconciled", 5, || {
+        remote_vteps(&hosts[0], "blue") == ["192.0.2.2"]
+            && control_rows(&hosts[0])
+                == [
+                    ("blue".into(), vm_mac(1), "remote:192.0.2.2".into()),
+                    ("blue".into(), "02:00:00:00:00:42".into(), "remote:192.0.2.2".into()),
+                ]
+    });
+    let s = control_status(&hosts[0]).unwrap();
+    assert_eq!(s["relists"].as_u64(), Some(relists + 1), "one full list after the compaction: {s}");
+}
+
+#[test]
+fn one_etcd_member_killed_costs_nothing() {
+    let (hosts, u, vms) = hosts_with_vms(3);
+    let mut etcd = Etcd::start(&u);
+    let _a0 = Agent::start(&hosts[0], &agent_host(0, 10), "");
+    let _a1 = Agent::start(&hosts[1], &agent_host(1, 10), "");
+    wait_until("converged", 10, || converged(&hosts, &[0, 1]));
+    let before: Vec<serde_json::Value> = hosts.iter().take(2).map(|h| control_status(h).unwrap()).collect();
+    etcd.kill_member(0);
+    // A host joins while the cluster runs on two members.
+    let _a2 = Agent::start(&hosts[2], &agent_host(2, 10), "");
+    wait_until("converged on two members", 10, || converged(&hosts, &[0, 1, 2]));
+    vms[0].ping("203.0.113.3").expect("ping the new host");
+    for (i, b) in before.iter().enumerate() {
+        let s = control_status(&hosts[i]).unwrap();
+        assert_eq!(s["connected"], true, "{s}");
+        assert_eq!(s["lease_id"], b["lease_id"], "host {i} kept its lease");
+        assert!(
+            s["last_error"] == b["last_error"] || s["retries"].as_u64() <= Some(1),
+            "no reconnect storm: {s}"
+        );
+    }
 }

@@ -62,7 +62,8 @@ fn full_fdb_stops_learning_but_static_entries_install() {
         for i in 0..20 {
             too_many.fdb.push(fdb_remote(&format!("02:00:00:00:03:{i:02x}"), "blue", "192.0.2.2"));
         }
-        let want = overlay_user::apply::desired(&too_many, &f.ids, &f.resolved(), &Default::default()).unwrap();
+        let want =
+            overlay_user::apply::desired(&too_many, &f.ids, &f.resolved(), &Default::default()).unwrap();
         let e = overlay_user::apply::apply(&mut f.maps, &want).expect_err("does not fit");
         assert!(e.to_string().contains("FDB full"), "{e}");
     });

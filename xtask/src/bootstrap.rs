@@ -20,6 +20,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/ethtool", "ethtool"),
     ("/usr/sbin/trafgen", "netsniff-ng"),
     ("/usr/bin/sockperf", "sockperf"),
+    // The control plane: etcd for its tests and the demo, protoc to build
+    // the etcd-client crate, curl for the tests' etcd v3 gateway requests.
+    ("/usr/bin/etcd", "etcd-server"),
+    ("/usr/bin/protoc", "protobuf-compiler"),
+    ("/usr/bin/curl", "curl"),
 ];
 
 pub fn all() -> Result<()> {

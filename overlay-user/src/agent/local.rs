@@ -30,7 +30,10 @@ fn vxlan_nets(state: &State) -> BTreeMap<u32, String> {
 
 /// Addresses per (net id, MAC) in the neighbour table (configured and
 /// learned pairs), for the MACs in `want` (all when `None`).
-fn addresses(maps: &Maps, want: Option<&BTreeSet<(u32, MacAddr)>>) -> Result<BTreeMap<(u32, MacAddr), Vec<IpAddr>>> {
+fn addresses(
+    maps: &Maps,
+    want: Option<&BTreeSet<(u32, MacAddr)>>,
+) -> Result<BTreeMap<(u32, MacAddr), Vec<IpAddr>>> {
     let mut out: BTreeMap<(u32, MacAddr), Vec<IpAddr>> = BTreeMap::new();
     for r in maps.neigh.iter() {
         let (k, e) = r.map_err(Error::map(MAP_NEIGH))?;
@@ -68,8 +71,16 @@ pub fn scan(state: &State, maps: &Maps) -> Result<Local> {
 }
 
 /// Applies a batch of datapath events to `local`; returns whether it changed.
-pub fn apply_events(state: &State, maps: &Maps, local: &mut Local, events: &[FdbEvent]) -> Result<bool> {
+pub fn apply_events(
+    state: &State,
+    maps: &Maps,
+    local: &mut Local,
+    ageing: &mut Ageing,
+    events: &[FdbEvent],
+) -> Result<bool> {
     let nets = vxlan_nets(state);
+    let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
+    let now = crate::fdb::monotonic_ns();
     let mut arrived = BTreeSet::new();
     let mut changed = false;
     for ev in events {
@@ -78,8 +89,11 @@ pub fn apply_events(state: &State, maps: &Maps, local: &mut Local, events: &[Fdb
         let here = ev.event != FDB_EV_AGED && ev.kind == FDB_KIND_PORT;
         let macs = local.entry(net.clone()).or_default();
         if here {
-            if !macs.contains_key(&mac) {
-                macs.insert(mac, Vec::new());
+            if ageing_ns != 0 {
+                ageing.watch(now.saturating_add(ageing_ns), ev.net_id, ev.mac);
+            }
+            if let std::collections::btree_map::Entry::Vacant(v) = macs.entry(mac) {
+                v.insert(Vec::new());
                 changed = true;
             }
             arrived.insert((ev.net_id, mac));
@@ -101,4 +115,62 @@ pub fn apply_events(state: &State, maps: &Maps, local: &mut Local, events: &[Fdb
         }
     }
     Ok(changed)
+}
+
+/// When a learned local MAC must be looked at again: the datapath ages
+/// entries lazily (when looked up), so an idle MAC gets no event; the agent
+/// checks each learned MAC once per ageing time (one lookup, never a scan).
+#[derive(Default)]
+pub struct Ageing {
+    due: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32, [u8; 6])>>,
+}
+
+impl Ageing {
+    /// Looks at (net_id, mac) again at `at_ns` (CLOCK_MONOTONIC).
+    pub fn watch(&mut self, at_ns: u64, net_id: u32, mac: [u8; 6]) {
+        self.due.push(std::cmp::Reverse((at_ns, net_id, mac)));
+    }
+
+    /// Every learned local MAC of `state`'s VXLAN networks, from the FDB.
+    pub fn watch_all(&mut self, state: &State, maps: &Maps) -> Result<()> {
+        let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
+        self.due.clear();
+        if ageing_ns == 0 {
+            return Ok(());
+        }
+        let nets = vxlan_nets(state);
+        for r in maps.fdb.iter() {
+            let (k, e) = r.map_err(Error::map(MAP_FDB))?;
+            if nets.contains_key(&k.net_id) && e.kind == FDB_KIND_PORT && !e.is_static() {
+                self.watch(e.seen_ns.saturating_add(ageing_ns), k.net_id, k.mac);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes from `local` the MACs whose entries aged out by now; returns
+    /// whether any did. Entries still fresh are looked at again later.
+    pub fn expire(&mut self, state: &State, maps: &Maps, local: &mut Local) -> bool {
+        let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
+        let now = crate::fdb::monotonic_ns();
+        let nets = vxlan_nets(state);
+        let mut changed = false;
+        while let Some(std::cmp::Reverse((at, net_id, mac))) = self.due.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            let Some(net) = nets.get(&net_id) else { continue };
+            let key = overlay_common::maps::FdbKey::new(net_id, mac);
+            match maps.fdb.get(&key, 0) {
+                Ok(e) if e.kind == FDB_KIND_PORT && !e.is_static() && !e.expired(now, ageing_ns) => {
+                    self.watch(e.seen_ns.saturating_add(ageing_ns).saturating_add(1), net_id, mac);
+                }
+                Ok(e) if e.kind == FDB_KIND_PORT && e.is_static() => {}
+                // Aged out, gone, or moved away (that one also came as an event).
+                _ => changed |= local.get_mut(net).and_then(|m| m.remove(&MacAddr(mac))).is_some(),
+            }
+        }
+        changed
+    }
 }

@@ -79,7 +79,10 @@ fn etcd_err(what: &str) -> impl Fn(etcd_client::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
-async fn timed<T>(what: &str, f: impl Future<Output = std::result::Result<T, etcd_client::Error>>) -> Session<T> {
+async fn timed<T>(
+    what: &str,
+    f: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
+) -> Session<T> {
     match tokio::time::timeout(REQUEST_TIMEOUT, f).await {
         Ok(r) => r.map_err(etcd_err(what)),
         Err(_) => Err(format!("{what}: no answer within {}s", REQUEST_TIMEOUT.as_secs())),
@@ -105,6 +108,7 @@ struct Agent {
     events: AsyncFd<RingBuf<MapData>>,
     view: View,
     local: view::Local,
+    ageing: local::Ageing,
     /// Our keys as etcd holds them (key -> value), on `lease`.
     published: BTreeMap<String, String>,
     lease: Option<i64>,
@@ -121,8 +125,7 @@ impl Agent {
         let dir = pin_dir(&file.name);
         let maps = Maps::open(&dir)?;
         let data = MapData::from_pin(dir.join(MAP_FDB_EVENTS)).map_err(Error::map(MAP_FDB_EVENTS))?;
-        let ring: RingBuf<MapData> =
-            Map::RingBuf(data).try_into().map_err(Error::map(MAP_FDB_EVENTS))?;
+        let ring: RingBuf<MapData> = Map::RingBuf(data).try_into().map_err(Error::map(MAP_FDB_EVENTS))?;
         // SAFETY: the ring buffer owns its descriptor, which stays open and
         // the same until the AsyncFd (which owns the ring buffer) is dropped.
         let events = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
@@ -143,6 +146,7 @@ impl Agent {
             control,
             opts,
             local: view::Local::new(),
+            ageing: local::Ageing::default(),
             state,
             maps,
             events,
@@ -295,7 +299,7 @@ impl Agent {
                         }
                     }
                     g.clear_ready();
-                    local_dirty |= local::apply_events(&self.state, &self.maps, &mut self.local, &batch)
+                    local_dirty |= local::apply_events(&self.state, &self.maps, &mut self.local, &mut self.ageing, &batch)
                         .map_err(|e| e.to_string())?;
                 }
                 _ = tick.tick() => {
@@ -307,6 +311,7 @@ impl Agent {
                         local_dirty = true;
                         dirty = true;
                     }
+                    local_dirty |= self.ageing.expire(&self.state, &self.maps, &mut self.local);
                     if local_dirty {
                         self.sync_own(&mut client, lease).await?;
                         local_dirty = false;
@@ -341,6 +346,7 @@ impl Agent {
     /// Reads every key under the prefix afresh and watches from there.
     async fn relist(&mut self, client: &mut Client, root: &str) -> Session<etcd_client::WatchStream> {
         let r = timed("list", client.get(root, Some(GetOptions::new().with_prefix()))).await?;
+        self.status.relists += 1;
         let rev = r.header().map(|h| h.revision()).unwrap_or(0);
         self.view.clear();
         let lease = self.lease.unwrap_or(0);
@@ -380,7 +386,8 @@ impl Agent {
         let want = self.own_keys();
         for (k, v) in &want {
             if self.published.get(k) != Some(v) {
-                timed("put", client.put(k.as_str(), v.as_str(), Some(PutOptions::new().with_lease(lease)))).await?;
+                timed("put", client.put(k.as_str(), v.as_str(), Some(PutOptions::new().with_lease(lease))))
+                    .await?;
                 self.published.insert(k.clone(), v.clone());
             }
         }
@@ -413,7 +420,10 @@ impl Agent {
             .map_err(|e| format!("install: {e}"))?;
         self.status.flood_overflow = state.flood_overflow.clone();
         for (net, n) in &state.flood_overflow {
-            log::warn!("network {net}: {n} VTEPs beyond the flood set's {} are not flooded to", overlay_common::MAX_FLOOD_PEERS);
+            log::warn!(
+                "network {net}: {n} VTEPs beyond the flood set's {} are not flooded to",
+                overlay_common::MAX_FLOOD_PEERS
+            );
         }
         self.state = state;
         self.state_mtime = mtime(&self.name);
@@ -437,7 +447,7 @@ impl Agent {
     fn rescan(&mut self) -> Result<()> {
         self.state_mtime = mtime(&self.name);
         self.local = local::scan(&self.state, &self.maps)?;
-        Ok(())
+        self.ageing.watch_all(&self.state, &self.maps)
     }
 
     fn write_status(&mut self) {

@@ -26,6 +26,10 @@ pub struct AgentStatus {
     pub last_error: Option<String>,
     /// Failed attempts since the last success (backing off between them).
     pub retries: u32,
+    /// Full lists of the prefix (at start, and when etcd had compacted the
+    /// revision the agent would have watched from).
+    #[serde(default)]
+    pub relists: u32,
     /// Other hosts' VTEPs (network, VTEP pairs) and MACs installed.
     pub remote_vteps: usize,
     pub remote_macs: usize,

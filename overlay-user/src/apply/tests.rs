@@ -52,6 +52,73 @@ fn desired_state_of_a_trunk() {
     assert_eq!(d.networks[&ids["b"]].flags & NET_F_VXLAN, 0);
 }
 
+/// Registered VTEPs join the configured peers; past a flood set's
+/// capacity they are still peers (unicast, accepted) and the overflow is
+/// reported, never silently cut. Registered MACs become control entries
+/// (the config's own entry wins) with their addresses as neighbour pairs.
+#[test]
+fn remote_vteps_and_macs_are_installed_and_flood_overflow_is_reported() {
+    use crate::remote::{Remote, RemoteMac};
+    let mut c = cfg(&["blue"]);
+    c.networks[0].peers = vec!["198.51.100.1".parse().unwrap()];
+    let mut f = c.networks[0].clone();
+    f.name = "vlanonly".into();
+    f.vni = None;
+    f.vlan = Some(7);
+    f.peers.clear();
+    c.networks.push(f);
+    c.fdb.push(crate::config::StaticFdb {
+        mac: "02:00:00:00:00:01".parse().unwrap(),
+        network: "blue".into(),
+        remote: Some("198.51.100.1".parse().unwrap()),
+        port: None,
+        ip: vec![],
+    });
+    let ids = assign_net_ids(&c, &BTreeMap::new()).unwrap();
+    let r = Resolved {
+        underlay_ifindex: 1,
+        underlay_mtu: 1500,
+        underlay_mac: [2, 0, 0, 0, 0, 1],
+        ports: BTreeMap::new(),
+        peer_elsewhere: Default::default(),
+    };
+    let mut remote = Remote::default();
+    let vteps: std::collections::BTreeSet<std::net::Ipv4Addr> =
+        (0..200u32).map(|i| std::net::Ipv4Addr::from(0xc000_0200 + 10 + i)).collect();
+    remote.vteps.insert("blue".into(), vteps.clone());
+    remote.vteps.insert("vlanonly".into(), vteps.clone());
+    let vtep = *vteps.iter().next().unwrap();
+    let m = |ips: &[&str]| RemoteMac { vtep, ips: ips.iter().map(|i| i.parse().unwrap()).collect() };
+    remote.macs.insert(
+        "blue".into(),
+        [
+            ("02:00:00:00:00:01".parse().unwrap(), m(&[])),
+            ("02:00:00:00:00:02".parse().unwrap(), m(&["203.0.113.2"])),
+            (
+                "02:00:00:00:00:03".parse().unwrap(),
+                RemoteMac { vtep: "198.51.100.77".parse().unwrap(), ips: vec![] },
+            ),
+        ]
+        .into(),
+    );
+    let want = desired(&c, &ids, &r, &remote).unwrap();
+    let (d, blue) = (&want.maps, ids["blue"]);
+    let fs = &d.flood[&blue];
+    assert_eq!(fs.n_peers as usize, overlay_common::MAX_FLOOD_PEERS);
+    assert_eq!(fs.peers_be[0], be("198.51.100.1".parse().unwrap()), "configured peers first");
+    assert_eq!(want.flood_overflow["blue"], 201 - overlay_common::MAX_FLOOD_PEERS);
+    assert_eq!(d.peers.iter().filter(|k| k.net_id == blue).count(), 201, "every VTEP is a peer");
+    assert_eq!(d.flood[&ids["vlanonly"]].n_peers, 0, "no VXLAN, no VTEPs");
+    assert!(!want.flood_overflow.contains_key("vlanonly"));
+    let e = |mac: [u8; 6]| d.fdb.get(&FdbKey::new(blue, mac)).copied();
+    assert_eq!(e([2, 0, 0, 0, 0, 1]).unwrap().flags, FDB_F_STATIC, "the config's entry wins");
+    let two = e([2, 0, 0, 0, 0, 2]).unwrap();
+    assert_eq!((two.flags, two.remote_be), (FDB_F_STATIC | FDB_F_CONTROL, be(vtep)));
+    assert!(e([2, 0, 0, 0, 0, 3]).is_none(), "behind a VTEP nobody registered");
+    let pair = d.neigh[&crate::neigh::key(blue, "203.0.113.2".parse().unwrap())];
+    assert_eq!(pair.mac, [2, 0, 0, 0, 0, 2]);
+}
+
 /// Every intermediate state of a plan is safe, over random transitions.
 mod transitions {
     use std::collections::{BTreeMap, HashMap};

@@ -168,3 +168,36 @@ fn suppression_default() {
     let e = c.validate().unwrap_err().to_string();
     assert!(e.contains("given to both"), "{e}");
 }
+
+#[test]
+fn control_table_defaults_and_errors() {
+    let base = "name = \"h\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.1\"\n\
+                [[network]]\nname = \"blue\"\nvni = 100\n";
+    let c = Config::parse(&format!("{base}[control]\netcd = [\"http://192.0.2.250:2379\"]\n")).unwrap();
+    let ctl = c.control.as_ref().unwrap();
+    assert_eq!((ctl.prefix.as_str(), ctl.lease_ttl), ("/overlay", 10));
+    assert!(c.network("blue").unwrap().flood_unknown, "flooding stays the default");
+    assert!(c.suppressing().contains("blue"), "with a control plane, suppression is on by default");
+    assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+    for (extra, want) in [
+        ("[control]\netcd = []\n", "control.etcd"),
+        ("[control]\netcd = [\"192.0.2.250:2379\"]\n", "http://"),
+        ("[control]\netcd = [\"http://192.0.2.250\"]\n", "HOST:PORT"),
+        ("[control]\netcd = [\"http://192.0.2.250:2379/x\"]\n", "no path"),
+        ("[control]\netcd = [\"http://a:1\"]\nprefix = \"overlay\"\n", "control.prefix"),
+        ("[control]\netcd = [\"http://a:1\"]\nprefix = \"/o/\"\n", "control.prefix"),
+        ("[control]\netcd = [\"http://a:1\"]\nlease_ttl = 1\n", "lease_ttl"),
+        ("[control]\netcd = [\"https://a:1\"]\ncert = \"/c\"\n", "cert, key"),
+        ("[control]\netcd = [\"http://a:1\"]\nusername = \"u\"\n", "password_file"),
+        ("[control]\netcd = [\"http://a:1\"]\nca = \"/ca\"\n", "https://"),
+        ("[control]\netcd = [\"http://a:1\"]\nendpoints = 1\n", "unknown field"),
+    ] {
+        let e = Config::parse(&format!("{base}{extra}")).unwrap_err().to_string();
+        assert!(e.contains(want), "{extra:?}: {e}");
+    }
+    let no_flood = base.replace("vni = 100\n", "vni = 100\nflood_unknown = false\n");
+    let e = Config::parse(&no_flood).unwrap_err().to_string();
+    assert!(e.contains("flood_unknown = false needs [control]"), "{e}");
+    let ok = format!("{no_flood}[control]\netcd = [\"https://etcd.example:2379\"]\nca = \"/ca\"\n");
+    assert!(!Config::parse(&ok).unwrap().network("blue").unwrap().flood_unknown);
+}

@@ -268,15 +268,19 @@ fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptio
 }
 
 /// Starts ARP resolution of every configured peer's next hop, and of the
-/// VTEPs the control plane registered since `before` (best effort).
+/// VTEPs the control plane registered since `before` (best effort; each
+/// address once).
 pub fn prime_peers(cfg: &Config, underlay_ifindex: u32, before: Option<&Remote>, remote: &Remote) {
     let known = |net: &str, p: &std::net::Ipv4Addr| {
         before.and_then(|b| b.vteps.get(net)).is_some_and(|v| v.contains(p))
     };
+    let mut seen = std::collections::BTreeSet::new();
     for n in &cfg.networks {
         let registered = remote.vteps.get(&n.name).into_iter().flatten().filter(|p| !known(&n.name, p));
         for p in n.peers.iter().chain(registered) {
-            if let Err(e) = netlink::prime_neighbour(underlay_ifindex, *p) {
+            if seen.insert(*p)
+                && let Err(e) = netlink::prime_neighbour(underlay_ifindex, *p)
+            {
                 log::warn!("neighbour for peer {p}: {e}");
             }
         }

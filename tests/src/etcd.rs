@@ -32,11 +32,61 @@ pub struct Etcd {
     pub ns: Netns,
     members: Vec<Option<Child>>,
     data: PathBuf,
+    /// Client TLS (server certificate, client certificates required).
+    pub tls: Option<Tls>,
+}
+
+/// A CA, a server certificate for the members' addresses and a client
+/// certificate, made with openssl in `dir`.
+pub struct Tls {
+    pub dir: PathBuf,
+}
+
+impl Tls {
+    pub fn new(dir: &std::path::Path) -> Tls {
+        std::fs::create_dir_all(dir).expect("tls dir");
+        let ips: Vec<String> = (0..MEMBERS).map(|i| format!("IP:{}", member_ip(i))).collect();
+        let d = dir.display();
+        let key = |name: &str| {
+            format!(
+                "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {d}/{name}.key \
+                 -out {d}/{name}.csr -subj /CN=ovt-{name} 2>/dev/null"
+            )
+        };
+        let sign = |name: &str, ext: &str| {
+            format!(
+                "printf '{ext}' > {d}/{name}.ext && openssl x509 -req -in {d}/{name}.csr -CA {d}/ca.crt \
+                 -CAkey {d}/ca.key -CAcreateserial -out {d}/{name}.crt -days 1 -extfile {d}/{name}.ext 2>/dev/null"
+            )
+        };
+        host_sh(&format!(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {d}/ca.key \
+             -out {d}/ca.crt -subj /CN=ovt-ca -days 1 2>/dev/null && {} && {} && {} && {}",
+            key("server"),
+            sign("server", &format!("subjectAltName={}\\nextendedKeyUsage=serverAuth", ips.join(","))),
+            key("client"),
+            sign("client", "extendedKeyUsage=clientAuth"),
+        ));
+        Tls { dir: dir.to_path_buf() }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
 }
 
 impl Etcd {
     /// Starts the cluster on `underlay` and waits until it has a leader.
     pub fn start(underlay: &Underlay) -> Etcd {
+        Etcd::start_with(underlay, false)
+    }
+
+    /// The same, clients speaking TLS with client certificates.
+    pub fn start_tls(underlay: &Underlay) -> Etcd {
+        Etcd::start_with(underlay, true)
+    }
+
+    fn start_with(underlay: &Underlay, tls: bool) -> Etcd {
         let ns = Netns::new("etcd");
         host_sh(&format!(
             "ip link add e0 netns {} type veth peer name eth0 netns {}",
@@ -49,7 +99,8 @@ impl Etcd {
         }
         let data = std::env::temp_dir().join(format!("{}-data", ns.name));
         std::fs::create_dir_all(&data).expect("etcd data dir");
-        let mut e = Etcd { ns, members: (0..MEMBERS).map(|_| None).collect(), data };
+        let tls = tls.then(|| Tls::new(&data.join("tls")));
+        let mut e = Etcd { ns, members: (0..MEMBERS).map(|_| None).collect(), data, tls };
         for i in 0..MEMBERS {
             e.start_member(i);
         }
@@ -62,9 +113,21 @@ impl Etcd {
         let cluster: Vec<String> =
             (0..MEMBERS).map(|j| format!("m{j}=http://{}:2380", member_ip(j))).collect();
         let ip = member_ip(i);
+        let (scheme, tls) = match &self.tls {
+            Some(t) => (
+                "https",
+                format!(
+                    "--cert-file {} --key-file {} --trusted-ca-file {} --client-cert-auth",
+                    t.file("server.crt").display(),
+                    t.file("server.key").display(),
+                    t.file("ca.crt").display()
+                ),
+            ),
+            None => ("http", String::new()),
+        };
         let cmd = format!(
-            "exec etcd --name m{i} --data-dir {data}/m{i} \
-             --listen-client-urls http://{ip}:2379 --advertise-client-urls http://{ip}:2379 \
+            "exec etcd --name m{i} --data-dir {data}/m{i} {tls} \
+             --listen-client-urls {scheme}://{ip}:2379 --advertise-client-urls {scheme}://{ip}:2379 \
              --listen-peer-urls http://{ip}:2380 --initial-advertise-peer-urls http://{ip}:2380 \
              --initial-cluster {cluster} --initial-cluster-state new --initial-cluster-token {tok} \
              --log-level error --logger zap",
@@ -106,7 +169,7 @@ impl Etcd {
         crate::lab::wait_until("etcd cluster healthy", 30, || {
             live.iter().any(|i| {
                 self.ns
-                    .try_sh(&format!("curl -s -m 2 http://{}:2379/health", member_ip(*i)))
+                    .try_sh(&format!("{} {}/health", self.curl(), self.url(*i)))
                     .is_ok_and(|o| o.contains("\"health\":\"true\""))
             })
         });
@@ -119,6 +182,24 @@ impl Etcd {
         let out =
             self.ns.sh(&format!("curl -s -m 5 -X POST http://{}:2379/v3/{path} -d '{body}'", member_ip(i)));
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("etcd {path}: {e}: {out}"))
+    }
+
+    fn url(&self, i: usize) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:2379", member_ip(i))
+    }
+
+    /// curl with the client certificate when the cluster wants one.
+    fn curl(&self) -> String {
+        match &self.tls {
+            Some(t) => format!(
+                "curl -s -m 5 --cacert {} --cert {} --key {}",
+                t.file("ca.crt").display(),
+                t.file("client.crt").display(),
+                t.file("client.key").display()
+            ),
+            None => "curl -s -m 5".into(),
+        }
     }
 
     pub fn put(&self, key: &str, value: &str) {

@@ -356,3 +356,30 @@ fn one_etcd_member_killed_costs_nothing() {
         );
     }
 }
+
+#[test]
+fn tls_with_client_certificates() {
+    let (hosts, u, vms) = hosts_with_vms(2);
+    let etcd = Etcd::start_tls(&u);
+    let tls = etcd.tls.as_ref().unwrap();
+    let with_tls = |i: usize, client_cert: bool| {
+        let mut c = agent_host(i, 10);
+        let ctl = c.control.as_mut().unwrap();
+        ctl.etcd = ctl.etcd.iter().map(|e| e.replace("http://", "https://")).collect();
+        ctl.ca = Some(tls.file("ca.crt"));
+        if client_cert {
+            ctl.cert = Some(tls.file("client.crt"));
+            ctl.key = Some(tls.file("client.key"));
+        }
+        c
+    };
+    // Without a client certificate the cluster refuses it: the agent says so.
+    let refused = Agent::spawn(&hosts[1], &with_tls(1, false), "");
+    wait_until("the refused agent reports its error", 20, || {
+        control_status(&hosts[1]).is_some_and(|s| s["connected"] == false && s["last_error"].is_string())
+    });
+    refused.stop();
+    let _a: Vec<Agent> = (0..2).map(|i| Agent::start(&hosts[i], &with_tls(i, true), "")).collect();
+    wait_until("converged over TLS", 10, || converged(&hosts, &[0, 1]));
+    vms[0].ping("203.0.113.2").expect("ping");
+}

@@ -51,13 +51,17 @@ fn kill_9_during_up_under_traffic() {
     let ping = vms[0].ns.spawn("exec ping -c 500 -i 0.01 -W 2 203.0.113.2");
     let cfg = std::env::temp_dir().join(format!("{}-k.toml", hosts[0].instance));
     let ctl = overlayctl();
-    // Alternate configs, so every `up` has something to change.
+    // Alternate configs, so every `up` has something to change, and each
+    // `up` an upgrade (the pinned programs named as another object's), so
+    // kills also land while programs are loaded and re-pinned.
+    let object = overlay_user::bpffs::object_path(&hosts[0].instance);
     let write = |round: u64| {
         let mut c = blue_host(0, 2);
         if round.is_multiple_of(2) {
             c.networks.push(vxlan("red", 200, &[]));
         }
         std::fs::write(&cfg, hosts[0].config_text(&c)).unwrap();
+        let _ = std::fs::write(&object, "an older object");
     };
     // How long one `up` takes here, so the 20 kill points spread over it.
     write(1);
@@ -126,7 +130,10 @@ fn hundred_upgrades_under_traffic() {
     std::thread::scope(|s| {
         for (i, h) in hosts.iter().enumerate() {
             s.spawn(move || {
+                let object = overlay_user::bpffs::object_path(&h.instance);
                 for _ in 0..50 {
+                    // An upgrade: the pinned programs are another object's.
+                    std::fs::write(&object, "an older object").expect("object file");
                     h.up(&blue_host(i, 2));
                 }
             });

@@ -5,8 +5,10 @@
 //! (VNI 10) and vxlan11 (VNI 11); dnsmasq on host 1 serves DHCP on VNI 10
 //! to a VM on host 3; a router namespace joins both networks like a
 //! Neutron router; VLAN 10/20 tenants isolated on host 1 while VLAN 10
-//! reaches host 2 over a trunk. Everything is torn down at the end (and on
-//! Ctrl-C or failure) unless `--keep`.
+//! reaches host 2 over a trunk. The hosts run `overlayctl agent` against a
+//! 3-member etcd cluster on the underlay (192.0.2.250-252): no host lists
+//! its peers. Everything is torn down at the end (and on Ctrl-C or
+//! failure) unless `--keep`.
 
 use std::{path::PathBuf, process::Command, time::Instant};
 
@@ -36,8 +38,14 @@ struct Lab {
 }
 
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
-const NAMESPACES: &[&str] =
-    &["sw", "h1", "h2", "h3", "dhcp", "router", "vm-a", "vm-b", "vm-c", "v10a", "v20b", "v10c", "v20d"];
+const NAMESPACES: &[&str] = &[
+    "sw", "etcd", "h1", "h2", "h3", "dhcp", "router", "vm-a", "vm-b", "vm-c", "v10a", "v20b", "v10c", "v20d",
+];
+const ETCD_MEMBERS: usize = 3;
+
+fn etcd_ip(i: usize) -> String {
+    format!("192.0.2.{}", 250 + i)
+}
 
 impl Lab {
     fn ctl(&self, host: &str, args: &str) -> Result<String> {
@@ -65,8 +73,10 @@ impl Lab {
                 let _ = Command::new(&self.ctl).args(["down", "--name", &ns(h)]).output();
             }
         }
+        // Deleting a namespace kills what runs in it: the agents, etcd.
         let names: Vec<String> = NAMESPACES.iter().map(|n| ns(n)).collect();
         lab::delete_namespaces(names.iter().map(String::as_str));
+        let _ = std::fs::remove_dir_all(self.dir.join("etcd"));
     }
 }
 
@@ -82,15 +92,17 @@ impl Drop for Lab {
 
 fn host_config(i: usize) -> String {
     let me = format!("192.0.2.{}", i + 1);
-    let peers: Vec<String> = (0..3).filter(|j| *j != i).map(|j| format!("\"192.0.2.{}\"", j + 1)).collect();
-    let peers = peers.join(", ");
+    let etcd: Vec<String> = (0..ETCD_MEMBERS).map(|j| format!("\"http://{}:2379\"", etcd_ip(j))).collect();
     let mut c = format!(
-        "# Host {n} of the demo lab: `ip netns exec {p}-h{n} overlayctl up -c THIS_FILE`\n\
+        "# Host {n} of the demo lab: `ip netns exec {p}-h{n} overlayctl agent -c THIS_FILE`\n\
+         # No peer lists: the hosts find each other (and each other's MACs) in etcd.\n\
          name = \"{p}-h{n}\"\n\n[underlay]\ninterface = \"u0\"\naddress = \"{me}\"\n\n\
-         [[network]]\nname = \"vxlan10\"\nvni = 10\npeers = [{peers}]\n\n\
-         [[network]]\nname = \"vxlan11\"\nvni = 11\npeers = [{peers}]\n",
+         [control]\netcd = [{etcd}]\nlease_ttl = 10\n\n\
+         [[network]]\nname = \"vxlan10\"\nvni = 10\n\n\
+         [[network]]\nname = \"vxlan11\"\nvni = 11\n",
         n = i + 1,
-        p = PREFIX
+        p = PREFIX,
+        etcd = etcd.join(", "),
     );
     if i < 2 {
         c += "\n[[network]]\nname = \"vlan10\"\nvlan = 10\n\n[[network]]\nname = \"vlan20\"\nvlan = 20\n\n\
@@ -111,11 +123,12 @@ pub fn run(keep: bool) -> Result<()> {
     let mut lab = Lab { dir, ctl: root().join("target/debug/overlayctl"), keep, checks: Vec::new() };
     lab.teardown(); // leftovers of an interrupted run
     build_underlay(&lab)?;
+    start_etcd(&mut lab)?;
     bring_up_hosts(&mut lab)?;
     dhcp_over_vxlan(&mut lab)?;
     isolation_and_routing(&mut lab)?;
     vlan_scenario(&mut lab)?;
-    show_state(&lab)?;
+    show_state(&mut lab)?;
     summary(&lab, started.elapsed().as_secs());
     if lab.checks.iter().any(|(_, ok)| !ok) {
         bail!("some checks failed");
@@ -148,15 +161,88 @@ fn build_underlay(_lab: &Lab) -> Result<()> {
     Ok(())
 }
 
+/// Three etcd members (Debian's etcd-server) in one namespace on the
+/// underlay segment, data under `lab/etcd`.
+fn start_etcd(lab: &mut Lab) -> Result<()> {
+    step("etcd: a 3-member cluster on the underlay (192.0.2.250-252)");
+    sh_in("", &format!("ip link add e0 netns {} type veth peer name eth0 netns {}", ns("sw"), ns("etcd")))?;
+    sh_in("sw", "ip link set e0 master br0 up")?;
+    sh_in("etcd", "ip link set eth0 up")?;
+    let cluster: Vec<String> =
+        (0..ETCD_MEMBERS).map(|j| format!("m{j}=http://{}:2380", etcd_ip(j))).collect();
+    let data = lab.dir.join("etcd");
+    let _ = std::fs::remove_dir_all(&data);
+    for i in 0..ETCD_MEMBERS {
+        let ip = etcd_ip(i);
+        sh_in("etcd", &format!("ip addr add {ip}/24 dev eth0"))?;
+        spawn_logged(
+            "etcd",
+            &format!(
+                "etcd --name m{i} --data-dir {d}/m{i} --listen-client-urls http://{ip}:2379 \
+                 --advertise-client-urls http://{ip}:2379 --listen-peer-urls http://{ip}:2380 \
+                 --initial-advertise-peer-urls http://{ip}:2380 --initial-cluster {c} \
+                 --initial-cluster-state new --initial-cluster-token {PREFIX} --log-level error --logger zap",
+                d = data.display(),
+                c = cluster.join(","),
+            ),
+            &lab.dir.join(format!("etcd-m{i}.log")),
+        )?;
+    }
+    let r = netns_lab::wait_until("etcd cluster healthy", 30, || {
+        sh_in("etcd", &format!("curl -s -m 2 http://{}:2379/health", etcd_ip(0)))
+            .is_ok_and(|o| o.contains("\"health\":\"true\""))
+    })
+    .map_err(anyhow::Error::msg);
+    lab.check("etcd cluster of 3 members healthy", r);
+    Ok(())
+}
+
+/// Starts `cmd` in the background in demo namespace `name`, output to
+/// `log`; it ends when the namespace is deleted.
+fn spawn_logged(name: &str, cmd: &str, log: &std::path::Path) -> Result<()> {
+    let out = std::fs::File::create(log)?;
+    Command::new("ip")
+        .args(["netns", "exec", &ns(name), "sh", "-c", &format!("exec {cmd}")])
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()?;
+    Ok(())
+}
+
+fn agent_status(host: &str) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(format!("/run/overlayctl/{}.agent.json", ns(host))).ok()?).ok()
+}
+
 fn bring_up_hosts(lab: &mut Lab) -> Result<()> {
-    step(&format!("overlayctl up on each host (configs in {})", lab.dir.display()));
+    step(&format!("overlayctl agent on each host (configs in {})", lab.dir.display()));
     for (i, h) in HOSTS.iter().enumerate() {
         let path = lab.dir.join(format!("{h}.toml"));
         std::fs::write(&path, host_config(i))?;
-        let r = sh_in(h, &format!("{} up -c {}", lab.ctl.display(), path.display()))
-            .map(|out| print!("    {out}"));
-        lab.check(&format!("{h}: overlayctl up"), r);
+        let log = lab.dir.join(format!("{h}-agent.log"));
+        spawn_logged(h, &format!("{} agent -c {}", lab.ctl.display(), path.display()), &log)?;
+        let r = netns_lab::wait_until(&format!("{h}'s agent connected (log: {})", log.display()), 60, || {
+            agent_status(h).is_some_and(|s| s["connected"] == true)
+        })
+        .map_err(anyhow::Error::msg);
+        lab.check(&format!("{h}: overlayctl agent up, connected to etcd"), r);
     }
+    // Every host finds the other two for both VXLAN networks, from etcd.
+    let r = netns_lab::wait_until("each host has the other two as VTEPs of vxlan10 and vxlan11", 10, || {
+        HOSTS.iter().all(|h| {
+            lab.ctl(h, "-j status")
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .is_some_and(|s| {
+                    s["networks"].as_array().is_some_and(|nets| {
+                        nets.iter()
+                            .filter(|n| n["vni"].is_u64())
+                            .all(|n| n["remote_vteps"].as_array().is_some_and(|v| v.len() == 2))
+                    })
+                })
+        })
+    })
+    .map_err(anyhow::Error::msg);
+    lab.check("hosts found each other through etcd (no peer lists)", r);
     Ok(())
 }
 
@@ -310,9 +396,13 @@ fn vlan_scenario(lab: &mut Lab) -> Result<()> {
     Ok(())
 }
 
-fn show_state(lab: &Lab) -> Result<()> {
+fn show_state(lab: &mut Lab) -> Result<()> {
     step("overlayctl fdb show (host 1)");
     print!("{}", lab.ctl("h1", "fdb show")?);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&lab.ctl("h1", "-j fdb show")?)?;
+    let control = rows.iter().filter(|r| r["type"] == "control").count();
+    let r = if control >= 2 { Ok(()) } else { Err(anyhow::anyhow!("{control} control entries")) };
+    lab.check("host 1 knows MACs of hosts 2 and 3 from etcd (fdb type control)", r);
     step("overlayctl stats (host 1), non-zero totals");
     let st: Vec<String> = lab
         .ctl("h1", "stats")?
@@ -338,7 +428,9 @@ fn summary(lab: &Lab, secs: u64) {
         println!("\nThe lab is torn down now; run `cargo xtask demo --keep` to explore it by hand:");
     }
     let ctl = lab.ctl.display();
-    println!("  ip netns exec {PREFIX}-h1 {ctl} status");
+    println!(
+        "  ip netns exec {PREFIX}-h1 {ctl} status                 # networks, remote VTEPs, control plane"
+    );
     println!("  ip netns exec {PREFIX}-h1 {ctl} fdb show");
     println!("  ip netns exec {PREFIX}-h1 {ctl} stats");
     println!("  ip netns exec {PREFIX}-vm-a ping 198.51.100.10        # VNI 10 -> router -> VNI 11");

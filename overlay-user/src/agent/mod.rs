@@ -115,6 +115,8 @@ struct Agent {
     /// The revision the view is at (0: never listed).
     revision: i64,
     status: AgentStatus,
+    /// What the status file holds (written only when it changes).
+    written: Option<AgentStatus>,
     installed: Remote,
     state_mtime: Option<std::time::SystemTime>,
 }
@@ -156,6 +158,7 @@ impl Agent {
             lease: previous.and_then(|p| p.lease_id),
             revision: 0,
             status,
+            written: None,
             installed,
             state_mtime: None,
         };
@@ -259,6 +262,7 @@ impl Agent {
                             // Our revision is gone from etcd's history.
                             watch = self.relist(&mut client, &root).await?;
                             dirty = true;
+                            local_dirty = true; // our keys as etcd has them now
                             continue;
                         }
                         return Err(format!("watch canceled: {}", r.cancel_reason()));
@@ -452,8 +456,12 @@ impl Agent {
 
     fn write_status(&mut self) {
         self.status.flood_overflow = self.state.flood_overflow.clone();
-        if let Err(e) = status::write(&self.name, &self.status) {
-            log::warn!("agent status file: {e}");
+        if self.written.as_ref() == Some(&self.status) {
+            return;
+        }
+        match status::write(&self.name, &self.status) {
+            Ok(()) => self.written = Some(self.status.clone()),
+            Err(e) => log::warn!("agent status file: {e}"),
         }
     }
 }
@@ -494,10 +502,21 @@ async fn revoke(c: &Control, id: i64) -> Session<()> {
     timed("lease revoke", client.lease_revoke(id)).await.map(|_| ())
 }
 
-/// Revokes the lease the last agent of `instance` held (`overlayctl down`):
-/// the other hosts drop this one at once instead of after `lease_ttl`.
-/// Best effort: etcd may be unreachable (then the lease simply expires).
+/// Stops the agent of `instance` if one runs (SIGTERM, waiting up to 5 s
+/// for it to exit, so it cannot publish again), then revokes the lease it
+/// held (`overlayctl down`): the other hosts drop this one at once instead
+/// of after `lease_ttl`. Best effort: etcd may be unreachable (then the
+/// lease simply expires).
 pub fn leave(instance: &str, c: &Control) -> std::result::Result<(), String> {
+    if let Some(s) = status::read(instance).filter(|s| s.running) {
+        // SAFETY: signalling a process that `status::read` found to be an
+        // overlayctl (the agent that wrote the status file).
+        unsafe { libc::kill(s.pid as i32, libc::SIGTERM) };
+        let end = Instant::now() + Duration::from_secs(5);
+        while status::read(instance).is_some_and(|s| s.running) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     let Some(id) = status::read(instance).and_then(|s| s.lease_id) else { return Ok(()) };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let r = rt.block_on(revoke(c, id));

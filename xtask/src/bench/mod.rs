@@ -8,6 +8,7 @@
 //! interleaved in every round; medians and spread are reported, each figure
 //! also as a ratio to (b) of the same rounds.
 
+mod agent_scale;
 mod measure;
 mod report;
 mod topology;
@@ -75,7 +76,7 @@ pub fn run(quick: bool) -> Result<()> {
     };
     crate::bootstrap::all()?;
     crate::build::ebpf()?;
-    step("build overlayctl and progcost (release)");
+    step("build overlayctl, progcost and etcdgen (release)");
     cmd::run(clean("cargo").args([
         "build",
         "--quiet",
@@ -93,6 +94,8 @@ pub fn run(quick: bool) -> Result<()> {
         "overlay-tests",
         "--bin",
         "progcost",
+        "--bin",
+        "etcdgen",
     ]))?;
     lab::catch_interrupt();
     let b = Bench { ctl: root().join("target/release/overlayctl") };
@@ -120,7 +123,12 @@ pub fn run(quick: bool) -> Result<()> {
     let prog = String::from_utf8_lossy(&prog.stdout).into_owned();
     step("control plane: up with 100 ports, up with 100k static FDB entries");
     let cp = control_plane(&b)?;
-    let report = report::report(&results, &prog, &cp, &s, quick, started.elapsed().as_secs())?;
+    let mut scale = Vec::new();
+    for hosts in if quick { &[100][..] } else { &[100, 1000][..] } {
+        step(&format!("control plane at scale: one agent, {hosts} simulated hosts x 10 MACs in etcd"));
+        scale.push(agent_scale::run(&b, *hosts)?);
+    }
+    let report = report::report(&results, &prog, &cp, &scale, &s, quick, started.elapsed().as_secs())?;
     println!("\n{report}");
     // The committed BENCHMARKS.md comes from full runs only.
     let file = if quick { root().join("target/BENCHMARKS-quick.md") } else { root().join("BENCHMARKS.md") };

@@ -130,7 +130,8 @@ impl Etcd {
              --listen-client-urls {scheme}://{ip}:2379 --advertise-client-urls {scheme}://{ip}:2379 \
              --listen-peer-urls http://{ip}:2380 --initial-advertise-peer-urls http://{ip}:2380 \
              --initial-cluster {cluster} --initial-cluster-state new --initial-cluster-token {tok} \
-             --log-level error --logger zap",
+             --log-level error --logger zap 2>>{log}",
+            log = self.log(i).display(),
             data = self.data.display(),
             cluster = cluster.join(","),
             tok = self.ns.name,
@@ -140,6 +141,11 @@ impl Etcd {
         drop(c.stdout.take());
         drop(c.stderr.take());
         self.members[i] = Some(c);
+    }
+
+    /// Member `i`'s error log (kept when a test fails).
+    fn log(&self, i: usize) -> PathBuf {
+        std::env::temp_dir().join(format!("{}-m{i}.log", self.ns.name))
     }
 
     /// `kill -9` of member `i`.
@@ -242,6 +248,11 @@ impl Drop for Etcd {
     fn drop(&mut self) {
         self.stop_all();
         let _ = std::fs::remove_dir_all(&self.data);
+        if !std::thread::panicking() {
+            for i in 0..MEMBERS {
+                let _ = std::fs::remove_file(self.log(i));
+            }
+        }
     }
 }
 

@@ -165,6 +165,8 @@ fn build_underlay(_lab: &Lab) -> Result<()> {
 /// underlay segment, data under `lab/etcd`.
 fn start_etcd(lab: &mut Lab) -> Result<()> {
     step("etcd: a 3-member cluster on the underlay (192.0.2.250-252)");
+    sh_in("", &format!("ip netns add {}", ns("etcd")))?;
+    sh_in("etcd", "ip link set lo up")?;
     sh_in("", &format!("ip link add e0 netns {} type veth peer name eth0 netns {}", ns("sw"), ns("etcd")))?;
     sh_in("sw", "ip link set e0 master br0 up")?;
     sh_in("etcd", "ip link set eth0 up")?;

@@ -290,6 +290,9 @@ pub fn control(lease_ttl: u32) -> overlay_user::config::Control {
 pub struct Agent {
     child: Option<Child>,
     pub instance: String,
+    /// Its config file; its stderr goes to the same path + ".log" (kept
+    /// when a test fails).
+    config: PathBuf,
 }
 
 impl Agent {
@@ -305,14 +308,14 @@ impl Agent {
         let path = std::env::temp_dir().join(format!("{}-agent.toml", host.instance));
         std::fs::write(&path, host.config_text(config)).expect("write config");
         let mut c = host.ns.spawn(&format!(
-            "RUST_LOG=warn exec {} --name {} agent -c {} {extra} 2>>{}.log",
+            "RUST_LOG=warn exec {} --name {} agent -c {} {extra} 2>>{}",
             overlayctl().display(),
             host.instance,
             path.display(),
-            path.display()
+            path.with_extension("toml.log").display()
         ));
         drop(c.stdout.take());
-        Agent { child: Some(c), instance: host.instance.clone() }
+        Agent { child: Some(c), instance: host.instance.clone(), config: path }
     }
 
     pub fn wait_connected(&self, host: &Host) {
@@ -354,6 +357,10 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.terminate();
+        let _ = std::fs::remove_file(&self.config);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(self.config.with_extension("toml.log"));
+        }
     }
 }
 

@@ -100,6 +100,14 @@ impl Drop for Host {
             let _ = overlay_user::instance::remove_pins(&pins);
             let _ = std::fs::remove_file(overlay_user::bpffs::state_path(&self.instance));
         }
+        // What `down` removes beside the pins, should it have failed.
+        for f in [
+            overlay_user::bpffs::object_path(&self.instance),
+            overlay_user::agent::status::path(&self.instance),
+            overlay_user::agent::lock_path(&self.instance),
+        ] {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
 

@@ -98,6 +98,10 @@ fn unknown_unicast_is_dropped_and_counted_with_flood_unknown_off() {
     let _a: Vec<Agent> =
         hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &agent_host(i, 10), "")).collect();
     wait_until("converged", 10, || converged(&hosts, &[0, 1]));
+    // One agent per instance.
+    let path = std::env::temp_dir().join(format!("{}-agent.toml", hosts[0].instance));
+    let e = hosts[0].try_ctl(&format!("agent -c {}", path.display())).expect_err("a second agent");
+    assert!(e.contains("an agent already runs"), "{e}");
     let before = hosts[0].counter("drop_unknown_unicast");
     // A unicast frame to a MAC nobody registered.
     vms[0].ns.sh(

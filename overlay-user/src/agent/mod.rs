@@ -63,16 +63,38 @@ pub fn run(file: &Config, opts: AgentOptions) -> Result<()> {
     rt.block_on(async { Agent::new(file, control, opts)?.run().await })
 }
 
-/// One agent per instance: an exclusive lock held while it runs.
-fn lock(name: &str) -> Result<std::fs::File> {
-    let p = crate::bpffs::run_dir().join(format!("{name}.agent.lock"));
+/// Path of the lock an agent holds while it runs.
+pub fn lock_path(name: &str) -> std::path::PathBuf {
+    crate::bpffs::run_dir().join(format!("{name}.agent.lock"))
+}
+
+/// One agent per instance: an exclusive lock on `NAME.agent.lock`, held
+/// while it runs (the open file holds it); the file goes with it.
+struct Lock {
+    _file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn lock(name: &str) -> Result<Lock> {
+    use std::os::unix::fs::MetadataExt;
+    let p = lock_path(name);
     std::fs::create_dir_all(crate::bpffs::run_dir())?;
     let f = std::fs::File::create(&p)?;
     // SAFETY: flock on a file descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    let locked = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    // Locked, and still the file at that path (not one an exiting agent
+    // removed meanwhile).
+    let same = std::fs::metadata(&p).is_ok_and(|m| f.metadata().is_ok_and(|n| n.ino() == m.ino()));
+    if !locked || !same {
         return Err(Error::Config(format!("an agent already runs for instance {name} ({})", p.display())));
     }
-    Ok(f)
+    Ok(Lock { _file: f, path: p })
 }
 
 fn etcd_err(what: &str) -> impl Fn(etcd_client::Error) -> String + '_ {
@@ -517,7 +539,12 @@ pub fn leave(instance: &str, c: &Control) -> std::result::Result<(), String> {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let Some(id) = status::read(instance).and_then(|s| s.lease_id) else { return Ok(()) };
+    // An agent killed with -9 left its lock file.
+    let _ = std::fs::remove_file(lock_path(instance));
+    let Some(id) = status::read(instance).and_then(|s| s.lease_id) else {
+        status::remove(instance);
+        return Ok(());
+    };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let r = rt.block_on(revoke(c, id));
     status::remove(instance);

@@ -245,6 +245,9 @@ impl Agent {
     /// follow the watch, the datapath's events and the timers.
     async fn session(&mut self) -> Session<Exit> {
         let mut client = connect(&self.control).await?;
+        // Events may have been lost while no session ran (the ring is only
+        // read in one): local MACs are read afresh, once.
+        self.rescan().map_err(|e| e.to_string())?;
         let lease = self.ensure_lease(&mut client).await?;
         let (mut keeper, mut alive) = timed("lease keep-alive", client.lease_keep_alive(lease)).await?;
         let root = keys::root(&self.control.prefix);
@@ -410,11 +413,17 @@ impl Agent {
     /// another host took over meanwhile is left alone).
     async fn sync_own(&mut self, client: &mut Client, lease: i64) -> Session<()> {
         let want = self.own_keys();
-        for (k, v) in &want {
-            if self.published.get(k) != Some(v) {
-                timed("put", client.put(k.as_str(), v.as_str(), Some(PutOptions::new().with_lease(lease))))
-                    .await?;
-                self.published.insert(k.clone(), v.clone());
+        let puts: Vec<(&String, &String)> =
+            want.iter().filter(|(k, v)| self.published.get(*k) != Some(*v)).collect();
+        // In transactions of up to 100 puts (etcd allows 128 operations).
+        for chunk in puts.chunks(100) {
+            let ops: Vec<TxnOp> = chunk
+                .iter()
+                .map(|(k, v)| TxnOp::put(k.as_str(), v.as_str(), Some(PutOptions::new().with_lease(lease))))
+                .collect();
+            timed("put", client.txn(Txn::new().and_then(ops))).await?;
+            for (k, v) in chunk {
+                self.published.insert((*k).clone(), (*v).clone());
             }
         }
         let gone: Vec<String> = self.published.keys().filter(|k| !want.contains_key(*k)).cloned().collect();

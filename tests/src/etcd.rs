@@ -34,6 +34,8 @@ pub struct Etcd {
     data: PathBuf,
     /// Client TLS (server certificate, client certificates required).
     pub tls: Option<Tls>,
+    /// Root's password once authentication is enabled.
+    root_password: Option<String>,
 }
 
 /// A CA, a server certificate for the members' addresses and a client
@@ -100,7 +102,8 @@ impl Etcd {
         let data = std::env::temp_dir().join(format!("{}-data", ns.name));
         std::fs::create_dir_all(&data).expect("etcd data dir");
         let tls = tls.then(|| Tls::new(&data.join("tls")));
-        let mut e = Etcd { ns, members: (0..MEMBERS).map(|_| None).collect(), data, tls };
+        let mut e =
+            Etcd { ns, members: (0..MEMBERS).map(|_| None).collect(), data, tls, root_password: None };
         for i in 0..MEMBERS {
             e.start_member(i);
         }
@@ -185,9 +188,25 @@ impl Etcd {
     /// values base64 as the gateway wants them.
     pub fn v3(&self, path: &str, body: &str) -> Value {
         let i = (0..MEMBERS).find(|i| self.members[*i].is_some()).expect("a live member");
+        let auth = match &self.root_password {
+            Some(pw) => {
+                let body = serde_json::json!({"name": "root", "password": pw}).to_string();
+                let out = self.ns.sh(&format!(
+                    "{} -X POST {}/v3/auth/authenticate -d '{body}'",
+                    self.curl(),
+                    self.url(i)
+                ));
+                let v: Value =
+                    serde_json::from_str(&out).unwrap_or_else(|e| panic!("authenticate: {e}: {out}"));
+                format!("-H 'Authorization: {}'", v["token"].as_str().expect("token"))
+            }
+            None => String::new(),
+        };
         let out =
-            self.ns.sh(&format!("curl -s -m 5 -X POST http://{}:2379/v3/{path} -d '{body}'", member_ip(i)));
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("etcd {path}: {e}: {out}"))
+            self.ns.sh(&format!("{} {auth} -X POST {}/v3/{path} -d '{body}'", self.curl(), self.url(i)));
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("etcd {path}: {e}: {out}"));
+        assert!(v.get("error").is_none() || path == "auth/role/add", "etcd {path}: {v}");
+        v
     }
 
     fn url(&self, i: usize) -> String {
@@ -206,6 +225,16 @@ impl Etcd {
             ),
             None => "curl -s -m 5".into(),
         }
+    }
+
+    /// Turns on authentication (RBAC) with user `root` and `password`.
+    pub fn enable_auth(&mut self, password: &str) {
+        self.v3("auth/user/add", &serde_json::json!({"name": "root", "password": password}).to_string());
+        self.v3("auth/role/add", &serde_json::json!({"name": "root"}).to_string());
+        self.v3("auth/user/grant", &serde_json::json!({"user": "root", "role": "root"}).to_string());
+        let v = self.v3("auth/enable", "{}");
+        assert!(v.get("error").is_none(), "auth enable: {v}");
+        self.root_password = Some(password.into());
     }
 
     pub fn put(&self, key: &str, value: &str) {

@@ -387,3 +387,34 @@ fn tls_with_client_certificates() {
     wait_until("converged over TLS", 10, || converged(&hosts, &[0, 1]));
     vms[0].ping("203.0.113.2").expect("ping");
 }
+
+#[test]
+fn etcd_authentication_with_a_password_file() {
+    let (hosts, u, vms) = hosts_with_vms(2);
+    let mut etcd = Etcd::start(&u);
+    etcd.enable_auth("s3cret");
+    let dir = std::env::temp_dir().join(format!("{}-auth", hosts[0].instance));
+    std::fs::create_dir_all(&dir).unwrap();
+    let with_password = |i: usize, pw: &str| {
+        let f = dir.join(format!("pw{i}-{}", pw.len()));
+        std::fs::write(&f, format!("{pw}\n")).unwrap();
+        let mut c = agent_host(i, 10);
+        let ctl = c.control.as_mut().unwrap();
+        ctl.username = Some("root".into());
+        ctl.password_file = Some(f);
+        c
+    };
+    let refused = Agent::spawn(&hosts[1], &with_password(1, "wrong"), "");
+    wait_until("the refused agent reports its error", 20, || {
+        control_status(&hosts[1]).is_some_and(|s| {
+            s["connected"] == false
+                && s["last_error"].as_str().is_some_and(|e| e.contains("authentication failed"))
+        })
+    });
+    refused.stop();
+    let _a: Vec<Agent> = (0..2).map(|i| Agent::start(&hosts[i], &with_password(i, "s3cret"), "")).collect();
+    wait_until("converged with authentication", 10, || converged(&hosts, &[0, 1]));
+    vms[0].ping("203.0.113.2").expect("ping");
+    assert_eq!(etcd.keys("/overlay/").len(), 4, "two VTEP and two MAC keys");
+    let _ = std::fs::remove_dir_all(&dir);
+}

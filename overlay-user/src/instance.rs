@@ -59,6 +59,29 @@ fn current_netns() -> u64 {
     fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(0)
 }
 
+/// Serializes the changes to one instance (`up`, run-time changes, the
+/// agent's installs, `down`): each reads the state file, programs the maps
+/// and writes the state back, so two must not interleave. An exclusive
+/// lock on `NAME.lock` beside the state file, held while it lives.
+pub struct InstanceLock {
+    _file: fs::File,
+}
+
+pub fn lock_path(name: &str) -> PathBuf {
+    crate::bpffs::run_dir().join(format!("{name}.lock"))
+}
+
+pub fn lock(name: &str) -> Result<InstanceLock> {
+    use std::os::fd::AsRawFd;
+    fs::create_dir_all(crate::bpffs::run_dir())?;
+    let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock_path(name))?;
+    // SAFETY: flock on a descriptor we own; blocks until the holder is done.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(InstanceLock { _file: f })
+}
+
 /// Whether instance `name` is up (its state file exists).
 pub fn state_path_exists(name: &str) -> bool {
     state_path(name).exists()
@@ -141,6 +164,7 @@ fn resolve(cfg: &Config) -> Result<Resolved> {
 /// re-running with another file applies only the difference.
 pub fn up(file: &Config, opts: UpOptions) -> Result<()> {
     file.validate()?;
+    let _lock = lock(&file.name)?;
     let old = load_state(&file.name)?;
     let runtime = old.as_ref().map(|s| s.runtime.clone()).unwrap_or_default();
     // What the control plane installed stays while there is one.
@@ -151,6 +175,7 @@ pub fn up(file: &Config, opts: UpOptions) -> Result<()> {
 /// Replaces what the control plane installed (`overlayctl agent`) and
 /// programs the maps accordingly; the config and run-time changes stay.
 pub fn set_remote(name: &str, remote: &Remote) -> Result<State> {
+    let _lock = lock(name)?;
     let s = require_state(name)?;
     apply_config(&s.file, &s.runtime, remote, UpOptions::default())?;
     require_state(name)
@@ -162,6 +187,7 @@ pub fn change_runtime<E: From<Error>>(
     name: &str,
     f: impl FnOnce(&State, &mut Runtime) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
+    let _lock = lock(name)?;
     let s = require_state(name)?;
     let mut rt = s.runtime.clone();
     f(&s, &mut rt)?;
@@ -288,6 +314,7 @@ pub fn prime_peers(cfg: &Config, underlay_ifindex: u32, before: Option<&Remote>,
 }
 
 pub fn record_created(name: &str, iface: &str, netns: &str) -> Result<()> {
+    let _lock = lock(name)?;
     let mut s = require_state(name)?;
     s.created.insert(iface.into(), netns.into());
     save_state(&s)
@@ -310,6 +337,8 @@ pub fn down(name: &str) -> Result<()> {
     {
         log::warn!("control plane: revoking the lease: {e} (the other hosts drop this host when it expires)");
     }
+    // After the agent stopped (it may have been installing).
+    let _lock = lock(name)?;
     if let Some(s) = &state {
         for iface in s.attached.keys() {
             loader::detach_tc(&dir, iface)?;
@@ -325,7 +354,7 @@ pub fn down(name: &str) -> Result<()> {
         }
     }
     remove_pins(&dir)?;
-    for f in [object_path(name), state_path(name)] {
+    for f in [object_path(name), state_path(name), lock_path(name)] {
         match fs::remove_file(f) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}

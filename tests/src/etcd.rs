@@ -89,12 +89,7 @@ impl Etcd {
     }
 
     fn start_with(underlay: &Underlay, tls: bool) -> Etcd {
-        let ns = Netns::new("etcd");
-        host_sh(&format!(
-            "ip link add e0 netns {} type veth peer name eth0 netns {}",
-            underlay.sw.name, ns.name
-        ));
-        underlay.sw.sh("ip link set e0 master br0 up");
+        let ns = underlay.plug("etcd", "e0");
         ns.sh("ip link set lo up && ip link set eth0 up");
         for i in 0..MEMBERS {
             ns.sh(&format!("ip addr add {}/24 dev eth0", member_ip(i)));

@@ -105,6 +105,7 @@ impl Drop for Host {
             overlay_user::bpffs::object_path(&self.instance),
             overlay_user::agent::status::path(&self.instance),
             overlay_user::agent::lock_path(&self.instance),
+            overlay_user::instance::lock_path(&self.instance),
         ] {
             let _ = std::fs::remove_file(f);
         }
@@ -170,14 +171,21 @@ impl Underlay {
     /// A namespace on the underlay segment with interface `eth0` and no
     /// address: it sends raw frames and answers nothing (an attacker).
     pub fn attacker(&self) -> Netns {
-        let a = Netns::new("atk");
-        host_sh(&format!(
-            "ip link add atk0 netns {} type veth peer name eth0 netns {}",
-            self.sw.name, a.name
-        ));
-        self.sw.sh("ip link set atk0 master br0 up");
+        let a = self.plug("atk", "atk0");
         a.sh("ip link set eth0 address 02:00:00:00:66:66 up");
         a
+    }
+
+    /// A new namespace whose `eth0` (down, no address) is plugged into the
+    /// switch as port `port`.
+    pub fn plug(&self, tag: &str, port: &str) -> Netns {
+        let ns = Netns::new(tag);
+        host_sh(&format!(
+            "ip link add {port} netns {} type veth peer name eth0 netns {}",
+            self.sw.name, ns.name
+        ));
+        self.sw.sh(&format!("ip link set {port} master br0 up"));
+        ns
     }
 }
 

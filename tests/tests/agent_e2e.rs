@@ -316,10 +316,14 @@ fn a_host_cut_off_past_a_compaction_relists_and_reconciles() {
     wait_until("host 1's agent notices", 15, || {
         control_status(&hosts[0]).is_some_and(|s| s["connected"] == false)
     });
-    // Meanwhile: host 3 leaves, host 2 learns a new MAC, history is compacted.
+    // Meanwhile: host 3 leaves, its tenant's MAC moves to host 2 (learned
+    // there), and the history is compacted.
     a2.stop();
-    send_from(&vms[1], "02:00:00:00:00:42");
-    wait_until("new MAC published", 5, || !etcd.get("/overlay/v1/vni/100/mac/02:00:00:00:00:42").is_empty());
+    let moved = "/overlay/v1/vni/100/mac/02:00:00:00:00:03";
+    wait_until("host 3's keys gone", 5, || etcd.get(moved).is_empty());
+    wait_until("host 2 dropped host 3's MAC", 5, || hosts[1].fdb_entry("blue", &vm_mac(2)).is_none());
+    send_from(&vms[1], &vm_mac(2));
+    wait_until("the moved MAC published by host 2", 5, || etcd.get(moved).contains("192.0.2.2"));
     etcd.compact(etcd.revision());
     hosts[0].ns.sh("ip link set u0 up");
     wait_until("host 1 connected again", 20, || {
@@ -330,7 +334,7 @@ fn a_host_cut_off_past_a_compaction_relists_and_reconciles() {
             && control_rows(&hosts[0])
                 == [
                     ("blue".into(), vm_mac(1), "remote:192.0.2.2".into()),
-                    ("blue".into(), "02:00:00:00:00:42".into(), "remote:192.0.2.2".into()),
+                    ("blue".into(), vm_mac(2), "remote:192.0.2.2".into()),
                 ]
     });
     let s = control_status(&hosts[0]).unwrap();
@@ -417,4 +421,28 @@ fn etcd_authentication_with_a_password_file() {
     vms[0].ping("203.0.113.2").expect("ping");
     assert_eq!(etcd.keys("/overlay/").len(), 4, "two VTEP and two MAC keys");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 130 other VTEPs registered for one network: all of them peers, 128 in
+/// the flood set, and the 2 left out reported (status, both forms).
+#[test]
+fn more_vteps_than_a_flood_set_holds_is_reported_not_truncated_silently() {
+    let (hosts, u, _vms) = hosts_with_vms(1);
+    let etcd = Etcd::start(&u);
+    let _a = Agent::start(&hosts[0], &agent_host(0, 10), "");
+    for i in 1..=130 {
+        let addr = format!("198.51.100.{i}");
+        etcd.put(
+            &format!("/overlay/v1/vni/100/vtep/{addr}"),
+            &format!(r#"{{"host":"sim{i}","address":"{addr}","port":4789}}"#),
+        );
+    }
+    wait_until("130 VTEPs installed", 10, || remote_vteps(&hosts[0], "blue").len() == 130);
+    let s: serde_json::Value = serde_json::from_str(&hosts[0].ctl("-j status")).unwrap();
+    assert_eq!(s["networks"][0]["flood_overflow"], 2, "{}", s["networks"][0]);
+    wait_until("the agent reports it", 5, || {
+        control_status(&hosts[0]).is_some_and(|c| c["flood_overflow"]["blue"] == 2)
+    });
+    let text = hosts[0].ctl("status");
+    assert!(text.contains("ERROR: 2 VTEPs beyond the flood set's capacity are not flooded to"), "{text}");
 }

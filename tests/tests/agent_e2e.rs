@@ -156,7 +156,11 @@ fn a_host_whose_agent_stays_dead_is_dropped_after_lease_ttl() {
     wait_until("converged", 10, || converged(&hosts, &[0, 1]));
     a1.kill9();
     let t = Instant::now();
-    wait_until("host 2 dropped after lease_ttl + 1 s", u64::from(ttl) + 1, || {
+    // etcd expires the lease lease_ttl after the last keep-alive (at most
+    // lease_ttl after the kill) and checks every 500 ms; the agent installs
+    // within 100 ms. Measured here: lease_ttl + 0.4 s. The deadline leaves
+    // a loaded machine a second more.
+    wait_until("host 2 dropped after lease_ttl + 2 s", u64::from(ttl) + 2, || {
         remote_vteps(&hosts[0], "blue").is_empty() && control_rows(&hosts[0]).is_empty()
     });
     eprintln!("dropped {} ms after kill -9 (lease_ttl {ttl} s)", t.elapsed().as_millis());

@@ -133,6 +133,10 @@ pub const NET_F_LEARN_IP: u16 = 1 << 5;
 /// Drop unicast to unknown MACs instead of flooding it (`flood_unknown =
 /// false`): the control plane installs every MAC of the network.
 pub const NET_F_NO_FLOOD_UNKNOWN: u16 = 1 << 6;
+/// Report the network's FDB changes to `FDB_EVENTS` (a VXLAN network of an
+/// instance with `[control]`: the agent reads them). Without it nothing is
+/// written there.
+pub const NET_F_EVENTS: u16 = 1 << 7;
 
 /// `NET_FDB[net_id]`: the network's share of the FDB, kept by the datapath
 /// (atomic add when an entry is learned, subtract when one ages out) and

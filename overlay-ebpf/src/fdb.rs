@@ -16,12 +16,12 @@ use overlay_common::{
     counters::{Counter, net_row},
     maps::{
         FDB_EV_AGED, FDB_EV_LEARNED, FDB_EV_MOVED, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbEvent,
-        FdbKey, NetConfig,
+        FdbKey, NET_F_EVENTS, NetConfig,
     },
 };
 
 use crate::{
-    maps::{FDB, FDB_EVENTS, NET_FDB},
+    maps::{FDB, FDB_EVENTS, NET_FDB, network},
     stats::{Drop, count},
 };
 
@@ -65,10 +65,14 @@ impl Learned {
     }
 }
 
-/// Tells whoever reads `FDB_EVENTS` (the agent) that the FDB changed;
-/// counted as lost when the ring is full.
+/// Tells the agent that the FDB changed, for networks that have one
+/// (`NET_F_EVENTS`; one array lookup, on changes only); counted as lost
+/// when the ring is full.
 #[inline(always)]
 fn report(event: u8, k: &FdbKey, e: &FdbEntry) {
+    if !network(k.net_id).is_some_and(|n| n.flags & NET_F_EVENTS != 0) {
+        return;
+    }
     if FDB_EVENTS.output::<FdbEvent>(FdbEvent::new(event, k, e), 0).is_err() {
         count(net_row(k.net_id), Counter::FdbEventsLost);
     }

@@ -137,6 +137,9 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: 
         if !n.flood_unknown {
             flags |= NET_F_NO_FLOOD_UNKNOWN;
         }
+        if cfg.control.is_some() && n.vni.is_some() {
+            flags |= NET_F_EVENTS;
+        }
         d.networks.insert(
             id,
             NetConfig {

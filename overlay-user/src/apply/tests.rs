@@ -103,6 +103,20 @@ fn remote_vteps_and_macs_are_installed_and_flood_overflow_is_reported() {
     );
     let want = desired(&c, &ids, &r, &remote).unwrap();
     let (d, blue) = (&want.maps, ids["blue"]);
+    assert_eq!(d.networks[&blue].flags & NET_F_EVENTS, 0, "no [control]: no FDB events");
+    let mut with_control = c.clone();
+    with_control.control = Some(
+        crate::config::Config::parse(
+            "name = \"t\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.1\"\n\
+             [control]\netcd = [\"http://192.0.2.250:2379\"]\n",
+        )
+        .unwrap()
+        .control
+        .unwrap(),
+    );
+    let nets = desired(&with_control, &ids, &r, &remote).unwrap().maps.networks;
+    assert_ne!(nets[&blue].flags & NET_F_EVENTS, 0, "a VXLAN network with [control] reports");
+    assert_eq!(nets[&ids["vlanonly"]].flags & NET_F_EVENTS, 0, "a VLAN-only network is never published");
     let fs = &d.flood[&blue];
     assert_eq!(fs.n_peers as usize, overlay_common::MAX_FLOOD_PEERS);
     assert_eq!(fs.peers_be[0], be("198.51.100.1".parse().unwrap()), "configured peers first");

@@ -136,6 +136,8 @@ struct Agent {
     lease: Option<i64>,
     /// The revision the view is at (0: never listed).
     revision: i64,
+    /// The endpoint the next session tries first.
+    next: usize,
     status: AgentStatus,
     /// What the status file holds (written only when it changes).
     written: Option<AgentStatus>,
@@ -179,6 +181,7 @@ impl Agent {
             // A lease of an earlier run is reused if it is still alive.
             lease: previous.and_then(|p| p.lease_id),
             revision: 0,
+            next: 0,
             status,
             written: None,
             installed,
@@ -203,6 +206,8 @@ impl Agent {
                 Ok(e) => break e,
                 Err(e) => {
                     log::warn!("control plane: {e}; retrying in {} ms", backoff.as_millis());
+                    // The next session starts at the next member.
+                    self.next = (self.next + 1) % self.control.etcd.len();
                     self.status.connected = false;
                     self.status.retries += 1;
                     self.status.last_error = Some(e);
@@ -244,7 +249,9 @@ impl Agent {
     /// One connection to etcd: lease, list or catch up, publish, then
     /// follow the watch, the datapath's events and the timers.
     async fn session(&mut self) -> Session<Exit> {
-        let mut client = connect(&self.control).await?;
+        let (mut client, endpoint) = connect(&self.control, &mut self.next).await?;
+        self.status.endpoint = Some(endpoint);
+        self.status.sessions += 1;
         // Events may have been lost while no session ran (the ring is only
         // read in one): local MACs are read afresh, once.
         self.rescan().map_err(|e| e.to_string())?;
@@ -501,12 +508,15 @@ fn mtime(name: &str) -> Option<std::time::SystemTime> {
     std::fs::metadata(crate::bpffs::state_path(name)).and_then(|m| m.modified()).ok()
 }
 
-/// A client of the cluster in `[control]` (TLS and auth as configured).
-pub async fn connect(c: &Control) -> Session<Client> {
+/// Client options from `[control]`: TLS and authentication as configured.
+fn options(c: &Control) -> Session<ConnectOptions> {
     let mut o = ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(2))
         .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-        .with_keep_alive_while_idle(true);
+        .with_keep_alive_while_idle(true)
+        // A member cut off from the others answers with an error, and the
+        // next session moves on to another member.
+        .with_require_leader(true);
     if let (Some(u), Some(pf)) = (&c.username, &c.password_file) {
         let pw = std::fs::read_to_string(pf).map_err(|e| format!("password_file {}: {e}", pf.display()))?;
         o = o.with_user(u, pw.trim_end_matches(['\r', '\n']));
@@ -522,14 +532,47 @@ pub async fn connect(c: &Control) -> Session<Client> {
         }
         o = o.with_tls(t);
     }
-    match tokio::time::timeout(REQUEST_TIMEOUT, Client::connect(&c.etcd, Some(o))).await {
-        Ok(r) => r.map_err(etcd_err("connect")),
-        Err(_) => Err(format!("connect: no etcd endpoint answered within {}s", REQUEST_TIMEOUT.as_secs())),
+    Ok(o)
+}
+
+/// A client of one member of the cluster in `[control]`: the first
+/// endpoint, from `*next` on, that accepts a TCP connection (`*next` is
+/// left at it). One member per session: when it fails, the session ends
+/// and the next one moves on. (A client balancing over every endpoint
+/// kept sending requests to a member that had died, one failed session
+/// after another.)
+pub async fn connect(c: &Control, next: &mut usize) -> Session<(Client, String)> {
+    let opts = options(c)?;
+    let mut errors = Vec::new();
+    for k in 0..c.etcd.len() {
+        let i = (*next + k) % c.etcd.len();
+        let e = &c.etcd[i];
+        let host_port = e.split_once("://").map_or(e.as_str(), |(_, r)| r);
+        match tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(host_port)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                errors.push(format!("{e}: {err}"));
+                continue;
+            }
+            Err(_) => {
+                errors.push(format!("{e}: no answer within 1 s"));
+                continue;
+            }
+        }
+        match tokio::time::timeout(REQUEST_TIMEOUT, Client::connect([e.as_str()], Some(opts.clone()))).await {
+            Ok(Ok(client)) => {
+                *next = i;
+                return Ok((client, e.clone()));
+            }
+            Ok(Err(err)) => errors.push(format!("{e}: {err}")),
+            Err(_) => errors.push(format!("{e}: no answer within {} s", REQUEST_TIMEOUT.as_secs())),
+        }
     }
+    Err(format!("connect: no etcd endpoint reachable ({})", errors.join("; ")))
 }
 
 async fn revoke(c: &Control, id: i64) -> Session<()> {
-    let mut client = connect(c).await?;
+    let (mut client, _) = connect(c, &mut 0).await?;
     timed("lease revoke", client.lease_revoke(id)).await.map(|_| ())
 }
 

@@ -17,6 +17,9 @@ pub struct AgentStatus {
     #[serde(default)]
     pub running: bool,
     pub endpoints: Vec<String>,
+    /// The member the agent talks to (one per session).
+    #[serde(default)]
+    pub endpoint: Option<String>,
     /// Watching etcd right now.
     pub connected: bool,
     pub lease_id: Option<i64>,
@@ -26,6 +29,9 @@ pub struct AgentStatus {
     pub last_error: Option<String>,
     /// Failed attempts since the last success (backing off between them).
     pub retries: u32,
+    /// Sessions with etcd so far (a new one after each failure).
+    #[serde(default)]
+    pub sessions: u64,
     /// Full lists of the prefix (at start, and when etcd had compacted the
     /// revision the agent would have watched from).
     #[serde(default)]

@@ -31,7 +31,7 @@ pub enum Refusal {
     PortPresent(String),
     #[error("{0} is not a port")]
     PortAbsent(String),
-    #[error("interface {0} already exists; --netns creates a new veth pair")]
+    #[error("interface {0} already exists; --netns and --tap create a new one")]
     InterfaceExists(String),
 }
 
@@ -128,17 +128,19 @@ pub fn neigh_del(name: &str, network: &str, ip: IpAddr) -> Result<()> {
         .map_err(|_| refuse(Refusal::NoNeighbour { ip, network: network.into() }))
 }
 
-/// Where `port add --netns` puts the far end of the veth pair it creates.
+/// An interface `port add` makes for the port.
 #[derive(Clone, Debug)]
-pub struct FarEnd {
-    pub netns: String,
-    pub name: String,
+pub enum Create {
+    /// A veth pair whose far end goes into network namespace `netns` as `name`.
+    Veth { netns: String, name: String },
+    /// A persistent tap for a VM, owned by a uid when given.
+    Tap { owner: Option<u32> },
 }
 
-/// `port add IF ... [--netns NS [--peer-name P]]`: checked against the
-/// config first; with `far`, the veth pair is created and, if applying
-/// fails, deleted again (nothing half-made).
-pub fn port_add(name: &str, port: Port, far: Option<FarEnd>) -> Result<()> {
+/// `port add IF ... [--netns NS [--peer-name P] | --tap [--owner UID]]`:
+/// checked against the config first; with `create`, the interface is made
+/// and, if applying fails, deleted again (nothing half-made).
+pub fn port_add(name: &str, port: Port, create: Option<Create>) -> Result<()> {
     let s = instance::require_state(name)?;
     let iface = port.interface.clone();
     if s.config.ports.iter().any(|p| p.interface == iface) {
@@ -147,34 +149,47 @@ pub fn port_add(name: &str, port: Port, far: Option<FarEnd>) -> Result<()> {
     let mut cfg = s.config.clone();
     cfg.ports.push(port.clone());
     cfg.validate()?;
-    if let Some(f) = &far {
-        if netlink::link_exists(&iface) {
-            return Err(refuse(Refusal::InterfaceExists(iface)));
-        }
-        let underlay = netlink::link_info(&s.config.underlay.interface)?;
-        let mtu = port.mtu.unwrap_or(underlay.mtu.saturating_sub(overlay_common::VXLAN_OVERHEAD));
-        netlink::create_veth_into_netns(&iface, &f.name, &f.netns, Some(mtu))?;
+    if create.is_some() && netlink::link_exists(&iface) {
+        return Err(refuse(Refusal::InterfaceExists(iface)));
     }
+    match &create {
+        Some(Create::Veth { netns, name: far }) => {
+            let underlay = netlink::link_info(&s.config.underlay.interface)?;
+            let mtu = port.mtu.unwrap_or(underlay.mtu.saturating_sub(overlay_common::VXLAN_OVERHEAD));
+            netlink::create_veth_into_netns(&iface, far, netns, Some(mtu))?;
+        }
+        Some(Create::Tap { owner }) => {
+            crate::tap::create(&iface, *owner)?;
+            let l = netlink::link_info(&iface)?;
+            netlink::set_up(l.index)?;
+        }
+        None => {}
+    }
+    let remove_made = || {
+        if create.is_some()
+            && let Ok(l) = netlink::link_info(&iface)
+        {
+            let _ = netlink::delete_link(l.index);
+        }
+    };
     let added = change_runtime(name, |_, rt| {
         rt.ports.push(port.clone());
         Ok(())
     });
     if let Err(e) = added {
-        if far.is_some()
-            && let Ok(l) = netlink::link_info(&iface)
-        {
-            let _ = netlink::delete_link(l.index);
-        }
+        remove_made();
         return Err(e);
     }
-    if let Some(f) = &far {
-        instance::record_created(name, &iface, &f.netns)?;
-    }
-    Ok(())
+    let made_where = match &create {
+        Some(Create::Veth { netns, .. }) => netns.as_str(),
+        Some(Create::Tap { .. }) => "tap",
+        None => return Ok(()),
+    };
+    instance::record_created(name, &iface, made_where)
 }
 
 /// `port del IF`: a run-time port, with its static entries; a veth that
-/// `port add --netns` made goes with it.
+/// `port add --netns|--tap` made goes with it.
 pub fn port_del(name: &str, iface: &str) -> Result<()> {
     let s = instance::require_state(name)?;
     if s.file.ports.iter().any(|p| p.interface == iface) {

@@ -32,7 +32,8 @@ pub struct State {
     #[serde(default)]
     pub runtime: Runtime,
     pub net_ids: BTreeMap<String, u32>,
-    /// Interfaces overlayctl created (`port add --netns`): name -> netns.
+    /// Interfaces overlayctl created: name -> where the far end is (the
+    /// netns of `port add --netns` or the CNI plugin's CNI_NETNS), or "tap".
     #[serde(default)]
     pub created: BTreeMap<String, String>,
     /// Interfaces with our TC link: name -> ifindex.
@@ -354,6 +355,11 @@ pub fn down(name: &str) -> Result<()> {
         }
     }
     remove_pins(&dir)?;
+    // Attachments of the CNI plugin went with the interfaces above.
+    match fs::remove_dir_all(crate::cni::record::dir(name)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
     for f in [object_path(name), state_path(name), lock_path(name)] {
         match fs::remove_file(f) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod batch;
 pub mod bpffs;
 pub mod changes;
+pub mod cni;
 pub mod config;
 pub mod error;
 pub mod fdb;
@@ -19,5 +20,6 @@ pub mod remote;
 pub mod runtime;
 pub mod stats;
 pub mod status;
+pub mod tap;
 
 pub use error::{Error, Result};

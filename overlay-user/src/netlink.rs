@@ -28,12 +28,12 @@ pub struct LinkInfo {
     pub veth_peer_elsewhere: bool,
 }
 
-fn nl(op: &'static str) -> impl FnOnce(rtnetlink::Error) -> Error {
+pub(crate) fn nl(op: &'static str) -> impl FnOnce(rtnetlink::Error) -> Error {
     move |source| Error::Netlink { op: op.into(), source }
 }
 
 /// Runs `f` with an rtnetlink handle on a private current-thread runtime.
-fn with_handle<T, F, Fut>(f: F) -> Result<T>
+pub(crate) fn with_handle<T, F, Fut>(f: F) -> Result<T>
 where
     F: FnOnce(Handle) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
@@ -155,7 +155,7 @@ pub fn create_veth_into_netns(host: &str, peer: &str, netns: &str, mtu: Option<u
 
 /// Turns GRO on or off (`ETHTOOL_SGRO`) on an interface of this thread's
 /// network namespace.
-fn set_gro(ifname: &str, on: bool) -> Result<()> {
+pub(crate) fn set_gro(ifname: &str, on: bool) -> Result<()> {
     #[repr(C)]
     struct EthtoolValue {
         cmd: u32,
@@ -191,7 +191,10 @@ fn set_gro(ifname: &str, on: bool) -> Result<()> {
 }
 
 /// Runs `f` on a thread that has joined the network namespace `ns`.
-fn in_netns<T: Send + 'static>(ns: &File, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) fn in_netns<T: Send + 'static>(
+    ns: &File,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     let fd = ns.try_clone()?;
     std::thread::spawn(move || {
         // SAFETY: setns on this thread only.

@@ -6,11 +6,13 @@
 //! address ranges are used.
 
 pub mod blast;
+pub mod cni;
 pub mod conf;
 pub mod etcd;
 pub mod frames;
 pub mod lab;
 pub mod netns;
+pub mod podman;
 pub mod progtest;
 pub mod scapy;
 

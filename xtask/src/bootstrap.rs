@@ -25,6 +25,12 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/etcd", "etcd-server"),
     ("/usr/bin/protoc", "protobuf-compiler"),
     ("/usr/bin/curl", "curl"),
+    // The CNI plugin's tests: podman (rootful, CNI backend) with runc,
+    // host-local IPAM, and a static busybox for the containers' image.
+    ("/usr/bin/podman", "podman"),
+    ("/usr/sbin/runc", "runc"),
+    ("/usr/lib/cni/host-local", "containernetworking-plugins"),
+    ("/usr/bin/busybox", "busybox-static"),
 ];
 
 pub fn all() -> Result<()> {

@@ -1,10 +1,11 @@
-//! Project tasks: `cargo xtask build-ebpf | test | demo | bootstrap | clippy`.
+//! Project tasks: `cargo xtask build-ebpf | test | demo | bench | install | bootstrap | clippy`.
 
 mod bench;
 mod bootstrap;
 mod build;
 mod cmd;
 mod demo;
+mod install;
 mod lab;
 mod test;
 
@@ -28,6 +29,14 @@ enum Task {
     Test {
         /// Only run tests whose name contains this.
         filter: Option<String>,
+    },
+    /// Build overlayctl and overlay-cni (release) and install them: overlayctl
+    /// in --bin-dir, the CNI plugin in --cni-dir where runtimes look.
+    Install {
+        #[arg(long, default_value = "/usr/local/sbin")]
+        bin_dir: std::path::PathBuf,
+        #[arg(long, default_value = "/opt/cni/bin")]
+        cni_dir: std::path::PathBuf,
     },
     /// Clippy over the host crates and the BPF crate.
     Clippy,
@@ -55,6 +64,7 @@ fn main() {
         Task::BuildEbpf => bootstrap::toolchain().and_then(|_| build::ebpf()),
         Task::Test { filter } => test::run(filter.as_deref()),
         Task::Clippy => build::clippy(),
+        Task::Install { bin_dir, cni_dir } => install::run(&bin_dir, &cni_dir),
         Task::Bench { quick } => bench::run(quick),
         Task::Demo { keep, down } => {
             if down {

@@ -10,7 +10,7 @@ use crate::cmd::{clean, step};
 pub fn run(filter: Option<&str>) -> Result<()> {
     crate::bootstrap::all()?;
     crate::build::ebpf()?;
-    step("build overlayctl (the end-to-end tests run it)");
+    step("build overlayctl and overlay-cni (the end-to-end tests run them)");
     crate::cmd::run(clean("cargo").args([
         "build",
         "--quiet",
@@ -18,6 +18,8 @@ pub fn run(filter: Option<&str>) -> Result<()> {
         "overlay-user",
         "--bin",
         "overlayctl",
+        "--bin",
+        "overlay-cni",
     ]))?;
     let mut passed = 0u64;
     let mut failed = 0u64;

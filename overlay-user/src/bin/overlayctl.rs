@@ -145,10 +145,17 @@ enum PortCmd {
         /// Name of the veth end inside --netns.
         #[arg(long, default_value = "eth0", requires = "netns")]
         peer_name: String,
+        /// Create a persistent tap for a VM (libvirt `<interface
+        /// type='ethernet'>`, QEMU `-netdev tap,ifname=IF,script=no`).
+        #[arg(long, conflicts_with = "netns")]
+        tap: bool,
+        /// Owner (uid) of the tap, for a hypervisor that runs unprivileged.
+        #[arg(long, requires = "tap")]
+        owner: Option<u32>,
         #[arg(long)]
         mtu: Option<u32>,
     },
-    /// Remove a port (and the veth pair if overlayctl created it).
+    /// Remove a port (and the veth pair or tap if overlayctl created it).
     Del { interface: String },
 }
 
@@ -365,7 +372,7 @@ fn neigh_cmd(name: &str, c: NeighCmd, json: bool) -> Result<()> {
 
 fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
     match c {
-        PortCmd::Add { interface, network, trunk, native, netns, peer_name, mtu } => {
+        PortCmd::Add { interface, network, trunk, native, netns, peer_name, tap, owner, mtu } => {
             let port = Port {
                 interface,
                 network,
@@ -373,11 +380,16 @@ fn port_cmd(name: &str, c: PortCmd) -> Result<()> {
                 native,
                 priority_tagged: false,
                 mtu,
-                // With --netns we make the far end and turn GRO on there.
-                xdp_target: netns.is_some(),
+                // With --netns we make the far end and turn GRO on there;
+                // a tap takes XDP redirects as it is.
+                xdp_target: netns.is_some() || tap,
             };
-            let far = netns.map(|netns| changes::FarEnd { netns, name: peer_name });
-            changes::port_add(name, port, far)?;
+            let create = match (netns, tap) {
+                (Some(netns), _) => Some(changes::Create::Veth { netns, name: peer_name }),
+                (None, true) => Some(changes::Create::Tap { owner }),
+                (None, false) => None,
+            };
+            changes::port_add(name, port, create)?;
         }
         PortCmd::Del { interface } => changes::port_del(name, &interface)?,
     }

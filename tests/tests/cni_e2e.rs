@@ -280,3 +280,39 @@ fn tap_port_carries_traffic_for_a_vm() {
     let err = hosts[0].try_ctl("port add vm1 --network blue --tap").expect_err("existing interface");
     assert!(err.contains("already"), "{err}");
 }
+
+#[test]
+fn a_container_is_published_to_the_control_plane() {
+    use overlay_tests::{
+        conf::{Config, access, config, host_ip, vxlan},
+        etcd::{self, Agent, Etcd, control_rows},
+        lab::wait_until,
+    };
+    let (hosts, u, vms) = hosts_with_vms(2);
+    let etcd = Etcd::start(&u);
+    let cfg = |i: usize| Config {
+        networks: vec![vxlan("blue", 100, &[])],
+        ports: vec![access("vm1", "blue")],
+        control: Some(etcd::control(10)),
+        ..config(&host_ip(i))
+    };
+    let _agents: Vec<Agent> = hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &cfg(i), "")).collect();
+    let dir = CniDir::new();
+    let c = Netns::new("ct");
+    let conf = dir.conf("1.0.0", "blue", 100, 199);
+    let r = attach_call(&hosts[0], &dir, "ADD", "pub-a", &netns_path(&c), &conf).expect("ADD");
+    let mac = r["interfaces"][1]["mac"].as_str().unwrap().to_string();
+    let key = format!("/overlay/v1/vni/100/mac/{mac}");
+    wait_until("the container's MAC is in etcd", 5, || !etcd.get(&key).is_empty());
+    let v: Value = serde_json::from_str(&etcd.get(&key)).expect("key value");
+    assert_eq!(v["ips"], json!(["203.0.113.100"]), "{v}");
+    assert_eq!(v["vtep"], "192.0.2.1", "{v}");
+    let row = ("blue".to_string(), mac.clone(), "remote:192.0.2.1".to_string());
+    wait_until("host 2 installed it", 5, || control_rows(&hosts[1]).contains(&row));
+    assert!(hosts[1].ctl("neigh show").contains("203.0.113.100"), "host 2 answers ARP for it");
+    vms[1].ping("203.0.113.100").expect("VM on host 2 reaches the container");
+    attach_call(&hosts[0], &dir, "DEL", "pub-a", &netns_path(&c), &conf).expect("DEL");
+    wait_until("withdrawn from etcd and from host 2", 5, || {
+        etcd.get(&key).is_empty() && !control_rows(&hosts[1]).contains(&row)
+    });
+}

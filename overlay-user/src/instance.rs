@@ -200,14 +200,36 @@ pub fn change_runtime<E: From<Error>>(
     Ok(apply_config(&s.file, &rt, &s.remote, UpOptions::default())?)
 }
 
+/// Run-time ports on interfaces overlayctl made (a container's veth, a
+/// tap) that no longer exist: their container or VM is gone, so the port
+/// goes with its static entries, instead of every later change failing on
+/// the missing interface.
+fn without_vanished(runtime: &Runtime, old: Option<&State>) -> Runtime {
+    let mut rt = runtime.clone();
+    let Some(o) = old.filter(|o| o.netns == current_netns()) else { return rt };
+    let gone: Vec<String> = rt
+        .ports
+        .iter()
+        .filter(|p| o.created.contains_key(&p.interface) && !netlink::link_exists(&p.interface))
+        .map(|p| p.interface.clone())
+        .collect();
+    for g in &gone {
+        log::warn!("port {g}: its interface is gone (the container or VM went away); port dropped");
+    }
+    rt.ports.retain(|p| !gone.contains(&p.interface));
+    rt.fdb.retain(|f| f.port.as_ref().is_none_or(|p| !gone.contains(p)));
+    rt
+}
+
 fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptions) -> Result<()> {
+    let old = load_state(&file.name)?;
+    let runtime = without_vanished(runtime, old.as_ref());
     let (merged, runtime, warnings) = runtime.merge(file);
     for w in &warnings {
         log::warn!("{w}");
     }
     let cfg = &merged;
     cfg.validate()?;
-    let old = load_state(&cfg.name)?;
     if let Some(o) = &old
         && o.netns != current_netns()
     {

@@ -316,3 +316,25 @@ fn a_container_is_published_to_the_control_plane() {
         etcd.get(&key).is_empty() && !control_rows(&hosts[1]).contains(&row)
     });
 }
+
+#[test]
+fn a_container_gone_without_del_blocks_nothing() {
+    let (hosts, _u, _vms) = hosts_with_vms(2);
+    up_both(&hosts);
+    let dir = CniDir::new();
+    let conf = dir.conf("1.0.0", "blue", 100, 199);
+    let gone = Netns::new("ct");
+    let r = attach_call(&hosts[0], &dir, "ADD", "gone", &netns_path(&gone), &conf).expect("ADD");
+    let host_end = r["interfaces"][0]["name"].as_str().unwrap().to_string();
+    // The runtime lost the container (its namespace deleted, no DEL): the
+    // veth pair goes with it.
+    let path = netns_path(&gone);
+    drop(gone);
+    let next = Netns::new("ct");
+    attach_call(&hosts[0], &dir, "ADD", "next", &netns_path(&next), &conf).expect("the next ADD works");
+    assert!(!runtime_ports(&hosts[0]).contains(&host_end), "the vanished port was dropped");
+    hosts[0].up(&blue_host(0, 2));
+    // DEL comes late: it still succeeds and releases the address.
+    attach_call(&hosts[0], &dir, "DEL", "gone", &path, &conf).expect("late DEL");
+    assert_eq!(dir.leases("ovl"), ["203.0.113.101"]);
+}

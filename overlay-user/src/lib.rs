@@ -14,6 +14,7 @@ pub mod instance;
 pub mod loader;
 pub mod mac;
 pub mod maps;
+pub mod metrics;
 pub mod neigh;
 pub mod netlink;
 pub mod remote;

@@ -31,6 +31,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/sbin/runc", "runc"),
     ("/usr/lib/cni/host-local", "containernetworking-plugins"),
     ("/usr/bin/busybox", "busybox-static"),
+    // promtool checks the metrics output.
+    ("/usr/bin/promtool", "prometheus"),
 ];
 
 pub fn all() -> Result<()> {

@@ -41,6 +41,8 @@ use crate::{
 pub struct AgentOptions {
     /// Revoke the lease on exit: the other hosts drop this one at once.
     pub leave: bool,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// How long one etcd request may take before the session is restarted.
@@ -57,7 +59,13 @@ pub fn run(file: &Config, opts: AgentOptions) -> Result<()> {
         .clone()
         .ok_or_else(|| Error::Config("the agent needs a [control] table (etcd endpoints)".into()))?;
     let _lock = lock(&file.name)?;
+    // Bound before up: a taken address is an error before anything changes.
+    let metrics = opts.metrics.map(crate::metrics::bind).transpose()?;
     instance::up(file, instance::UpOptions::default())?;
+    if let Some(server) = metrics {
+        let name = file.name.clone();
+        std::thread::spawn(move || crate::metrics::run(&name, &server));
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // Inside the runtime: the ring buffer registers with its reactor.
     rt.block_on(async { Agent::new(file, control, opts)?.run().await })

@@ -45,6 +45,9 @@ enum Cmd {
         /// On exit, revoke the lease: the other hosts drop this one at once.
         #[arg(long)]
         leave: bool,
+        /// Also serve Prometheus metrics (GET /metrics) on ADDR (ip:port).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Detach everything and remove the instance's pins (safe to repeat).
     Down {
@@ -65,6 +68,12 @@ enum Cmd {
     /// Neighbour table: the addresses the datapath answers ARP and NS for.
     #[command(subcommand)]
     Neigh(NeighCmd),
+    /// Serve Prometheus metrics (GET /metrics: counters, FDB and neighbour
+    /// entries, peers, control plane) on ADDR until interrupted.
+    Metrics {
+        #[arg(long, value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+    },
     /// Per-reason counters, total and per network.
     Stats {
         #[arg(long)]
@@ -236,9 +245,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Cmd::Agent { config, leave } => {
+        Cmd::Agent { config, leave, metrics } => {
             let cfg = Config::load(&config)?;
-            agent::run(&cfg, agent::AgentOptions { leave })
+            agent::run(&cfg, agent::AgentOptions { leave, metrics })
                 .with_context(|| format!("agent {} ({})", cfg.name, config.display()))?;
         }
         Cmd::Down { config } => {
@@ -262,6 +271,11 @@ fn run(cli: Cli) -> Result<()> {
                 PeerCmd::Add { ip, network } => changes::peer(&name, &network, ip, true)?,
                 PeerCmd::Del { ip, network } => changes::peer(&name, &network, ip, false)?,
             }
+        }
+        Cmd::Metrics { listen } => {
+            let name = instance_name(&cli.name)?;
+            overlay_user::metrics::render(&name)?;
+            overlay_user::metrics::serve(&name, listen)?;
         }
         Cmd::Stats { reset } => {
             let name = instance_name(&cli.name)?;

@@ -137,6 +137,9 @@ counters! {
     /// FDB events (learn, move, age-out) not written because the ring
     /// buffer was full (no agent reading it): the frame went on.
     FdbEventsLost = 45, "fdb_events_lost", false;
+    /// Monitor events not written: above the monitor's per-CPU rate, or
+    /// its ring buffer full.
+    MonitorLost = 46, "monitor_lost", false;
 }
 
 /// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).

@@ -11,6 +11,7 @@ pub mod encap;
 pub mod frame;
 pub mod headers;
 pub mod maps;
+pub mod monitor;
 pub mod neigh;
 pub mod offsets;
 pub mod parse;
@@ -39,7 +40,7 @@ pub const IPPROTO_UDP: u8 = 17;
 
 /// Version of the pinned map layout. Bumped whenever a key or value type
 /// changes; `overlayctl up` refuses to reuse pins written with another one.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 
 /// Upper bounds compiled into the programs (loops must be bounded).
 pub const MAX_NETWORKS: u32 = 1024;

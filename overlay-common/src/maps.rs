@@ -71,6 +71,9 @@ pub const MAPS: &[MapSpec] = &[
     spec::<u32, u64>(MAP_RP_CACHE, MapKind::LruHash, Some(MAX_PEER_ENTRIES)),
     spec::<NeighKey, NeighEntry>(MAP_NEIGH, MapKind::Hash, Some(MAX_NEIGH_ENTRIES)),
     spec::<(), ()>(MAP_FDB_EVENTS, MapKind::RingBuf, Some(FDB_EVENTS_BYTES)),
+    spec::<(), ()>(crate::monitor::MAP_MONITOR, MapKind::RingBuf, Some(crate::monitor::MONITOR_BYTES)),
+    spec::<u32, crate::monitor::MonitorCtl>(crate::monitor::MAP_MONITOR_CTL, MapKind::Array, Some(1)),
+    spec::<u32, crate::monitor::MonitorRate>(crate::monitor::MAP_MONITOR_RATE, MapKind::PerCpuArray, Some(1)),
 ];
 
 /// `CONFIG[0]`: the instance's global settings.

@@ -70,6 +70,7 @@ impl Learned {
 /// when the ring is full.
 #[inline(always)]
 fn report(event: u8, k: &FdbKey, e: &FdbEntry) {
+    crate::monitor::on_fdb(event, k, e);
     if !network(k.net_id).is_some_and(|n| n.flags & NET_F_EVENTS != 0) {
         return;
     }

@@ -12,6 +12,7 @@ mod admit;
 mod deliver;
 mod fdb;
 mod maps;
+mod monitor;
 mod neigh;
 mod rpf;
 mod stats;

@@ -50,6 +50,15 @@ pub static NEIGH: HashMap<NeighKey, NeighEntry> = HashMap::pinned(MAX_NEIGH_ENTR
 #[map(name = "FDB_EVENTS")]
 pub static FDB_EVENTS: RingBuf = RingBuf::pinned(FDB_EVENTS_BYTES, 0);
 
+#[map(name = "MONITOR")]
+pub static MONITOR: RingBuf = RingBuf::pinned(overlay_common::monitor::MONITOR_BYTES, 0);
+
+#[map(name = "MONITOR_CTL")]
+pub static MONITOR_CTL: Array<overlay_common::monitor::MonitorCtl> = Array::pinned(1, 0);
+
+#[map(name = "MONITOR_RATE")]
+pub static MONITOR_RATE: PerCpuArray<overlay_common::monitor::MonitorRate> = PerCpuArray::pinned(1, 0);
+
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {
     let c = CONFIG.get(0)?;

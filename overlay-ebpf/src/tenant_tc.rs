@@ -34,7 +34,10 @@ use crate::{
 pub fn tenant_ingress(ctx: TcContext) -> i32 {
     match try_tenant_ingress(&ctx) {
         Ok(v) => v,
-        Err(d) => count_drop(d),
+        Err(d) => {
+            crate::monitor::on_drop(&ctx, overlay_common::monitor::HOOK_TENANT_TC, d);
+            count_drop(d)
+        }
     }
 }
 

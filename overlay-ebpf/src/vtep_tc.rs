@@ -32,7 +32,10 @@ use crate::{
 pub fn vtep_ingress(ctx: TcContext) -> i32 {
     match try_vtep_ingress(&ctx) {
         Ok(v) => v,
-        Err(d) => count_drop(d),
+        Err(d) => {
+            crate::monitor::on_drop(&ctx, overlay_common::monitor::HOOK_VTEP_TC, d);
+            count_drop(d)
+        }
     }
 }
 

@@ -382,7 +382,8 @@ pub fn down(name: &str) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    for f in [object_path(name), state_path(name), lock_path(name)] {
+    let monitor_lock = crate::bpffs::run_dir().join(format!("{name}.monitor.lock"));
+    for f in [object_path(name), state_path(name), lock_path(name), monitor_lock] {
         match fs::remove_file(f) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}

@@ -15,6 +15,7 @@ pub mod loader;
 pub mod mac;
 pub mod maps;
 pub mod metrics;
+pub mod monitor;
 pub mod neigh;
 pub mod netlink;
 pub mod remote;

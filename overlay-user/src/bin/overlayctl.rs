@@ -68,6 +68,22 @@ enum Cmd {
     /// Neighbour table: the addresses the datapath answers ARP and NS for.
     #[command(subcommand)]
     Neigh(NeighCmd),
+    /// Stream datapath events until interrupted: drops with their reason,
+    /// and with --learn FDB learns, moves and age-outs (default: drops).
+    Monitor {
+        /// Drop events (the default when neither --drops nor --learn is given).
+        #[arg(long)]
+        drops: bool,
+        /// Learn, move and age-out events.
+        #[arg(long)]
+        learn: bool,
+        /// Only events of this network.
+        #[arg(long)]
+        network: Option<String>,
+        /// Events per second per CPU; the rest is counted as monitor_lost.
+        #[arg(long, default_value = "1000/s", value_parser = parse_rate)]
+        rate: u32,
+    },
     /// Serve Prometheus metrics (GET /metrics: counters, FDB and neighbour
     /// entries, peers, control plane) on ADDR until interrupted.
     Metrics {
@@ -272,6 +288,27 @@ fn run(cli: Cli) -> Result<()> {
                 PeerCmd::Del { ip, network } => changes::peer(&name, &network, ip, false)?,
             }
         }
+        Cmd::Monitor { drops, learn, network, rate } => {
+            let name = instance_name(&cli.name)?;
+            let opts =
+                overlay_user::monitor::MonitorOptions { drops: drops || !learn, fdb: learn, network, rate };
+            let json = cli.json;
+            overlay_user::monitor::run(
+                &name,
+                &opts,
+                || eprintln!("monitoring {name} (Ctrl-C to stop)"),
+                |e| {
+                    use std::io::Write;
+                    let text = if json {
+                        serde_json::to_string(e).expect("event json")
+                    } else {
+                        overlay_user::monitor::line(e)
+                    };
+                    let mut o = std::io::stdout().lock();
+                    writeln!(o, "{text}").and_then(|_| o.flush()).is_ok()
+                },
+            )?;
+        }
         Cmd::Metrics { listen } => {
             let name = instance_name(&cli.name)?;
             overlay_user::metrics::render(&name)?;
@@ -467,4 +504,11 @@ fn status(name: &str, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `N/s` or `N`: events per second (1..=1,000,000).
+fn parse_rate(s: &str) -> std::result::Result<u32, String> {
+    let n: u32 =
+        s.strip_suffix("/s").unwrap_or(s).parse().map_err(|e| format!("{s:?}: {e} (expected N/s)"))?;
+    if (1..=1_000_000).contains(&n) { Ok(n) } else { Err(format!("{n}: must be 1..=1000000 per second")) }
 }

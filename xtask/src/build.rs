@@ -38,6 +38,22 @@ pub fn ebpf() -> Result<()> {
     Ok(())
 }
 
+/// overlayctl and overlay-cni, debug (`--quiet`) or release.
+pub fn user_bins(release: bool) -> Result<()> {
+    let profile = if release { "--release" } else { "--quiet" };
+    step(&format!("build overlayctl and overlay-cni ({})", if release { "release" } else { "debug" }));
+    run(clean("cargo").args([
+        "build",
+        profile,
+        "--package",
+        "overlay-user",
+        "--bin",
+        "overlayctl",
+        "--bin",
+        "overlay-cni",
+    ]))
+}
+
 pub fn clippy() -> Result<()> {
     crate::bootstrap::toolchain()?;
     ebpf()?;

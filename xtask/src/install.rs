@@ -5,22 +5,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::cmd::{clean, root, step};
+use crate::cmd::{root, step};
 
 pub fn run(bin_dir: &Path, cni_dir: &Path) -> Result<()> {
     crate::bootstrap::toolchain()?;
     crate::build::ebpf()?;
-    step("build overlayctl and overlay-cni (release)");
-    crate::cmd::run(clean("cargo").args([
-        "build",
-        "--release",
-        "--package",
-        "overlay-user",
-        "--bin",
-        "overlayctl",
-        "--bin",
-        "overlay-cni",
-    ]))?;
+    crate::build::user_bins(true)?;
     for (bin, dir) in [("overlayctl", bin_dir), ("overlay-cni", cni_dir)] {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let (from, to) = (root().join("target/release").join(bin), dir.join(bin));

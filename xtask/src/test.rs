@@ -10,17 +10,8 @@ use crate::cmd::{clean, step};
 pub fn run(filter: Option<&str>) -> Result<()> {
     crate::bootstrap::all()?;
     crate::build::ebpf()?;
-    step("build overlayctl and overlay-cni (the end-to-end tests run them)");
-    crate::cmd::run(clean("cargo").args([
-        "build",
-        "--quiet",
-        "--package",
-        "overlay-user",
-        "--bin",
-        "overlayctl",
-        "--bin",
-        "overlay-cni",
-    ]))?;
+    // The end-to-end tests run them.
+    crate::build::user_bins(false)?;
     let mut passed = 0u64;
     let mut failed = 0u64;
     let mut ignored = 0u64;

@@ -80,6 +80,25 @@ fn avg_ns(f: &Fixture, prog: &str, dev: &str, input: &[u8], runs: u32) -> f64 {
     total as f64 / runs as f64
 }
 
+/// Switches drop events on in the fixture's `MONITOR_CTL` at `rate` per
+/// second per CPU (0: every event is over the rate); off again when the
+/// returned guard goes.
+fn set_monitor(f: &Fixture, rate: u32) -> impl Drop {
+    use aya::maps::{Array, Map, MapData};
+    use overlay_common::monitor::{MAP_MONITOR_CTL, MON_DROPS, MonitorCtl};
+    let data = MapData::from_pin(f.dir.join(MAP_MONITOR_CTL)).expect("MONITOR_CTL pin");
+    let mut ctl: Array<MapData, MonitorCtl> = Map::Array(data).try_into().expect("array");
+    let on = MonitorCtl { flags: MON_DROPS, rate_per_sec: rate, row: 0, _pad: 0, until_ns: u64::MAX };
+    ctl.set(0, on, 0).expect("monitor on");
+    struct Off(Array<MapData, MonitorCtl>);
+    impl Drop for Off {
+        fn drop(&mut self) {
+            let _ = self.0.set(0, MonitorCtl::default(), 0);
+        }
+    }
+    Off(ctl)
+}
+
 fn peer_vxlan(inner: &[u8]) -> Vec<u8> {
     vxlan_from([2, 0, 0, 0, 0xaa, 1], [2, 0, 0, 0, 0xaa, 2], [192, 0, 2, 2], [192, 0, 2, 1], 100, inner)
 }
@@ -98,6 +117,13 @@ fn per_case(runs: u32) {
             ..Case::tenant("baseline", "u0", frame([2, 0, 0, 0, 0, 2], ME, 64), DropNotAPort, 1)
         };
         println!("baseline\t64\t{:.1}", base.cost(&f, runs));
+        // The same drop while a monitor runs (over its rate, the usual case
+        // under a flood of drops: counted as monitor_lost, no record).
+        let ctl = set_monitor(&f, 0);
+        let lost = Case { name: "baseline, monitor on (over its rate)", counter: MonitorLost, ..base };
+        lost.check(&f);
+        println!("{}\t64\t{:.1}", lost.name, lost.cost(&f, runs));
+        drop(ctl);
         for size in [64usize, 1400] {
             let decap = peer_vxlan(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 9], size));
             let tagged = push_tag(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 4], size), 0x8100, 10);

@@ -106,9 +106,11 @@ impl Drop for Host {
             overlay_user::agent::status::path(&self.instance),
             overlay_user::agent::lock_path(&self.instance),
             overlay_user::instance::lock_path(&self.instance),
+            overlay_user::bpffs::run_dir().join(format!("{}.monitor.lock", self.instance)),
         ] {
             let _ = std::fs::remove_file(f);
         }
+        let _ = std::fs::remove_dir_all(overlay_user::cni::record::dir(&self.instance));
     }
 }
 

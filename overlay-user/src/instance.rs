@@ -382,8 +382,7 @@ pub fn down(name: &str) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    let monitor_lock = crate::bpffs::run_dir().join(format!("{name}.monitor.lock"));
-    for f in [object_path(name), state_path(name), lock_path(name), monitor_lock] {
+    for f in [object_path(name), state_path(name), lock_path(name), crate::monitor::lock_path(name)] {
         match fs::remove_file(f) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}

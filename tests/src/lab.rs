@@ -106,7 +106,7 @@ impl Drop for Host {
             overlay_user::agent::status::path(&self.instance),
             overlay_user::agent::lock_path(&self.instance),
             overlay_user::instance::lock_path(&self.instance),
-            overlay_user::bpffs::run_dir().join(format!("{}.monitor.lock", self.instance)),
+            overlay_user::monitor::lock_path(&self.instance),
         ] {
             let _ = std::fs::remove_file(f);
         }

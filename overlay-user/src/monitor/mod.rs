@@ -134,9 +134,14 @@ pub fn run(
     Ok(())
 }
 
+/// `NAME.monitor.lock` beside the state file (`down` removes it).
+pub fn lock_path(name: &str) -> std::path::PathBuf {
+    run_dir().join(format!("{name}.monitor.lock"))
+}
+
 /// One monitor per instance: the ring buffer has one reader.
 fn lock(name: &str) -> Result<std::fs::File> {
-    let p = run_dir().join(format!("{name}.monitor.lock"));
+    let p = lock_path(name);
     let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&p)?;
     // SAFETY: flock on our own descriptor.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {

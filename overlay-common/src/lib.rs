@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod neigh;
 pub mod offsets;
 pub mod parse;
+pub mod trace;
 
 /// Default VXLAN UDP port (IANA).
 pub const VXLAN_PORT: u16 = 4789;
@@ -40,7 +41,7 @@ pub const IPPROTO_UDP: u8 = 17;
 
 /// Version of the pinned map layout. Bumped whenever a key or value type
 /// changes; `overlayctl up` refuses to reuse pins written with another one.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 
 /// Upper bounds compiled into the programs (loops must be bounded).
 pub const MAX_NETWORKS: u32 = 1024;

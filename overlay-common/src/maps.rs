@@ -74,6 +74,7 @@ pub const MAPS: &[MapSpec] = &[
     spec::<(), ()>(crate::monitor::MAP_MONITOR, MapKind::RingBuf, Some(crate::monitor::MONITOR_BYTES)),
     spec::<u32, crate::monitor::MonitorCtl>(crate::monitor::MAP_MONITOR_CTL, MapKind::Array, Some(1)),
     spec::<u32, crate::monitor::MonitorRate>(crate::monitor::MAP_MONITOR_RATE, MapKind::PerCpuArray, Some(1)),
+    spec::<u32, crate::trace::TraceRecord>(crate::trace::MAP_TRACE, MapKind::PerCpuArray, Some(1)),
 ];
 
 /// `CONFIG[0]`: the instance's global settings.

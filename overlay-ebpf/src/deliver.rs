@@ -16,9 +16,12 @@ use overlay_common::{
     maps::{FloodSet, NetConfig, PORT_F_PEER_ELSEWHERE, PORT_MODE_TRUNK, TrunkKey},
 };
 
+use overlay_common::trace::{STEP_EGRESS, STEP_FLOOD_LOCAL, STEP_POP};
+
 use crate::{
     maps::{TRUNK_VLANS, port},
     stats::{Drop, count, helper_ok, redirect_verdict},
+    trace::{Mode, step},
 };
 
 /// Whether trunk port `ifindex` carries network `net_id` tagged `vid`
@@ -66,8 +69,10 @@ fn push(ctx: &TcContext, vid: u16, row: u32) -> Result<(), Drop> {
     helper_ok(unsafe { bpf_skb_vlan_push(ctx.as_ptr() as *mut _, ETH_P_8021Q.to_be(), vid) }, row)
 }
 
+/// Removes the frame's tag (`vid`, recorded by a trace).
 #[inline(always)]
-pub fn pop(ctx: &TcContext, row: u32) -> Result<(), Drop> {
+pub fn pop<M: Mode>(ctx: &TcContext, vid: u16, row: u32) -> Result<(), Drop> {
+    step::<M>(STEP_POP, vid, 0, 0, 0);
     // SAFETY: helper call on our own context.
     helper_ok(unsafe { bpf_skb_vlan_pop(ctx.as_ptr() as *mut _) }, row)
 }
@@ -78,7 +83,8 @@ pub fn pop(ctx: &TcContext, row: u32) -> Result<(), Drop> {
 /// The frame is for the MAC that lives there, so it is `PACKET_HOST`, as
 /// the veth's own receive path would have marked it.
 #[inline(always)]
-pub fn redirect_to(ctx: &TcContext, ifindex: u32, e: Egress, row: u32) -> Result<i32, Drop> {
+pub fn redirect_to<M: Mode>(ctx: &TcContext, ifindex: u32, e: Egress, row: u32) -> Result<i32, Drop> {
+    step::<M>(STEP_EGRESS, e.vid, ifindex, e.peer as u32, 0);
     push(ctx, e.vid, row)?;
     if e.peer {
         // SAFETY: helper calls on our own context.
@@ -111,7 +117,8 @@ struct FloodCtx {
 /// list (a plain loop multiplied the verifier's work past its limit).
 /// Each copy goes only to a port that is a member of the network right
 /// now (the flood set may be older than a membership change).
-extern "C" fn flood_one(index: u64, data: *mut c_void) -> i64 {
+/// A trace records each copy instead of sending it.
+extern "C" fn flood_one<M: Mode>(index: u64, data: *mut c_void) -> i64 {
     // SAFETY: `data` is the FloodCtx on the caller's stack.
     let c = unsafe { &mut *(data as *mut FloodCtx) };
     let i = index as usize;
@@ -129,17 +136,19 @@ extern "C" fn flood_one(index: u64, data: *mut c_void) -> i64 {
     } else {
         port(p).is_some_and(|pc| pc.net_id == c.net_id)
     };
+    let vid = if c.tagged != 0 { c.vid as u16 } else { NO_VLAN };
+    step::<M>(STEP_FLOOD_LOCAL, vid, p, member as u32, 0);
     if !member {
-        count(c.row, Counter::DropNotMember);
+        count::<M>(c.row, Counter::DropNotMember);
         return 0;
     }
     // SAFETY: helper on the program's own context.
-    let r = unsafe { bpf_clone_redirect(c.skb, p, 0) };
+    let r = if M::TRACE { 0 } else { unsafe { bpf_clone_redirect(c.skb, p, 0) } };
     if r == 0 {
         c.sent += 1;
-        count(c.row, Counter::FloodLocalCopies);
+        count::<M>(c.row, Counter::FloodLocalCopies);
     } else {
-        count(c.row, Counter::DropHelperFailed);
+        count::<M>(c.row, Counter::DropHelperFailed);
     }
     0
 }
@@ -147,7 +156,7 @@ extern "C" fn flood_one(index: u64, data: *mut c_void) -> i64 {
 /// Clones the frame to the untagged or tagged members; returns how many
 /// copies went out.
 #[inline(always)]
-fn clone_all(
+fn clone_all<M: Mode>(
     ctx: &TcContext,
     fs: &FloodSet,
     net_id: u32,
@@ -160,7 +169,7 @@ fn clone_all(
     let mut c =
         FloodCtx { skb: ctx.skb.skb, fs, tagged: tagged as u32, skip, row, net_id, vid: vid as u32, sent: 0 };
     // SAFETY: callback and context as bpf_loop expects.
-    unsafe { bpf_loop(n, flood_one as *mut c_void, &mut c as *mut FloodCtx as *mut c_void, 0) };
+    unsafe { bpf_loop(n, flood_one::<M> as *mut c_void, &mut c as *mut FloodCtx as *mut c_void, 0) };
     c.sent
 }
 
@@ -175,7 +184,7 @@ pub fn flood_set(net_id: u32, row: u32) -> Result<&'static FloodSet, Drop> {
 /// members with one tag push for all. The frame itself is left as it
 /// came. Returns how many copies went out.
 #[inline(always)]
-pub fn flood_local(
+pub fn flood_local<M: Mode>(
     ctx: &TcContext,
     fs: &FloodSet,
     net_id: u32,
@@ -183,11 +192,12 @@ pub fn flood_local(
     skip: u32,
     row: u32,
 ) -> Result<u32, Drop> {
-    let mut sent = clone_all(ctx, fs, net_id, net.vlan, false, skip, row);
+    let mut sent = clone_all::<M>(ctx, fs, net_id, net.vlan, false, skip, row);
     if fs.n_tagged != 0 && net.vlan != NO_VLAN {
         push(ctx, net.vlan, row)?;
-        sent += clone_all(ctx, fs, net_id, net.vlan, true, skip, row);
-        pop(ctx, row)?;
+        sent += clone_all::<M>(ctx, fs, net_id, net.vlan, true, skip, row);
+        // SAFETY: helper call on our own context (the tag pushed above).
+        helper_ok(unsafe { bpf_skb_vlan_pop(ctx.as_ptr() as *mut _) }, row)?;
     }
     Ok(sent)
 }

@@ -14,15 +14,19 @@ use aya_ebpf::{
 };
 use overlay_common::{
     counters::{Counter, net_row},
+    is_group_mac,
     maps::{
         FDB_EV_AGED, FDB_EV_LEARNED, FDB_EV_MOVED, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbEvent,
         FdbKey, NET_F_EVENTS, NetConfig,
     },
 };
 
+use overlay_common::trace::*;
+
 use crate::{
     maps::{FDB, FDB_EVENTS, NET_FDB, network},
-    stats::{Drop, count},
+    stats::{Drop, count, count_live},
+    trace::{Live, Mode, step},
 };
 
 /// A learned entry is rewritten at most this often when traffic refreshes it.
@@ -75,40 +79,60 @@ fn report(event: u8, k: &FdbKey, e: &FdbEntry) {
         return;
     }
     if FDB_EVENTS.output::<FdbEvent>(FdbEvent::new(event, k, e), 0).is_err() {
-        count(net_row(k.net_id), Counter::FdbEventsLost);
+        count_live(net_row(k.net_id), Counter::FdbEventsLost);
     }
 }
 
 /// Deletes `k` (which held `e`) and, when this call removed it, takes it
-/// off its network's count and counts and reports it as aged.
+/// off its network's count and counts and reports it as aged. A trace
+/// only records the count.
 #[inline(always)]
-fn expire(k: &FdbKey, e: &FdbEntry) {
+fn expire<M: Mode>(k: &FdbKey, e: &FdbEntry) {
+    if M::TRACE {
+        count::<M>(net_row(k.net_id), Counter::AgedOut);
+        return;
+    }
     if FDB.remove(k).is_ok() {
         if let Some(n) = Learned::of(k.net_id) {
             n.add(u64::MAX);
         }
-        count(net_row(k.net_id), Counter::AgedOut);
+        count::<M>(net_row(k.net_id), Counter::AgedOut);
         report(FDB_EV_AGED, k, e);
     }
 }
 
+/// The destination's FDB entry, when the destination is unicast.
 #[inline(always)]
-pub fn lookup(net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
+pub fn lookup_dst<M: Mode>(net_id: u32, dst: [u8; 6], ageing_ns: u64) -> Hit {
+    if is_group_mac(&dst) {
+        step::<M>(STEP_FDB, 0, FDB_GROUP, 0, 0);
+        return Hit::Miss;
+    }
+    lookup::<M>(net_id, dst, ageing_ns)
+}
+
+#[inline(always)]
+pub fn lookup<M: Mode>(net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
     let k = FdbKey::new(net_id, mac);
     // SAFETY: plain-bytes value; see maps::port.
     let Some(e) = (unsafe { FDB.get(k) }) else {
+        step::<M>(STEP_FDB, 0, FDB_MISS, 0, 0);
         return Hit::Miss;
     };
     let e = *e;
     if e.expired(unsafe { bpf_ktime_get_ns() }, ageing_ns) {
-        expire(&k, &e);
+        step::<M>(STEP_FDB, 0, FDB_EXPIRED, 0, 0);
+        expire::<M>(&k, &e);
         return Hit::Miss;
     }
     if e.kind == FDB_KIND_PORT {
+        step::<M>(STEP_FDB, 0, FDB_HIT_PORT, e.ifindex, 0);
         Hit::Port(e.ifindex)
     } else if e.kind == FDB_KIND_REMOTE {
+        step::<M>(STEP_FDB, 0, FDB_HIT_REMOTE, e.remote_be, 0);
         Hit::Remote(e.remote_be)
     } else {
+        step::<M>(STEP_FDB, 0, FDB_MISS, 0, 0);
         Hit::Miss
     }
 }
@@ -129,7 +153,7 @@ extern "C" fn sweep_one(
     // SAFETY: the kernel passes a valid key, value and our context.
     let (k, e, c) = unsafe { (*key, *value, &*(ctx as *const SweepCtx)) };
     if e.expired(c.now, c.ageing_ns) {
-        expire(&k, &e);
+        expire::<Live>(&k, &e);
     }
     0
 }
@@ -164,23 +188,31 @@ fn sweep(net_id: u32, now: u64, ageing_ns: u64) -> bool {
 }
 
 /// Whether network `net_id` is at its learning limit (after a sweep, when
-/// one is due).
+/// one is due; a trace does not sweep).
 #[inline(always)]
-fn at_limit(net_id: u32, net: &NetConfig, now: u64, ageing_ns: u64) -> bool {
+fn at_limit<M: Mode>(net_id: u32, net: &NetConfig, now: u64, ageing_ns: u64) -> bool {
     let max = net.max_learned as u64;
     let Some(n) = Learned::of(net_id) else { return false };
     if max == 0 || n.get() < max {
         return false;
     }
-    !sweep(net_id, now, ageing_ns) || n.get() >= max
+    M::TRACE || !sweep(net_id, now, ageing_ns) || n.get() >= max
+}
+
+/// The place of an FDB entry as trace step fields (kind, ifindex or VTEP).
+#[inline(always)]
+fn learn_step<M: Mode>(outcome: u32, place: &FdbEntry) {
+    let at = if place.kind == FDB_KIND_PORT { place.ifindex } else { place.remote_be };
+    step::<M>(STEP_LEARN, 0, outcome, place.kind as u32, at);
 }
 
 /// Records that `mac` was seen at `place` (kind, ifindex/remote set).
 /// A static entry elsewhere is never overwritten: the frame is refused.
 /// A new MAC is learned only while the network is under its limit and the
-/// FDB has room; otherwise it is counted as `learn_fdb_full`.
+/// FDB has room; otherwise it is counted as `learn_fdb_full`. A trace
+/// writes nothing and records the outcome.
 #[inline(always)]
-pub fn learn(
+pub fn learn<M: Mode>(
     row: u32,
     net_id: u32,
     net: &NetConfig,
@@ -196,13 +228,19 @@ pub fn learn(
         let old = *old;
         if old.is_static() {
             return if old.same_place(&place) {
+                learn_step::<M>(LEARN_STATIC, &place);
                 Ok(())
             } else {
+                learn_step::<M>(LEARN_STATIC_ELSEWHERE, &place);
                 Err(Drop::new(row, Counter::DropSrcMacStatic))
             };
         }
         if old.same_place(&place) {
-            if now.wrapping_sub(old.seen_ns) >= REFRESH_NS {
+            if now.wrapping_sub(old.seen_ns) < REFRESH_NS {
+                learn_step::<M>(LEARN_KNOWN, &place);
+            } else if M::TRACE {
+                learn_step::<M>(LEARN_REFRESH, &place);
+            } else {
                 // Refresh only: not counted as learned. An entry that had
                 // aged out (nobody looked it up since) is back: reported, as
                 // the agent withdrew it when it aged.
@@ -214,14 +252,25 @@ pub fn learn(
             return Ok(());
         }
         // A move: the entry stays one of this network's.
+        if M::TRACE {
+            learn_step::<M>(LEARN_MOVE, &place);
+            count::<M>(row, Counter::Learned);
+            return Ok(());
+        }
         if FDB.insert(k, e, BPF_EXIST as u64).is_ok() {
-            count(row, Counter::Learned);
+            count::<M>(row, Counter::Learned);
             report(FDB_EV_MOVED, &k, &e);
             return Ok(());
         }
     }
-    if at_limit(net_id, net, now, ageing_ns) {
-        count(row, Counter::LearnFdbFull);
+    if at_limit::<M>(net_id, net, now, ageing_ns) {
+        learn_step::<M>(LEARN_LIMIT, &place);
+        count::<M>(row, Counter::LearnFdbFull);
+        return Ok(());
+    }
+    if M::TRACE {
+        learn_step::<M>(LEARN_NEW, &place);
+        count::<M>(row, Counter::Learned);
         return Ok(());
     }
     let mut r = FDB.insert(k, e, BPF_NOEXIST as u64);
@@ -233,12 +282,12 @@ pub fn learn(
             if let Some(n) = Learned::of(net_id) {
                 n.add(1);
             }
-            count(row, Counter::Learned);
+            count::<M>(row, Counter::Learned);
             report(FDB_EV_LEARNED, &k, &e);
         }
         // Another CPU learned it at the same moment: one entry, counted once.
         Err(e) if e != E2BIG => {}
-        Err(_) => count(row, Counter::LearnFdbFull),
+        Err(_) => count::<M>(row, Counter::LearnFdbFull),
     }
     Ok(())
 }

@@ -2,6 +2,9 @@
 //! - `tenant_tc`: TC ingress of tenant ports (frames leaving a VM/container).
 //! - `vtep_tc`: TC ingress of the underlay interface (VXLAN arriving).
 //! - `vtep_xdp`: XDP on the underlay, the known-unicast fast path.
+//!
+//! `tenant_trace` and `vtep_trace` are the two TC programs compiled with the
+//! trace flag (`trace::Trace`), for `overlayctl trace`; never attached.
 #![no_std]
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
@@ -17,6 +20,7 @@ mod neigh;
 mod rpf;
 mod stats;
 mod tenant_tc;
+mod trace;
 mod udp_csum;
 mod vtep_tc;
 mod vtep_xdp;

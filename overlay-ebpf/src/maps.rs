@@ -59,6 +59,10 @@ pub static MONITOR_CTL: Array<overlay_common::monitor::MonitorCtl> = Array::pinn
 #[map(name = "MONITOR_RATE")]
 pub static MONITOR_RATE: PerCpuArray<overlay_common::monitor::MonitorRate> = PerCpuArray::pinned(1, 0);
 
+/// Written by the trace programs only (`overlayctl trace`).
+#[map(name = "TRACE")]
+pub static TRACE: PerCpuArray<overlay_common::trace::TraceRecord> = PerCpuArray::pinned(1, 0);
+
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {
     let c = CONFIG.get(0)?;

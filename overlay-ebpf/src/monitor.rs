@@ -14,7 +14,7 @@ use overlay_common::{
 
 use crate::{
     maps::{MONITOR, MONITOR_CTL, MONITOR_RATE},
-    stats::{Drop, count},
+    stats::{Drop, count_live},
 };
 
 /// Whether an event of kind `flag` for stats row `row` is wanted now: the
@@ -39,7 +39,7 @@ fn wanted(flag: u32, row: u32) -> Option<u64> {
         r.count = 0;
     }
     if r.count >= ctl.rate_per_sec as u64 {
-        count(row, Counter::MonitorLost);
+        count_live(row, Counter::MonitorLost);
         return None;
     }
     r.count += 1;
@@ -51,7 +51,7 @@ fn wanted(flag: u32, row: u32) -> Option<u64> {
 pub fn on_drop(ctx: &TcContext, hook: u8, d: Drop) {
     let Some(now) = wanted(MON_DROPS, d.row) else { return };
     let Some(mut e) = MONITOR.reserve::<MonitorEvent>(0) else {
-        count(d.row, Counter::MonitorLost);
+        count_live(d.row, Counter::MonitorLost);
         return;
     };
     let p = e.as_mut_ptr();
@@ -88,7 +88,7 @@ pub fn on_fdb(event: u8, k: &FdbKey, e: &FdbEntry) {
     let row = k.net_id + 1;
     let Some(now) = wanted(MON_FDB, row) else { return };
     let Some(mut r) = MONITOR.reserve::<MonitorEvent>(0) else {
-        count(row, Counter::MonitorLost);
+        count_live(row, Counter::MonitorLost);
         return;
     };
     let p = r.as_mut_ptr();

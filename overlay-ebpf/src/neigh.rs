@@ -16,6 +16,7 @@ use overlay_common::{
     maps::{GlobalConfig, NET_F_LEARN_IP, NET_F_SUPPRESS, NeighEntry, NeighKey, NetConfig},
     neigh::{ARP_FRAME_LEN, NA_CHECKSUM, NA_FRAME_LEN, na_checksum, parse_arp, parse_nd},
     offsets,
+    trace::STEP_NEIGH_REPLY,
 };
 
 use crate::{
@@ -23,6 +24,7 @@ use crate::{
     deliver::{egress, redirect_to},
     maps::NEIGH,
     stats::{Drop, OrDrop, count, count_drop, helper_ok},
+    trace::{Mode, step},
 };
 
 /// A learned pair is rewritten at most this often when announced again.
@@ -45,7 +47,7 @@ pub struct TenantFrame<'a> {
 /// sends the reply back out of the port and returns its verdict (a failure
 /// is counted, and the verdict is a drop). -1: forward as usual.
 #[inline(always)]
-pub fn on_tenant_frame(t: &TenantFrame) -> i32 {
+pub fn on_tenant_frame<M: Mode>(t: &TenantFrame) -> i32 {
     // Only requests to a group address are answered: unicast traffic of a
     // network that does not learn never pays for a parse.
     if !learns(t) && !answers(t) {
@@ -54,9 +56,9 @@ pub fn on_tenant_frame(t: &TenantFrame) -> i32 {
     // The frame's own ethertype: `t.eth` may still show a tag popped since.
     let Some(ethertype_be) = SkbFrame(t.ctx).read::<u16>(offsets::ETH_TYPE) else { return -1 };
     if ethertype_be == ETH_P_ARP.to_be() {
-        arp(t)
+        arp::<M>(t)
     } else if ethertype_be == ETH_P_IPV6.to_be() {
-        nd(t)
+        nd::<M>(t)
     } else {
         -1
     }
@@ -64,11 +66,11 @@ pub fn on_tenant_frame(t: &TenantFrame) -> i32 {
 
 /// The verdict of a handler: -1 to forward as usual.
 #[inline(always)]
-fn verdict(r: Result<Option<i32>, Drop>) -> i32 {
+fn verdict<M: Mode>(r: Result<Option<i32>, Drop>) -> i32 {
     match r {
         Ok(Some(v)) => v,
         Ok(None) => -1,
-        Err(d) => count_drop(d),
+        Err(d) => count_drop::<M>(d),
     }
 }
 
@@ -85,41 +87,41 @@ fn answers(t: &TenantFrame) -> bool {
 /// ARP. BPF functions of their own (not inlined), [`arp`] and [`nd`]: their
 /// stack frames are not added to `tenant_ingress`'s, only stacked on it.
 #[inline(never)]
-fn arp(t: &TenantFrame) -> i32 {
-    verdict(try_arp(t))
+fn arp<M: Mode>(t: &TenantFrame) -> i32 {
+    verdict::<M>(try_arp::<M>(t))
 }
 
 #[inline(always)]
-fn try_arp(t: &TenantFrame) -> Result<Option<i32>, Drop> {
+fn try_arp<M: Mode>(t: &TenantFrame) -> Result<Option<i32>, Drop> {
     let Some(a) = parse_arp(&SkbFrame(t.ctx)) else { return Ok(None) };
     if learns(t)
         && let Some((ip, mac)) = a.announces(&t.eth.src)
     {
-        learn_pair(NeighKey::v4(t.net_id, ip), mac, t.row);
+        learn_pair::<M>(NeighKey::v4(t.net_id, ip), mac, t.row);
     }
     if answers(t)
         && let Some(ip) = a.answerable()
         && let Some(mac) = known(&NeighKey::v4(t.net_id, ip), t.cfg.ageing_ns)
     {
         a.reply_in_place(&mac, reply_room::<ARP_FRAME_LEN>(t)?);
-        return send_back(t, Counter::ArpSuppressed).map(Some);
+        return send_back::<M>(t, Counter::ArpSuppressed).map(Some);
     }
     Ok(None)
 }
 
 /// Neighbour discovery.
 #[inline(never)]
-fn nd(t: &TenantFrame) -> i32 {
-    verdict(try_nd(t))
+fn nd<M: Mode>(t: &TenantFrame) -> i32 {
+    verdict::<M>(try_nd::<M>(t))
 }
 
 #[inline(always)]
-fn try_nd(t: &TenantFrame) -> Result<Option<i32>, Drop> {
+fn try_nd<M: Mode>(t: &TenantFrame) -> Result<Option<i32>, Drop> {
     let Some(nd) = parse_nd(&SkbCopyFrame(t.ctx)) else { return Ok(None) };
     if learns(t)
         && let Some((ip, mac)) = nd.announces(&t.eth.src)
     {
-        learn_pair(NeighKey::v6(t.net_id, ip.octets()), mac, t.row);
+        learn_pair::<M>(NeighKey::v6(t.net_id, ip.octets()), mac, t.row);
     }
     if answers(t)
         && let Some(ip) = nd.answerable()
@@ -128,7 +130,7 @@ fn try_nd(t: &TenantFrame) -> Result<Option<i32>, Drop> {
         nd.reply_in_place(&mac, reply_room::<NA_FRAME_LEN>(t)?);
         let sum = na_checksum(&SkbFrame(t.ctx)).ok_or(Drop::new(t.row, Counter::DropHelperFailed))?;
         t.ctx.store(NA_CHECKSUM, &sum, 0).or_drop(t.row)?;
-        return send_back(t, Counter::NdSuppressed).map(Some);
+        return send_back::<M>(t, Counter::NdSuppressed).map(Some);
     }
     Ok(None)
 }
@@ -143,16 +145,16 @@ fn known(key: &NeighKey, ageing_ns: u64) -> Option<[u8; 6]> {
 }
 
 /// Learns `key` -> `mac` unless a configured pair says otherwise (counted
-/// as a conflict).
+/// as a conflict). A trace writes nothing.
 #[inline(always)]
-fn learn_pair(key: NeighKey, mac: [u8; 6], row: u32) {
+fn learn_pair<M: Mode>(key: NeighKey, mac: [u8; 6], row: u32) {
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain-bytes value.
     let moved = match unsafe { NEIGH.get(key) } {
         Some(e) if e.is_static() => {
             if e.mac != mac {
-                count(row, Counter::NeighConflict);
+                count::<M>(row, Counter::NeighConflict);
             }
             return;
         }
@@ -161,10 +163,10 @@ fn learn_pair(key: NeighKey, mac: [u8; 6], row: u32) {
         None => true,
     };
     let e = NeighEntry { mac, flags: 0, _pad: 0, updated_ns: now };
-    if NEIGH.insert(key, e, 0).is_err() {
-        count(row, Counter::NeighFull);
+    if !M::TRACE && NEIGH.insert(key, e, 0).is_err() {
+        count::<M>(row, Counter::NeighFull);
     } else if moved {
-        count(row, Counter::NeighLearned);
+        count::<M>(row, Counter::NeighLearned);
     }
 }
 
@@ -187,9 +189,10 @@ fn reply_room<'a, const N: usize>(t: &TenantFrame<'a>) -> Result<&'a mut [u8; N]
 /// Sends the reply written into the frame out of the port the request came
 /// in on, tagged as the port carries the network.
 #[inline(always)]
-fn send_back(t: &TenantFrame, c: Counter) -> Result<i32, Drop> {
+fn send_back<M: Mode>(t: &TenantFrame, c: Counter) -> Result<i32, Drop> {
+    step::<M>(STEP_NEIGH_REPLY, 0, 0, 0, 0);
     let e = egress(t.ifindex, t.net_id, t.net, t.row)?;
-    let v = redirect_to(t.ctx, t.ifindex, e, t.row)?;
-    count(t.row, c);
+    let v = redirect_to::<M>(t.ctx, t.ifindex, e, t.row)?;
+    count::<M>(t.row, c);
     Ok(v)
 }

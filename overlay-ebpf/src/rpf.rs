@@ -18,16 +18,27 @@ use aya_ebpf::{
 use overlay_common::{
     IPPROTO_UDP,
     maps::{CFG_F_RP_LOOSE, CFG_F_RP_STRICT, GlobalConfig, RP_CACHE_TTL_NS},
+    trace::STEP_RPF,
 };
 
-use crate::maps::RP_CACHE;
+use crate::{
+    maps::RP_CACHE,
+    trace::{Mode, step},
+};
 
 const AF_INET: u8 = 2;
 
 /// Whether a frame from `src_be` to `dst_be` that arrived on `ifindex`
-/// passes the configured check. `ctx` is the program's context.
+/// passes the configured check. `ctx` is the program's context. A trace
+/// does not cache the result.
 #[inline(always)]
-pub fn source_ok(ctx: *mut c_void, cfg: &GlobalConfig, ifindex: u32, src_be: u32, dst_be: u32) -> bool {
+pub fn source_ok<M: Mode>(
+    ctx: *mut c_void,
+    cfg: &GlobalConfig,
+    ifindex: u32,
+    src_be: u32,
+    dst_be: u32,
+) -> bool {
     if cfg.flags & (CFG_F_RP_STRICT | CFG_F_RP_LOOSE) == 0 {
         return true;
     }
@@ -37,10 +48,12 @@ pub fn source_ok(ctx: *mut c_void, cfg: &GlobalConfig, ifindex: u32, src_be: u32
     if let Some(t) = unsafe { RP_CACHE.get(src_be) }
         && now.wrapping_sub(*t) < RP_CACHE_TTL_NS
     {
+        step::<M>(STEP_RPF, 0, 1, 1, src_be);
         return true;
     }
     // SAFETY: all-zero is a valid bpf_fib_lookup.
-    let mut p: FibParams = unsafe { core::mem::zeroed() };
+    let mut params = core::mem::MaybeUninit::<FibParams>::uninit();
+    let p = unsafe { crate::access::zero(&mut params) };
     p.family = AF_INET;
     p.l4_protocol = IPPROTO_UDP;
     p.ifindex = ifindex;
@@ -49,10 +62,11 @@ pub fn source_ok(ctx: *mut c_void, cfg: &GlobalConfig, ifindex: u32, src_be: u32
     p.__bindgen_anon_3.ipv4_src = dst_be;
     p.__bindgen_anon_4.ipv4_dst = src_be;
     // SAFETY: helper with a valid parameter block of the declared size.
-    let r = unsafe { bpf_fib_lookup(ctx, &mut p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_SKIP_NEIGH) };
+    let r = unsafe { bpf_fib_lookup(ctx, p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_SKIP_NEIGH) };
     let routed = r == BPF_FIB_LKUP_RET_SUCCESS as i64 || r == BPF_FIB_LKUP_RET_NO_NEIGH as i64;
     let ok = routed && (cfg.flags & CFG_F_RP_STRICT == 0 || p.ifindex == ifindex);
-    if ok {
+    step::<M>(STEP_RPF, 0, ok as u32, 0, src_be);
+    if ok && !M::TRACE {
         let _ = RP_CACHE.insert(src_be, now, 0);
     }
     ok

@@ -1,12 +1,29 @@
 //! Per-CPU counters.
 
-use overlay_common::counters::{Counter, stats_index};
+use overlay_common::{
+    counters::{Counter, stats_index},
+    trace::{STEP_COUNT, TraceStep},
+};
 
-use crate::maps::STATS;
+use crate::{
+    maps::STATS,
+    trace::{Live, Mode, push},
+};
 
+/// Adds one to counter `c` of `row` (a trace records it instead).
 #[inline(always)]
-pub fn count(row: u32, c: Counter) {
-    add(row, c, 1);
+pub fn count<M: Mode>(row: u32, c: Counter) {
+    if M::TRACE {
+        push(TraceStep { kind: STEP_COUNT, counter: c as u8, vid: 0, a: row, b: 0, c: 0 });
+    } else {
+        add(row, c, 1);
+    }
+}
+
+/// [`count`] of the live programs (XDP, the monitor).
+#[inline(always)]
+pub fn count_live(row: u32, c: Counter) {
+    count::<Live>(row, c);
 }
 
 #[inline(always)]
@@ -59,7 +76,7 @@ pub fn redirect_verdict(r: i64, row: u32) -> Result<i32, Drop> {
 
 /// Counts a drop and returns the TC verdict for it.
 #[inline(always)]
-pub fn count_drop(d: Drop) -> i32 {
-    count(d.row, d.reason);
+pub fn count_drop<M: Mode>(d: Drop) -> i32 {
+    count::<M>(d.row, d.reason);
     aya_ebpf::bindings::TC_ACT_SHOT
 }

@@ -16,27 +16,44 @@ use overlay_common::{
         NET_F_LEARN_IP, NET_F_NO_FLOOD_UNKNOWN, NET_F_SUPPRESS, NET_F_VXLAN, PORT_F_PRIO_TAGGED,
         PORT_MODE_ACCESS, PortConfig, TrunkKey,
     },
+    monitor::HOOK_TENANT_TC,
     parse::{Reject, parse_l2},
+    trace::STEP_NETWORK,
 };
 
 use crate::{
     access::{SkbFrame, pull_headers},
     admit::is_vtep_of,
     deliver::{egress, flood_local, flood_set, pop, redirect_to},
-    fdb::{Hit, at_port, learn, lookup},
+    fdb::{Hit, at_port, learn, lookup_dst},
     maps::{TRUNK_VLANS, config, network, port},
     neigh::{TenantFrame, on_tenant_frame},
     stats::{Drop, count, count_drop},
+    trace::{self, Live, Mode, Trace, step},
     vxlan_tx::{encapsulate, flood_remote, send_final},
 };
 
 #[classifier]
 pub fn tenant_ingress(ctx: TcContext) -> i32 {
-    match try_tenant_ingress(&ctx) {
+    run::<Live>(&ctx)
+}
+
+/// `tenant_ingress` with the trace flag, for `overlayctl trace`.
+#[classifier]
+pub fn tenant_trace(ctx: TcContext) -> i32 {
+    run::<Trace>(&ctx)
+}
+
+#[inline(always)]
+fn run<M: Mode>(ctx: &TcContext) -> i32 {
+    trace::start::<M>(ctx);
+    match try_tenant_ingress::<M>(ctx) {
         Ok(v) => v,
         Err(d) => {
-            crate::monitor::on_drop(&ctx, overlay_common::monitor::HOOK_TENANT_TC, d);
-            count_drop(d)
+            if !M::TRACE {
+                crate::monitor::on_drop(ctx, HOOK_TENANT_TC, d);
+            }
+            count_drop::<M>(d)
         }
     }
 }
@@ -63,7 +80,7 @@ fn ingress_network(ifindex: u32, p: &PortConfig, vid: u16) -> Result<u32, Drop> 
     unsafe { TRUNK_VLANS.get(k) }.copied().ok_or(not_allowed)
 }
 
-fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
+fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
     let Some(cfg) = config() else {
         return Ok(TC_ACT_OK);
     };
@@ -78,38 +95,38 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         if vlan_present != 0 { Some((u16::from_be(vlan_proto as u16), vlan_tci as u16)) } else { None };
     let l2 = parse_l2(&SkbFrame(ctx), hw_tag, p.flags & PORT_F_PRIO_TAGGED != 0).map_err(|r| reject(0, r))?;
     let net_id = ingress_network(ifindex, p, l2.vid)?;
+    step::<M>(STEP_NETWORK, l2.vid, net_id, ifindex, 0);
     let net = network(net_id).ok_or(Drop::new(0, Counter::DropNoNetwork))?;
     let row = net_row(net_id);
-    count(row, Counter::RxTenant);
+    count::<M>(row, Counter::RxTenant);
     if l2.has_tag {
-        pop(ctx, row)?;
+        pop::<M>(ctx, l2.vid, row)?;
     }
-    learn(row, net_id, net, cfg.ageing_ns, l2.eth.src, at_port(ifindex))?;
+    learn::<M>(row, net_id, net, cfg.ageing_ns, l2.eth.src, at_port(ifindex))?;
     if net.flags & (NET_F_SUPPRESS | NET_F_LEARN_IP) != 0 {
         let t = TenantFrame { ctx, cfg, ifindex, net_id, net, row, eth: l2.eth };
-        let v = on_tenant_frame(&t);
+        let v = on_tenant_frame::<M>(&t);
         if v >= 0 {
             return Ok(v);
         }
     }
 
     let dst = l2.eth.dst;
-    let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(net_id, dst, cfg.ageing_ns) };
-    match hit {
+    match lookup_dst::<M>(net_id, dst, cfg.ageing_ns) {
         Hit::Port(out) if out == ifindex => Err(Drop::new(row, Counter::DropHairpin)),
         Hit::Port(out) => {
             let e = egress(out, net_id, net, row)?;
-            let v = redirect_to(ctx, out, e, row)?;
-            count(row, Counter::TxLocal);
+            let v = redirect_to::<M>(ctx, out, e, row)?;
+            count::<M>(row, Counter::TxLocal);
             Ok(v)
         }
         Hit::Remote(vtep) if net.flags & NET_F_VXLAN != 0 => {
             if !is_vtep_of(net_id, net, vtep) {
                 return Err(Drop::new(row, Counter::DropNotMember));
             }
-            encapsulate(ctx, cfg, net, vtep, row)?;
-            let v = send_final(ctx, cfg, vtep, row)?;
-            count(row, Counter::Encap);
+            encapsulate::<M>(ctx, cfg, net, vtep, row)?;
+            let v = send_final::<M>(ctx, cfg, vtep, row)?;
+            count::<M>(row, Counter::Encap);
             Ok(v)
         }
         Hit::Remote(_) => Err(Drop::new(row, Counter::DropNoNetwork)),
@@ -118,9 +135,9 @@ fn try_tenant_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         }
         Hit::Miss => {
             let fs = flood_set(net_id, row)?;
-            let targets = flood_local(ctx, fs, net_id, net, ifindex, row)?;
+            let targets = flood_local::<M>(ctx, fs, net_id, net, ifindex, row)?;
             if net.flags & NET_F_VXLAN != 0 && fs.n_peers != 0 {
-                return flood_remote(ctx, cfg, fs, net, row);
+                return flood_remote::<M>(ctx, cfg, fs, net_id, net, row);
             }
             // Every copy was a clone; the frame itself is consumed.
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodNoTarget)) } else { Ok(TC_ACT_STOLEN) }

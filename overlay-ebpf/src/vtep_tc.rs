@@ -11,30 +11,47 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use overlay_common::{
-    ETH_P_IPV4, PACKET_OTHERHOST,
+    ETH_P_IPV4, NO_VLAN, PACKET_OTHERHOST,
     counters::Counter,
     is_group_mac,
     maps::NET_F_NO_FLOOD_UNKNOWN,
+    monitor::HOOK_VTEP_TC,
     parse::{Reject, VxlanRx, parse_underlay},
+    trace::{STEP_DECAP, STEP_NETWORK},
 };
 
 use crate::{
     access::{SkbFrame, pull_headers},
     admit::{Admitted, admit},
     deliver::{egress, flood_local, flood_set, redirect_to},
-    fdb::{Hit, at_remote, learn, lookup},
+    fdb::{Hit, at_remote, learn, lookup_dst},
     maps::config,
     rpf::source_ok,
     stats::{Drop, OrDrop, count, count_drop, helper_ok},
+    trace::{self, Live, Mode, Trace, step},
 };
 
 #[classifier]
 pub fn vtep_ingress(ctx: TcContext) -> i32 {
-    match try_vtep_ingress(&ctx) {
+    run::<Live>(&ctx)
+}
+
+/// `vtep_ingress` with the trace flag, for `overlayctl trace --underlay`.
+#[classifier]
+pub fn vtep_trace(ctx: TcContext) -> i32 {
+    run::<Trace>(&ctx)
+}
+
+#[inline(always)]
+fn run<M: Mode>(ctx: &TcContext) -> i32 {
+    trace::start::<M>(ctx);
+    match try_vtep_ingress::<M>(ctx) {
         Ok(v) => v,
         Err(d) => {
-            crate::monitor::on_drop(&ctx, overlay_common::monitor::HOOK_VTEP_TC, d);
-            count_drop(d)
+            if !M::TRACE {
+                crate::monitor::on_drop(ctx, HOOK_VTEP_TC, d);
+            }
+            count_drop::<M>(d)
         }
     }
 }
@@ -45,7 +62,8 @@ pub fn vtep_ingress(ctx: TcContext) -> i32 {
 /// header stays in place and is overwritten by the inner one). Bytes past
 /// the inner frame's length (from the UDP length) are cut off.
 #[inline(always)]
-fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
+fn decapsulate<M: Mode>(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
+    step::<M>(STEP_DECAP, 0, 0, 0, 0);
     let room = rx.inner_off as i32;
     // DECAP_L3_IPV4 also clears the skb's tunnel state (encapsulation bit,
     // tunnel GSO type), so the frame can be encapsulated again later, e.g.
@@ -58,22 +76,22 @@ fn decapsulate(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
         // refuses super-packets with trailing bytes).
         helper_ok(unsafe { bpf_skb_change_tail(ctx.as_ptr() as *mut _, rx.inner_len as u32, 0) }, row)?;
     }
-    count(row, Counter::Decap);
+    count::<M>(row, Counter::Decap);
     Ok(())
 }
 
-fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
+fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
     let Some(cfg) = config() else {
         return Ok(TC_ACT_OK);
     };
     pull_headers(ctx);
-    count(0, Counter::RxUnderlay);
+    count::<M>(0, Counter::RxUnderlay);
     // SAFETY: reading a context field.
     let gso = unsafe { (*ctx.skb.skb).gso_size != 0 };
     let rx = match parse_underlay(&SkbFrame(ctx), cfg.local_vtep_be, cfg.udp_port_be, gso) {
         Ok(rx) => rx,
         Err(Reject::Pass(c)) => {
-            count(0, c);
+            count::<M>(0, c);
             return Ok(TC_ACT_OK);
         }
         Err(Reject::Drop(c)) => return Err(Drop::new(0, c)),
@@ -83,23 +101,23 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
         return Err(Drop::new(0, Counter::DropOtherHost));
     }
     let Admitted { net_id, net, row } = admit(&rx, cfg.local_vtep_be)?;
-    if !source_ok(ctx.as_ptr(), cfg, cfg.underlay_ifindex, rx.src_vtep_be, cfg.local_vtep_be) {
+    step::<M>(STEP_NETWORK, NO_VLAN, net_id, cfg.underlay_ifindex, rx.vni);
+    if !source_ok::<M>(ctx.as_ptr(), cfg, cfg.underlay_ifindex, rx.src_vtep_be, cfg.local_vtep_be) {
         return Err(Drop::new(row, Counter::DropRpFilter));
     }
-    learn(row, net_id, net, cfg.ageing_ns, rx.inner.src, at_remote(rx.src_vtep_be))?;
+    learn::<M>(row, net_id, net, cfg.ageing_ns, rx.inner.src, at_remote(rx.src_vtep_be))?;
 
     let dst = rx.inner.dst;
-    let hit = if is_group_mac(&dst) { Hit::Miss } else { lookup(net_id, dst, cfg.ageing_ns) };
-    match hit {
+    match lookup_dst::<M>(net_id, dst, cfg.ageing_ns) {
         Hit::Port(out) => {
             let mut e = egress(out, net_id, net, row)?;
             // Straight to a namespace only when the inner frame is IPv4:
             // no receive path runs again to set skb->protocol, which still
             // says IPv4 (the outer header's) after decapsulation.
             e.peer &= rx.inner.ethertype_be == ETH_P_IPV4.to_be();
-            decapsulate(ctx, &rx, row)?;
-            let v = redirect_to(ctx, out, e, row)?;
-            count(row, Counter::TxLocal);
+            decapsulate::<M>(ctx, &rx, row)?;
+            let v = redirect_to::<M>(ctx, out, e, row)?;
+            count::<M>(row, Counter::TxLocal);
             Ok(v)
         }
         // Split horizon: what came from the overlay never goes back into it.
@@ -108,9 +126,9 @@ fn try_vtep_ingress(ctx: &TcContext) -> Result<i32, Drop> {
             Err(Drop::new(row, Counter::DropUnknownUnicast))
         }
         Hit::Miss => {
-            decapsulate(ctx, &rx, row)?;
+            decapsulate::<M>(ctx, &rx, row)?;
             // Split horizon: local ports only, never other VTEPs.
-            let targets = flood_local(ctx, flood_set(net_id, row)?, net_id, net, 0, row)?;
+            let targets = flood_local::<M>(ctx, flood_set(net_id, row)?, net_id, net, 0, row)?;
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodNoTarget)) } else { Ok(TC_ACT_STOLEN) }
         }
     }

@@ -27,7 +27,8 @@ use crate::{
     fdb::{Hit, at_remote, learn, lookup},
     maps::{config, port},
     rpf::source_ok,
-    stats::count,
+    stats::count_live as count,
+    trace::Live,
 };
 
 #[xdp]
@@ -45,21 +46,21 @@ fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
         return None;
     }
     let Admitted { net_id, net, row } = admit(&rx, cfg.local_vtep_be).ok()?;
-    if !source_ok(ctx.ctx as *mut _, cfg, cfg.underlay_ifindex, rx.src_vtep_be, cfg.local_vtep_be) {
+    if !source_ok::<Live>(ctx.ctx as *mut _, cfg, cfg.underlay_ifindex, rx.src_vtep_be, cfg.local_vtep_be) {
         return None;
     }
     let (src, dst) = (rx.inner.src, rx.inner.dst);
     if is_group_mac(&dst) {
         return None;
     }
-    let Hit::Port(out) = lookup(net_id, dst, cfg.ageing_ns) else { return None };
+    let Hit::Port(out) = lookup::<Live>(net_id, dst, cfg.ageing_ns) else { return None };
     // One PORTS lookup: the port takes this network untagged (access or
     // trunk-native) and is marked as an XDP target.
     let p = port(out)?;
     if p.net_id != net_id || p.flags & PORT_F_XDP_TARGET == 0 {
         return None;
     }
-    learn(row, net_id, net, cfg.ageing_ns, src, at_remote(rx.src_vtep_be)).ok()?;
+    learn::<Live>(row, net_id, net, cfg.ageing_ns, src, at_remote(rx.src_vtep_be)).ok()?;
     let off = rx.inner_off as i32;
     // SAFETY: helper on our own context; the verifier re-checks pointers.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, off) } != 0 {

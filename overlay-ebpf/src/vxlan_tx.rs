@@ -14,31 +14,34 @@ use core::mem::size_of;
 use aya_ebpf::{
     EbpfContext,
     bindings::{
-        BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
+        __sk_buff, BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
         BPF_F_ADJ_ROOM_FIXED_GSO, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT,
         bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
         bpf_fib_lookup as FibParams, bpf_redir_neigh,
     },
+    cty::c_void,
     helpers::{
-        bpf_check_mtu, bpf_fib_lookup, bpf_get_hash_recalc, bpf_ktime_get_ns, bpf_redirect,
+        bpf_check_mtu, bpf_fib_lookup, bpf_get_hash_recalc, bpf_ktime_get_ns, bpf_loop, bpf_redirect,
         bpf_redirect_neigh, bpf_skb_change_head,
     },
     programs::TcContext,
 };
 use overlay_common::{
     ENCAP_ROOM, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, MAX_FLOOD_PEERS, UDP_HLEN, VXLAN_HLEN,
-    counters::Counter,
+    counters::{Counter, net_row},
     encap::{EncapParams, build_outer, csum_replace4, udp_src_port},
     frame::Frame,
     headers::EthHdr,
     maps::{CFG_F_UDP_CSUM, FloodSet, GlobalConfig, NEXT_HOP_TTL_NS, NetConfig, NextHop as CachedHop},
     offsets as off,
+    trace::*,
 };
 
 use crate::{
     access::SkbFrame,
-    maps::NEXT_HOP,
+    maps::{FLOOD, NEXT_HOP, config},
     stats::{Drop, OrDrop, count, helper_ok, redirect_verdict},
+    trace::{Mode, step},
 };
 
 const AF_INET: u8 = 2;
@@ -59,13 +62,14 @@ fn is_gso(ctx: &TcContext) -> bool {
 /// Puts outer Ethernet/IPv4/UDP/VXLAN headers in front of the frame,
 /// addressed to `dst_be`. Checks the result against the underlay MTU.
 #[inline(always)]
-pub fn encapsulate(
+pub fn encapsulate<M: Mode>(
     ctx: &TcContext,
     cfg: &GlobalConfig,
     net: &NetConfig,
     dst_be: u32,
     row: u32,
 ) -> Result<(), Drop> {
+    step::<M>(STEP_ENCAP, 0, dst_be, net.vni, 0);
     let inner_len = ctx.len();
     // SAFETY: helper on our context; hashes the inner flow before we add headers.
     let hash = unsafe { bpf_get_hash_recalc(ctx.as_ptr() as *mut _) };
@@ -132,20 +136,39 @@ enum NextHop {
     Unreachable,
 }
 
+impl NextHop {
+    /// Trace step fields: ifindex, `HOP_*`, the address resolved.
+    #[inline(always)]
+    fn describe(&self, dst_be: u32) -> (u32, u32, u32) {
+        match *self {
+            NextHop::Resolved { ifindex, .. } => (ifindex, HOP_FIB, dst_be),
+            NextHop::Unresolved { ifindex, gw_be } => (ifindex, HOP_UNRESOLVED, gw_be),
+            NextHop::Unreachable => (0, HOP_UNREACHABLE, dst_be),
+        }
+    }
+}
+
 /// The next hop towards `dst_be`: from `NEXT_HOP` while the entry is
 /// younger than `NEXT_HOP_TTL_NS`, else from the FIB (and cached when
-/// resolved; an unresolved or unreachable peer is never cached).
+/// resolved; an unresolved or unreachable peer is never cached; a trace
+/// changes nothing).
 #[inline(always)]
-fn next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
+fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain-bytes value; a concurrent update swaps in a whole new element.
     if let Some(c) = unsafe { NEXT_HOP.get(dst_be) }
         && now.wrapping_sub(c.looked_up_ns) < NEXT_HOP_TTL_NS
     {
+        step::<M>(STEP_NEXT_HOP, 0, c.ifindex, HOP_CACHED, dst_be);
         return NextHop::Resolved { ifindex: c.ifindex, smac: c.smac, dmac: c.dmac };
     }
     let nh = fib_next_hop(ctx, cfg, dst_be);
+    if M::TRACE {
+        let (ifindex, how, via) = nh.describe(dst_be);
+        step::<M>(STEP_NEXT_HOP, 0, ifindex, how, via);
+        return nh;
+    }
     match nh {
         NextHop::Resolved { ifindex, smac, dmac } => {
             let c = CachedHop { ifindex, smac, dmac, looked_up_ns: now };
@@ -161,7 +184,8 @@ fn next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
 #[inline(always)]
 fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
     // SAFETY: all-zero is a valid bpf_fib_lookup.
-    let mut p: FibParams = unsafe { core::mem::zeroed() };
+    let mut params = core::mem::MaybeUninit::<FibParams>::uninit();
+    let p = unsafe { crate::access::zero(&mut params) };
     p.family = AF_INET;
     p.l4_protocol = overlay_common::IPPROTO_UDP;
     p.ifindex = cfg.underlay_ifindex;
@@ -169,8 +193,7 @@ fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
     p.__bindgen_anon_4.ipv4_dst = dst_be;
     // tot_len 0: the FIB's MTU check is skipped (bpf_check_mtu handles GSO).
     // SAFETY: helper with a valid parameter block of the declared size.
-    let r =
-        unsafe { bpf_fib_lookup(ctx.as_ptr(), &mut p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_OUTPUT) };
+    let r = unsafe { bpf_fib_lookup(ctx.as_ptr(), p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_OUTPUT) };
     if r == BPF_FIB_LKUP_RET_SUCCESS as i64 {
         NextHop::Resolved { ifindex: p.ifindex, smac: p.smac, dmac: p.dmac }
     } else if r == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
@@ -209,8 +232,8 @@ fn retarget(ctx: &TcContext, old_be: u32, new_be: u32) -> Result<(), ()> {
 
 /// Sends the encapsulated frame itself to its destination (last action).
 #[inline(always)]
-pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) -> Result<i32, Drop> {
-    match next_hop(ctx, cfg, dst_be) {
+pub fn send_final<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) -> Result<i32, Drop> {
+    match next_hop::<M>(ctx, cfg, dst_be) {
         NextHop::Resolved { ifindex, smac, dmac } => {
             set_macs(ctx, &smac, &dmac).or_drop(row)?;
             // SAFETY: plain helper call.
@@ -218,11 +241,12 @@ pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) ->
         }
         NextHop::Unresolved { ifindex, gw_be } if skb_protocol(ctx) == ETH_P_IPV4 => {
             // SAFETY: all-zero is valid; the helper resolves the neighbour.
-            let mut nh: bpf_redir_neigh = unsafe { core::mem::zeroed() };
+            let mut params = core::mem::MaybeUninit::<bpf_redir_neigh>::uninit();
+            let nh = unsafe { crate::access::zero(&mut params) };
             nh.nh_family = AF_INET as u32;
             nh.__bindgen_anon_1.ipv4_nh = gw_be;
             // SAFETY: helper with a valid parameter block.
-            let r = unsafe { bpf_redirect_neigh(ifindex, &mut nh, size_of::<bpf_redir_neigh>() as i32, 0) };
+            let r = unsafe { bpf_redirect_neigh(ifindex, nh, size_of::<bpf_redir_neigh>() as i32, 0) };
             redirect_verdict(r, row)
         }
         NextHop::Unresolved { .. } => Err(Drop::new(row, Counter::DropNoNeighbour)),
@@ -231,30 +255,71 @@ pub fn send_final(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) ->
 }
 
 /// Sends a copy of the encapsulated frame; the frame is left as it was.
-/// (Asks the FIB directly: the cache's extra branches, multiplied by the
-/// verifier over the unrolled flood loop, exceed its 1M-instruction limit.)
+/// (Asks the FIB directly, not the cache, to keep the loop body small.)
+/// A trace records the copy instead of sending it.
 #[inline(always)]
-fn send_clone(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
-    match fib_next_hop(ctx, cfg, dst_be) {
+fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
+    let nh = fib_next_hop(ctx, cfg, dst_be);
+    if M::TRACE {
+        step::<M>(STEP_FLOOD_REMOTE, 0, dst_be, nh.describe(dst_be).1, 0);
+    }
+    match nh {
         NextHop::Resolved { ifindex, smac, dmac } => {
-            if set_macs(ctx, &smac, &dmac).is_ok() && ctx.clone_redirect(ifindex, 0).is_ok() {
-                count(row, Counter::FloodRemoteCopies);
+            if set_macs(ctx, &smac, &dmac).is_ok() && (M::TRACE || ctx.clone_redirect(ifindex, 0).is_ok()) {
+                count::<M>(row, Counter::FloodRemoteCopies);
             } else {
-                count(row, Counter::DropHelperFailed);
+                count::<M>(row, Counter::DropHelperFailed);
             }
         }
-        NextHop::Unresolved { .. } => count(row, Counter::DropNoNeighbour),
-        NextHop::Unreachable => count(row, Counter::DropNoRoute),
+        NextHop::Unresolved { .. } => count::<M>(row, Counter::DropNoNeighbour),
+        NextHop::Unreachable => count::<M>(row, Counter::DropNoRoute),
     }
+}
+
+/// What the `bpf_loop` callback needs to send one copy to a VTEP (small:
+/// it is on the program's stack, which a call chain through the UDP
+/// checksum callback nearly fills; the config and flood set are looked up
+/// again instead).
+#[repr(C)]
+struct RemoteCtx {
+    skb: *mut __sk_buff,
+    net_id: u32,
+    /// The VTEP the outer header is addressed to now (network order).
+    cur_be: u32,
+}
+
+/// `bpf_loop` callback: readdresses the outer header to peer `index` and
+/// sends a copy there; stops the loop (1) when it cannot. Verified once,
+/// however many peers (a plain loop was walked by the verifier once per
+/// peer).
+extern "C" fn flood_remote_one<M: Mode>(index: u64, data: *mut c_void) -> i64 {
+    // SAFETY: `data` is the RemoteCtx on the caller's stack.
+    let c = unsafe { &mut *(data as *mut RemoteCtx) };
+    let i = index as usize;
+    let (Some(cfg), Some(fs)) = (config(), FLOOD.get(c.net_id)) else { return 1 };
+    if i >= MAX_FLOOD_PEERS {
+        return 1;
+    }
+    let ctx = TcContext::new(c.skb);
+    let dst = fs.peers_be[i];
+    if dst != c.cur_be {
+        if retarget(&ctx, c.cur_be, dst).is_err() {
+            return 1;
+        }
+        c.cur_be = dst;
+    }
+    send_clone::<M>(&ctx, cfg, dst, net_row(c.net_id));
+    0
 }
 
 /// Head-end replication: one encapsulated copy per peer VTEP of the network.
 /// The frame itself goes to the last peer. Returns the TC verdict.
 #[inline(always)]
-pub fn flood_remote(
+pub fn flood_remote<M: Mode>(
     ctx: &TcContext,
     cfg: &GlobalConfig,
     fs: &FloodSet,
+    net_id: u32,
     net: &NetConfig,
     row: u32,
 ) -> Result<i32, Drop> {
@@ -263,32 +328,25 @@ pub fn flood_remote(
         return Err(Drop::new(row, Counter::DropFloodNoTarget));
     }
     let first = fs.peers_be[0];
-    encapsulate(ctx, cfg, net, first, row)?;
-    let mut cur = first;
+    encapsulate::<M>(ctx, cfg, net, first, row)?;
     // Copies to all peers but the last...
-    let mut i = 0usize;
-    while i < MAX_FLOOD_PEERS {
-        if i + 1 >= n {
-            break;
-        }
-        let dst = fs.peers_be[i];
-        i += 1;
-        if dst != cur {
-            if retarget(ctx, cur, dst).is_err() {
-                return Err(Drop::new(row, Counter::DropHelperFailed));
-            }
-            cur = dst;
-        }
-        send_clone(ctx, cfg, dst, row);
+    let copies = (n - 1) as u32;
+    let mut c = RemoteCtx { skb: ctx.skb.skb, net_id, cur_be: first };
+    let cb = flood_remote_one::<M> as *mut c_void;
+    // SAFETY: callback and context as bpf_loop expects. It returns how
+    // many iterations ran: fewer when one stopped the loop.
+    if unsafe { bpf_loop(copies, cb, &mut c as *mut RemoteCtx as *mut c_void, 0) } != copies as i64 {
+        return Err(Drop::new(row, Counter::DropHelperFailed));
     }
     // ...then the frame itself to the last one.
     let last = fs.peers_be[(n - 1) & (MAX_FLOOD_PEERS - 1)];
-    if last != cur && retarget(ctx, cur, last).is_err() {
+    if last != c.cur_be && retarget(ctx, c.cur_be, last).is_err() {
         return Err(Drop::new(row, Counter::DropHelperFailed));
     }
-    let v = send_final(ctx, cfg, last, row);
+    step::<M>(STEP_FLOOD_REMOTE, 0, last, 0, 0);
+    let v = send_final::<M>(ctx, cfg, last, row);
     if v.is_ok() {
-        count(row, Counter::FloodRemoteCopies);
+        count::<M>(row, Counter::FloodRemoteCopies);
     }
     v
 }

@@ -23,5 +23,6 @@ pub mod runtime;
 pub mod stats;
 pub mod status;
 pub mod tap;
+pub mod trace;
 
 pub use error::{Error, Result};

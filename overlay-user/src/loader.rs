@@ -31,28 +31,51 @@ pub const PROG_VTEP: &str = "vtep_ingress";
 pub const PROG_VTEP_XDP: &str = "vtep_xdp";
 /// The TC programs (the XDP one is loaded separately).
 pub const ALL_PROGRAMS: &[&str] = &[PROG_TENANT, PROG_VTEP];
+/// The TC programs compiled with the trace flag (`overlayctl trace`):
+/// loaded on demand, never attached or pinned.
+pub const PROG_TENANT_TRACE: &str = "tenant_trace";
+pub const PROG_VTEP_TRACE: &str = "vtep_trace";
+pub const TRACE_PROGRAMS: &[&str] = &[PROG_TENANT_TRACE, PROG_VTEP_TRACE];
 
 /// Loads the object; maps already pinned in `dir` are reused, the others
 /// are created and pinned there. The programs are verified and loaded but
 /// neither pinned nor attached (the BPF_PROG_TEST_RUN fixture uses this).
 pub fn load_object(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
-    let mut ebpf = EbpfLoader::new()
-        .default_map_pin_directory(dir)
-        .map_max_entries(MAP_FDB, fdb_size)
-        .load(OBJECT)
-        .map_err(|e| Error::Object(Box::new(e)))?;
-    let loaded = |prog: &str, source: ProgramError| Error::Program {
-        hint: verifier_hint(&source),
-        prog: prog.into(),
-        source: Box::new(source),
-    };
-    for name in ALL_PROGRAMS {
-        let p: &mut SchedClassifier = program(&mut ebpf, name)?;
-        p.load().map_err(|e| loaded(name, e))?;
-    }
+    let mut ebpf = open_object(dir, fdb_size)?;
+    load_tc(&mut ebpf, ALL_PROGRAMS)?;
     let x: &mut Xdp = program(&mut ebpf, PROG_VTEP_XDP)?;
     x.load().map_err(|e| loaded(PROG_VTEP_XDP, e))?;
     Ok(ebpf)
+}
+
+/// The object with only its trace programs loaded, on the maps pinned in
+/// `dir` (which must all exist: `maps::check_pins` first).
+pub fn load_trace(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
+    let mut ebpf = open_object(dir, fdb_size)?;
+    load_tc(&mut ebpf, TRACE_PROGRAMS)?;
+    Ok(ebpf)
+}
+
+/// Loads the trace programs into an object [`load_object`] opened (the
+/// BPF_PROG_TEST_RUN fixture traces with this).
+pub fn load_tc(ebpf: &mut Ebpf, names: &[&str]) -> Result<()> {
+    for name in names {
+        let p: &mut SchedClassifier = program(ebpf, name)?;
+        p.load().map_err(|e| loaded(name, e))?;
+    }
+    Ok(())
+}
+
+fn open_object(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
+    EbpfLoader::new()
+        .default_map_pin_directory(dir)
+        .map_max_entries(MAP_FDB, fdb_size)
+        .load(OBJECT)
+        .map_err(|e| Error::Object(Box::new(e)))
+}
+
+fn loaded(prog: &str, source: ProgramError) -> Error {
+    Error::Program { hint: verifier_hint(&source), prog: prog.into(), source: Box::new(source) }
 }
 
 /// The instance's programs, loaded and pinned in its directory.

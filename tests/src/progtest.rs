@@ -16,7 +16,7 @@ use overlay_user::{
     config::{Config, Network},
     loader,
     maps::Maps,
-    netlink,
+    netlink, trace,
 };
 
 use crate::{conf, netns::unique};
@@ -253,6 +253,85 @@ impl Fixture {
 
     pub fn net(&self, name: &str) -> u32 {
         self.ids[name]
+    }
+
+    /// Loads the trace programs (`overlayctl trace`) next to the live ones.
+    pub fn load_trace(&mut self) {
+        loader::load_tc(&mut self.ebpf, loader::TRACE_PROGRAMS).expect("load the trace programs (verifier)");
+    }
+
+    /// The trace of `frame` arriving on `dev` (the underlay program when
+    /// `dev` is the underlay), as `overlayctl trace` runs it.
+    pub fn trace(&self, dev: &str, frame: &[u8]) -> trace::Raw {
+        let hook =
+            if dev == self.cfg.underlay.interface { trace::Hook::Underlay } else { trace::Hook::Tenant };
+        trace::run(&self.ebpf, hook, self.ifindex[dev], frame).expect("trace")
+    }
+
+    /// The live program for `dev` (as [`Fixture::trace`] picks it).
+    pub fn live(&self, dev: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+        if dev == self.cfg.underlay.interface { self.underlay(frame) } else { self.tenant(dev, frame) }
+    }
+
+    /// Every map entry the datapath writes, with timestamps, and every
+    /// counter: what a trace must leave as it was.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut counters = BTreeMap::new();
+        let mut rows = vec![0];
+        rows.extend(self.ids.values().map(|id| net_row(*id)));
+        for row in rows {
+            for c in Counter::ALL {
+                let v: u64 = self.maps.stats.get(&stats_index(row, *c), 0).expect("stats").iter().sum();
+                if v != 0 {
+                    counters.insert((row, c.name()), v);
+                }
+            }
+        }
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        Snapshot {
+            counters,
+            fdb: sorted(self.maps.fdb.iter().map(|r| format!("{:?}", r.expect("fdb"))).collect()),
+            neigh: sorted(self.maps.neigh.iter().map(|r| format!("{:?}", r.expect("neigh"))).collect()),
+            next_hop: sorted(
+                self.maps.next_hop.iter().map(|r| format!("{:?}", r.expect("next hop"))).collect(),
+            ),
+            rp_cache: sorted(
+                self.maps.rp_cache.iter().map(|r| format!("{:?}", r.expect("rp cache"))).collect(),
+            ),
+            net_fdb: self
+                .ids
+                .values()
+                .map(|id| format!("{:?}", self.maps.net_fdb.get(id, 0).expect("NET_FDB")))
+                .collect(),
+        }
+    }
+}
+
+/// See [`Fixture::snapshot`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// (stats row, counter) -> value, non-zero only.
+    pub counters: BTreeMap<(u32, &'static str), u64>,
+    pub fdb: Vec<String>,
+    pub neigh: Vec<String>,
+    pub next_hop: Vec<String>,
+    pub rp_cache: Vec<String>,
+    pub net_fdb: Vec<String>,
+}
+
+impl Snapshot {
+    /// Counters that grew from `before` to `self`.
+    pub fn counter_delta(&self, before: &Snapshot) -> BTreeMap<(u32, &'static str), u64> {
+        self.counters
+            .iter()
+            .filter_map(|(k, v)| {
+                let d = v - before.counters.get(k).copied().unwrap_or(0);
+                (d != 0).then_some((*k, d))
+            })
+            .collect()
     }
 }
 

@@ -90,11 +90,90 @@ enum Cmd {
         #[arg(long, value_name = "ADDR")]
         listen: std::net::SocketAddr,
     },
+    /// Run the datapath on one frame against the live maps, without side
+    /// effects (no learning, no counters, no copies sent), and print the
+    /// path it takes: network, FDB, port or VTEP, flood copies, verdict.
+    Trace(TraceArgs),
     /// Per-reason counters, total and per network.
     Stats {
         #[arg(long)]
         reset: bool,
     },
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// The tenant port the frame arrives on.
+    #[arg(long, required_unless_present = "underlay", conflicts_with = "underlay")]
+    port: Option<String>,
+    /// The frame arrives on the underlay, as VXLAN (a built frame is sent
+    /// from --vtep with --vni to this host's VTEP address and MAC).
+    #[arg(long)]
+    underlay: bool,
+    /// The frame's bytes in hex, exactly as received (with --underlay the
+    /// outer headers too).
+    #[arg(long, conflicts_with_all = ["from", "to", "vlan", "ip", "arp", "vtep", "vni"])]
+    frame: Option<String>,
+    /// Source MAC of a built frame.
+    #[arg(long, required_unless_present = "frame")]
+    from: Option<MacAddr>,
+    /// Destination MAC (default with --arp: broadcast).
+    #[arg(long)]
+    to: Option<MacAddr>,
+    /// An 802.1Q tag with this VID.
+    #[arg(long)]
+    vlan: Option<u16>,
+    /// Source and destination address, A,B: UDP over IPv4 or IPv6 (with
+    /// --arp: the sender and the address asked for).
+    #[arg(long, value_parser = parse_ip_pair, value_name = "A,B")]
+    ip: Option<(IpAddr, IpAddr)>,
+    /// An ARP request (needs --ip).
+    #[arg(long)]
+    arp: bool,
+    /// --underlay: the peer VTEP that sends it (outer source).
+    #[arg(long, requires = "underlay")]
+    vtep: Option<Ipv4Addr>,
+    /// --underlay: the VNI.
+    #[arg(long, requires = "underlay")]
+    vni: Option<u32>,
+}
+
+fn parse_ip_pair(s: &str) -> std::result::Result<(IpAddr, IpAddr), String> {
+    let (a, b) = s.split_once(',').ok_or_else(|| format!("{s:?}: expected two addresses, A,B"))?;
+    let ip = |t: &str| t.trim().parse::<IpAddr>().map_err(|_| format!("{t:?} is not an IP address"));
+    Ok((ip(a)?, ip(b)?))
+}
+
+/// The frame `overlayctl trace` runs, and the interface it arrives on.
+fn trace_frame(t: &TraceArgs, state: &instance::State) -> Result<(Vec<u8>, String)> {
+    use overlay_user::trace::build;
+    let underlay = &state.config.underlay;
+    let ifname = if t.underlay { underlay.interface.clone() } else { t.port.clone().unwrap_or_default() };
+    if let Some(hex) = &t.frame {
+        return Ok((build::from_hex(hex)?, ifname));
+    }
+    let spec = build::FrameSpec {
+        src: t.from.context("--from MAC is needed (or --frame)")?,
+        dst: t.to,
+        vlan: t.vlan,
+        ips: t.ip,
+        arp: t.arp,
+    };
+    let inner = build::tenant(&spec)?;
+    if !t.underlay {
+        return Ok((inner, ifname));
+    }
+    let link = overlay_user::netlink::link_info(&underlay.interface)
+        .with_context(|| format!("underlay {}", underlay.interface))?;
+    let outer = build::Outer {
+        vtep: t.vtep.context("--underlay needs --vtep (the sending VTEP)")?,
+        local: underlay.address,
+        vni: t.vni.context("--underlay needs --vni")?,
+        port: underlay.port,
+        dst_mac: MacAddr(link.mac),
+        src_mac: MacAddr([0x02, 0, 0, 0, 0, 0xfe]),
+    };
+    Ok((build::vxlan_from(&outer, &inner)?, ifname))
 }
 
 #[derive(Subcommand)]
@@ -308,6 +387,19 @@ fn run(cli: Cli) -> Result<()> {
                     writeln!(o, "{text}").and_then(|_| o.flush()).is_ok()
                 },
             )?;
+        }
+        Cmd::Trace(t) => {
+            use overlay_user::trace::{Hook, trace};
+            let name = instance_name(&cli.name)?;
+            let state = instance::require_state(&name)?;
+            let (frame, ifname) = trace_frame(&t, &state)?;
+            let hook = if t.underlay { Hook::Underlay } else { Hook::Tenant };
+            let report = trace(&name, hook, &ifname, &frame).with_context(|| format!("trace on {ifname}"))?;
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                print!("{}", report.text());
+            }
         }
         Cmd::Metrics { listen } => {
             let name = instance_name(&cli.name)?;

@@ -120,6 +120,14 @@ fn underlay(e: &mut Event, b: &[u8], port: u16) {
     inner(e, b, vx + 8);
 }
 
+/// What a frame holds (type `frame`): MACs, VLAN, ethertype, addresses,
+/// and for VXLAN to `port` the outer addresses and VNI (`overlayctl trace`).
+pub fn frame(b: &[u8], port: u16) -> Event {
+    let mut e = Event { kind: "frame", len: Some(b.len() as u32), ..Default::default() };
+    underlay(&mut e, b, port);
+    e
+}
+
 fn counter(id: u16) -> Option<&'static str> {
     Counter::ALL.iter().find(|c| **c as u16 == id).map(|c| c.name())
 }

@@ -1,0 +1,63 @@
+//! The trace flag (see `overlay_common::trace`). Every function that has a
+//! side effect is generic over [`Mode`]: [`Live`] does it, [`Trace`] records
+//! a step instead. The flag is a compile-time constant, so the live
+//! programs carry no trace code and no extra branch.
+
+use aya_ebpf::programs::TcContext;
+use overlay_common::trace::{TRACE_STEPS, TraceRecord, TraceStep};
+
+use crate::maps::TRACE;
+
+pub trait Mode {
+    const TRACE: bool;
+}
+
+/// The attached programs: side effects happen.
+pub struct Live;
+/// `overlayctl trace`: side effects are recorded, not done.
+pub struct Trace;
+
+impl Mode for Live {
+    const TRACE: bool = false;
+}
+
+impl Mode for Trace {
+    const TRACE: bool = true;
+}
+
+/// Starts this CPU's record for a run of a trace program, tagged with the
+/// nonce userspace passed as the skb mark.
+#[inline(always)]
+pub fn start<M: Mode>(ctx: &TcContext) {
+    if !M::TRACE {
+        return;
+    }
+    if let Some(r) = TRACE.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot; reading a context field.
+        unsafe {
+            (*r).nonce = (*ctx.skb.skb).mark;
+            (*r).n = 0;
+        }
+    }
+}
+
+/// Records a step (trace programs only).
+#[inline(always)]
+pub fn step<M: Mode>(kind: u8, vid: u16, a: u32, b: u32, c: u32) {
+    if M::TRACE {
+        push(TraceStep { kind, counter: 0, vid, a, b, c });
+    }
+}
+
+/// Appends `s` without a branch (a branch per step multiplied the
+/// verifier's work over the flood loops past its limit): the index wraps,
+/// and the longest path is shorter than the record.
+#[inline(always)]
+pub fn push(s: TraceStep) {
+    let Some(r) = TRACE.get_ptr_mut(0) else { return };
+    // SAFETY: per-CPU slot, one program run at a time on this CPU.
+    let r: &mut TraceRecord = unsafe { &mut *r };
+    let n = r.n;
+    r.steps[n as usize & (TRACE_STEPS - 1)] = s;
+    r.n = n.wrapping_add(1);
+}

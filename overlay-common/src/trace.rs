@@ -42,7 +42,8 @@ pub const STEP_NEXT_HOP: u8 = 7;
 /// A flood copy to a local port: `a` = ifindex, `vid` = tag ([`crate::NO_VLAN`]:
 /// untagged), `b` = 1 when sent, 0 when the port is no longer a member.
 pub const STEP_FLOOD_LOCAL: u8 = 8;
-/// A flood copy to a VTEP: `a` = VTEP (network order), `b` = `HOP_*`.
+/// A flood copy to a VTEP: `a` = VTEP (network order), `b` =
+/// [`FLOOD_COPY`] or [`FLOOD_FRAME`]; its next hop is the next step.
 pub const STEP_FLOOD_REMOTE: u8 = 9;
 /// A counter the live program would add one to: `counter`, `a` = stats row.
 pub const STEP_COUNT: u8 = 10;
@@ -77,7 +78,11 @@ pub const FDB_EXPIRED: u32 = 4;
 /// A group (broadcast/multicast) destination: flooded, not looked up.
 pub const FDB_GROUP: u32 = 5;
 
-/// `STEP_NEXT_HOP.b` / `STEP_FLOOD_REMOTE.b`.
+/// `STEP_FLOOD_REMOTE.b`: a clone, or the frame itself (the last peer).
+pub const FLOOD_COPY: u32 = 1;
+pub const FLOOD_FRAME: u32 = 2;
+
+/// `STEP_NEXT_HOP.b`.
 pub const HOP_CACHED: u32 = 1;
 pub const HOP_FIB: u32 = 2;
 /// The neighbour is unresolved: `bpf_redirect_neigh` resolves it.

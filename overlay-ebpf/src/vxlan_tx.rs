@@ -255,15 +255,11 @@ pub fn send_final<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row
 }
 
 /// Sends a copy of the encapsulated frame; the frame is left as it was.
-/// (Asks the FIB directly, not the cache, to keep the loop body small.)
 /// A trace records the copy instead of sending it.
 #[inline(always)]
 fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
-    let nh = fib_next_hop(ctx, cfg, dst_be);
-    if M::TRACE {
-        step::<M>(STEP_FLOOD_REMOTE, 0, dst_be, nh.describe(dst_be).1, 0);
-    }
-    match nh {
+    step::<M>(STEP_FLOOD_REMOTE, 0, dst_be, FLOOD_COPY, 0);
+    match next_hop::<M>(ctx, cfg, dst_be) {
         NextHop::Resolved { ifindex, smac, dmac } => {
             if set_macs(ctx, &smac, &dmac).is_ok() && (M::TRACE || ctx.clone_redirect(ifindex, 0).is_ok()) {
                 count::<M>(row, Counter::FloodRemoteCopies);
@@ -343,7 +339,7 @@ pub fn flood_remote<M: Mode>(
     if last != c.cur_be && retarget(ctx, c.cur_be, last).is_err() {
         return Err(Drop::new(row, Counter::DropHelperFailed));
     }
-    step::<M>(STEP_FLOOD_REMOTE, 0, last, 0, 0);
+    step::<M>(STEP_FLOOD_REMOTE, 0, last, FLOOD_FRAME, 0);
     let v = send_final::<M>(ctx, cfg, last, row);
     if v.is_ok() {
         count::<M>(row, Counter::FloodRemoteCopies);

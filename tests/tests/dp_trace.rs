@@ -212,6 +212,13 @@ fn a_flood_to_128_peers_lists_every_copy() {
         let peers: Vec<u32> = steps(&t, STEP_FLOOD_REMOTE).iter().map(|s| s.a).collect();
         let want: Vec<u32> = (0..n).map(|i| be([198, 51, 100, i as u8 + 2])).collect();
         assert_eq!(peers, want, "one copy per peer, in order");
-        assert_eq!(steps(&t, STEP_FLOOD_REMOTE)[..n - 1].iter().filter(|s| s.b == HOP_FIB).count(), n - 1);
+        let copies = steps(&t, STEP_FLOOD_REMOTE).iter().filter(|s| s.b == FLOOD_COPY).count();
+        assert_eq!(copies, n - 1, "clones, then the frame itself");
+        let hops: Vec<u32> = steps(&t, STEP_NEXT_HOP).iter().map(|s| s.b).collect();
+        assert_eq!(hops, vec![HOP_FIB; n], "each peer's next hop from the FIB, none cached yet");
+        // The live run cached them all: a second flood uses the cache.
+        let t = traced(&f, "p1", &tenant_frame([0xff; 6], VM1));
+        let hops: Vec<u32> = steps(&t, STEP_NEXT_HOP).iter().map(|s| s.b).collect();
+        assert_eq!(hops, vec![HOP_CACHED; n], "every copy's next hop from the cache");
     });
 }

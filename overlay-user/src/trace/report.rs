@@ -38,8 +38,9 @@ pub struct Step {
     pub vtep: Option<Ipv4Addr>,
     /// learn: `new`, `move`, `refresh`, `known`, `static`,
     /// `static_elsewhere`, `limit`; fdb: `port`, `remote`, `miss`,
-    /// `expired`, `group`; next_hop / flood_remote: `cached`, `fib`,
-    /// `unresolved`, `unreachable`; flood_local: `sent`, `not_member`;
+    /// `expired`, `group`; next_hop: `cached`, `fib`, `unresolved`,
+    /// `unreachable`; flood_remote: `copy` (a clone) or `frame` (the frame
+    /// itself, to the last peer); flood_local: `sent`, `not_member`;
     /// rp_filter: `pass`, `pass_cached`, `fail`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<&'static str>,
@@ -172,23 +173,21 @@ impl Namer<'_> {
                 v.vtep = Some(ip(s.a));
                 v.vni = Some(s.b);
             }
-            STEP_NEXT_HOP | STEP_FLOOD_REMOTE => {
-                let hop = match s.b {
-                    HOP_CACHED => Some("cached"),
-                    HOP_FIB => Some("fib"),
-                    HOP_UNRESOLVED => Some("unresolved"),
-                    HOP_UNREACHABLE => Some("unreachable"),
-                    _ => None,
-                };
-                v.result = hop;
-                if s.kind == STEP_NEXT_HOP {
-                    v.step = "next_hop";
-                    v.interface = (s.a != 0).then(|| self.iface(s.a));
-                    v.via = Some(ip(s.c));
-                } else {
-                    v.step = "flood_remote";
-                    v.vtep = Some(ip(s.a));
-                }
+            STEP_NEXT_HOP => {
+                v.step = "next_hop";
+                v.result = Some(match s.b {
+                    HOP_CACHED => "cached",
+                    HOP_FIB => "fib",
+                    HOP_UNRESOLVED => "unresolved",
+                    _ => "unreachable",
+                });
+                v.interface = (s.a != 0).then(|| self.iface(s.a));
+                v.via = Some(ip(s.c));
+            }
+            STEP_FLOOD_REMOTE => {
+                v.step = "flood_remote";
+                v.vtep = Some(ip(s.a));
+                v.result = Some(if s.b == FLOOD_FRAME { "frame" } else { "copy" });
             }
             STEP_FLOOD_LOCAL => {
                 v.step = "flood_local";
@@ -366,15 +365,13 @@ fn step_text(s: &Step, f: &Event) -> String {
         "flood_local" => {
             format!("flood copy to {} {}: {}", o(&s.interface), tag(s.vlan), s.result.unwrap_or("?"))
         }
-        "flood_remote" => match s.result {
-            Some(r) => {
-                format!("flood copy to vtep {} ({r})", s.vtep.map(|v| v.to_string()).unwrap_or_default())
+        "flood_remote" => {
+            let vtep = s.vtep.map(|v| v.to_string()).unwrap_or_default();
+            match s.result {
+                Some("frame") => format!("flood: the frame itself to vtep {vtep}"),
+                _ => format!("flood copy to vtep {vtep}"),
             }
-            None => format!(
-                "flood: the frame itself to vtep {}",
-                s.vtep.map(|v| v.to_string()).unwrap_or_default()
-            ),
-        },
+        }
         "count" => format!("count {} [{}]", s.counter.unwrap_or("?"), o(&s.network)),
         "rp_filter" => format!(
             "rp_filter source {}: {}",

@@ -12,6 +12,7 @@ use aya_ebpf::{
     bindings::{BPF_EXIST, BPF_NOEXIST},
     helpers::{bpf_for_each_map_elem, bpf_ktime_get_ns},
 };
+use aya_log_ebpf::warn;
 use overlay_common::{
     counters::{Counter, net_row},
     is_group_mac,
@@ -274,20 +275,34 @@ pub fn learn<M: Mode>(
         return Ok(());
     }
     let mut r = FDB.insert(k, e, BPF_NOEXIST as u64);
-    if r == Err(E2BIG) && sweep(net_id, now, ageing_ns) {
+    let swept = r == Err(E2BIG) && sweep(net_id, now, ageing_ns);
+    if swept {
         r = FDB.insert(k, e, BPF_NOEXIST as u64);
     }
     match r {
         Ok(()) => {
             if let Some(n) = Learned::of(net_id) {
                 n.add(1);
+                // A rare event for the log: the network has just reached
+                // its limit (once per crossing; at worst twice in a race).
+                let max = net.max_learned as u64;
+                if max != 0 && n.get() == max {
+                    warn!(&(), "network id {} reached max_learned {}: new MACs are not learned", net_id, max);
+                }
             }
             count::<M>(row, Counter::Learned);
             report(FDB_EV_LEARNED, &k, &e);
         }
         // Another CPU learned it at the same moment: one entry, counted once.
         Err(e) if e != E2BIG => {}
-        Err(_) => count::<M>(row, Counter::LearnFdbFull),
+        Err(_) => {
+            count::<M>(row, Counter::LearnFdbFull);
+            // At most once a second per network: only right after a sweep
+            // (which runs at most that often) that freed nothing.
+            if swept {
+                warn!(&(), "FDB full: network id {} cannot learn (fdb_size reached)", net_id);
+            }
+        }
     }
     Ok(())
 }

@@ -382,7 +382,13 @@ pub fn down(name: &str) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    for f in [object_path(name), state_path(name), lock_path(name), crate::monitor::lock_path(name)] {
+    for f in [
+        object_path(name),
+        state_path(name),
+        lock_path(name),
+        crate::monitor::lock_path(name),
+        crate::dplog::path(name),
+    ] {
         match fs::remove_file(f) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}

@@ -8,6 +8,7 @@ pub mod bpffs;
 pub mod changes;
 pub mod cni;
 pub mod config;
+pub mod dplog;
 pub mod error;
 pub mod fdb;
 pub mod instance;

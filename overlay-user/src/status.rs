@@ -18,7 +18,12 @@ pub struct Status {
     /// The control plane (`[control]`): what its agent last reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control: Option<crate::agent::status::AgentStatus>,
+    /// The datapath's rare events (aya-log), the last [`LOG_LINES`].
+    pub log: Vec<crate::dplog::LogLine>,
 }
+
+/// Lines of the datapath log `status` shows.
+pub const LOG_LINES: usize = 10;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct UnderlayStatus {
@@ -145,5 +150,6 @@ pub fn read(name: &str) -> Result<Status> {
                 ..Default::default()
             })
         }),
+        log: crate::dplog::tail(name, LOG_LINES)?,
     })
 }

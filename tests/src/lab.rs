@@ -107,6 +107,7 @@ impl Drop for Host {
             overlay_user::agent::lock_path(&self.instance),
             overlay_user::instance::lock_path(&self.instance),
             overlay_user::monitor::lock_path(&self.instance),
+            overlay_user::dplog::path(&self.instance),
         ] {
             let _ = std::fs::remove_file(f);
         }

@@ -284,7 +284,14 @@ impl Agent {
         let (mut dirty, mut local_dirty) = (false, false);
         loop {
             tokio::select! {
-                _ = keep.tick() => keeper.keep_alive().await.map_err(etcd_err("lease keep-alive"))?,
+                _ = keep.tick() => {
+                    keeper.keep_alive().await.map_err(etcd_err("lease keep-alive"))?;
+                    // The datapath's rare events, into NAME.log and the agent's log.
+                    match crate::dplog::drain(&self.name) {
+                        Ok(lines) => lines.iter().for_each(|l| log::warn!("datapath: {}", l.message)),
+                        Err(e) => log::warn!("datapath log: {e}"),
+                    }
+                }
                 m = alive.message() => match m.map_err(etcd_err("lease keep-alive"))? {
                     Some(r) if r.ttl() > 0 => {}
                     _ => {

@@ -595,6 +595,12 @@ fn status(name: &str, json: bool) -> Result<()> {
             out!("  ignored {why}: {n}");
         }
     }
+    if !st.log.is_empty() {
+        out!("\ndatapath log (last {}):", overlay_user::status::LOG_LINES);
+        for l in &st.log {
+            out!("  {} {:<5} {}", l.time, l.level, l.message);
+        }
+    }
     Ok(())
 }
 

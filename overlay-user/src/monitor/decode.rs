@@ -13,9 +13,16 @@ use crate::mac::MacAddr;
 /// One event as `monitor` prints it (and `-j` writes it, one object a line).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Event {
-    /// `drop`, `learned`, `moved`, `aged`.
+    /// `drop`, `learned`, `moved`, `aged`, `log` (the datapath's rare
+    /// events, e.g. a network reaching `max_learned`).
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// log: `warn`, `error`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// log: what happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// Drops: the counter's label, as `stats` names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
@@ -191,6 +198,9 @@ pub fn line(e: &Event) -> String {
         o(e.vni.map(|v| v.to_string())),
         o(e.vlan.map(|v| v.to_string()))
     );
+    if e.kind == "log" {
+        return format!("log     {} {}", o(e.level.clone()), o(e.message.clone()));
+    }
     if e.kind != "drop" {
         return format!(
             "{:<7} {net} {} at {}",

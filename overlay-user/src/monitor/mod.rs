@@ -129,6 +129,18 @@ pub fn run(
         if renewed.elapsed() >= Duration::from_secs(1) {
             sw.renew()?;
             renewed = Instant::now();
+            // The datapath's rare events (aya-log), once a second.
+            for l in crate::dplog::drain(name)? {
+                let e = Event {
+                    kind: "log",
+                    level: Some(l.level),
+                    message: Some(l.message),
+                    ..Default::default()
+                };
+                if !emit(&e) {
+                    return Ok(());
+                }
+            }
         }
     }
     Ok(())

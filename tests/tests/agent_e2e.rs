@@ -449,3 +449,95 @@ fn more_vteps_than_a_flood_set_holds_is_reported_not_truncated_silently() {
     let text = hosts[0].ctl("status");
     assert!(text.contains("ERROR: 2 VTEPs beyond the flood set's capacity are not flooded to"), "{text}");
 }
+
+/// `monitor -j --learn` on host 0, its lines read by a thread.
+struct Monitor {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Monitor {
+    fn start(h: &Host) -> Monitor {
+        use std::io::BufRead;
+        let mut child =
+            h.ns.spawn(&format!("exec {} --name {} -j monitor --learn", overlayctl().display(), h.instance));
+        let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let mut first = String::new();
+        err.read_line(&mut first).expect("monitor stderr");
+        assert!(first.contains("monitoring"), "monitor did not start: {first}");
+        let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                if tx.send(serde_json::from_str(&l).expect("event json")).is_err() {
+                    break;
+                }
+            }
+        });
+        Monitor { child, lines }
+    }
+
+    /// Control-plane events (kind, location, MAC) received until `want`
+    /// of them arrived (10 s at most), then any stragglers for 1 s.
+    fn control_events(&self, want: usize) -> Vec<(String, String, String)> {
+        let mut got = Vec::new();
+        let end = Instant::now() + Duration::from_secs(10);
+        while got.len() < want && Instant::now() < end {
+            if let Ok(v) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                got.push(v);
+            }
+        }
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(1)) {
+            got.push(v);
+        }
+        let mut out: Vec<(String, String, String)> = got
+            .iter()
+            .filter(|e| {
+                ["installed", "withdrawn", "vtep_added", "vtep_removed"]
+                    .contains(&e["type"].as_str().unwrap())
+            })
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap_or("-").to_string();
+                (s("type"), s("location"), s("mac"))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn monitor_reports_control_plane_installs_and_withdrawals() {
+    let (hosts, u, _vms) = hosts_with_vms(3);
+    let _etcd = Etcd::start(&u);
+    let _a0 = Agent::start(&hosts[0], &agent_host(0, 30), "");
+    let m = Monitor::start(&hosts[0]);
+    let a1 = Agent::start(&hosts[1], &agent_host(1, 30), "--leave");
+    let _a2 = Agent::start(&hosts[2], &agent_host(2, 30), "");
+    wait_until("converged", 10, || converged(&hosts, &[0, 1, 2]));
+    let t = |k: &str, ip: &str, mac: &str| (k.to_string(), format!("remote:{ip}"), mac.to_string());
+    assert_eq!(
+        m.control_events(4),
+        [
+            t("installed", "192.0.2.2", &vm_mac(1)),
+            t("installed", "192.0.2.3", &vm_mac(2)),
+            t("vtep_added", "192.0.2.2", "-"),
+            t("vtep_added", "192.0.2.3", "-"),
+        ],
+        "one event per VTEP and MAC installed"
+    );
+    a1.stop();
+    wait_until("host 2 dropped after --leave", 5, || converged(&hosts, &[0, 2]));
+    assert_eq!(
+        m.control_events(2),
+        [t("vtep_removed", "192.0.2.2", "-"), t("withdrawn", "192.0.2.2", &vm_mac(1))],
+        "one event per VTEP and MAC withdrawn"
+    );
+}

@@ -55,9 +55,14 @@ pub struct Event {
     /// Drops: the frame's length.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub len: Option<u32>,
-    /// FDB events: the MAC and where it is (`port:IF`, `remote:IP`).
+    /// FDB events: the MAC and where it is (`port:IF`, `remote:IP`);
+    /// control-plane events (`installed`, `withdrawn`, `vtep_added`,
+    /// `vtep_removed`): the MAC (none for VTEPs) and `remote:IP`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
+    /// `installed`: the addresses published with the MAC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ips: Option<Vec<IpAddr>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
 }

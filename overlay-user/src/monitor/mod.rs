@@ -3,8 +3,11 @@
 //! `overlay_common::monitor` for the datapath's side). One monitor per
 //! instance (a lock beside the state file); on exit, SIGINT or SIGTERM the
 //! events are switched off again, and a monitor killed with -9 lets them
-//! stop by themselves within three seconds.
+//! stop by themselves within three seconds. With `--learn` it also
+//! reports the control plane's installs and withdrawals (`control.rs`), and
+//! always the datapath's rare log events.
 
+pub mod control;
 pub mod decode;
 
 use std::{
@@ -109,6 +112,7 @@ pub fn run(
     let mut sw =
         Switch { ctl, want: MonitorCtl { flags, rate_per_sec: opts.rate, row, _pad: 0, until_ns: 0 } };
     sw.renew()?;
+    let mut control = control::Watch::new(name);
     ready();
     let mut renewed = Instant::now();
     while !STOP.load(Ordering::SeqCst) {
@@ -124,6 +128,13 @@ pub fn run(
             drop(item);
             if !emit(&decode(&ev, &names)) {
                 return Ok(());
+            }
+        }
+        if opts.fdb {
+            for e in control.poll(name, opts.network.as_deref()) {
+                if !emit(&e) {
+                    return Ok(());
+                }
             }
         }
         if renewed.elapsed() >= Duration::from_secs(1) {

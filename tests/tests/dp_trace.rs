@@ -124,6 +124,13 @@ fn each_drop_is_traced_with_its_reason() {
         let ip_len = (big.len() - 14) as u16;
         big[16..18].copy_from_slice(&ip_len.to_be_bytes());
         fix_ipv4_checksum(&mut big);
+        let mut no_i_flag = from_vtep(PEER, 100, &plain);
+        no_i_flag[42] = 0;
+        let mut bad_checksum = from_vtep(PEER, 100, &plain);
+        bad_checksum[24] ^= 0xff;
+        // A veth end that is not a port.
+        let p1b = overlay_user::netlink::link_info("p1b").expect("p1b").index;
+        f.ifindex.insert("p1b".into(), p1b);
         let cases: Vec<(&str, Vec<u8>, Counter)> = vec![
             ("p2", tenant_frame(VM2, [2, 0, 0, 0, 0, 5]), DropHairpin),
             ("p1", push_tag(&plain, 0x8100, 10), DropVlanNotAllowed),
@@ -137,6 +144,12 @@ fn each_drop_is_traced_with_its_reason() {
             ("u0", from_vtep(PEER, 100, &push_tag(&plain, 0x8100, 10)), DropInnerTagged),
             ("u0", from_vtep(PEER, 100, &tenant_frame(VM2, [0xff; 6])), DropSrcMacInvalid),
             ("u0", from_vtep(LOCAL, 100, &plain), DropVtepSrcInvalid),
+            ("p3", push_tag(&plain, 0x8100, 0), DropVlanPriorityTagged),
+            ("p3", push_tag(&plain, 0x8100, 10)[..16].to_vec(), DropMalformed),
+            ("p1b", plain.clone(), DropNotAPort),
+            ("u0", no_i_flag, DropVxlanNoIFlag),
+            ("u0", bad_checksum, DropBadIpChecksum),
+            ("u0", vxlan_from([2, 0, 0, 0, 0, 0x99], PEER_MAC, PEER, LOCAL, 100, &plain), DropOtherHost),
         ];
         for (dev, frame, reason) in cases {
             let t = traced(&f, dev, &frame);
@@ -220,5 +233,44 @@ fn a_flood_to_128_peers_lists_every_copy() {
         let t = traced(&f, "p1", &tenant_frame([0xff; 6], VM1));
         let hops: Vec<u32> = steps(&t, STEP_NEXT_HOP).iter().map(|s| s.b).collect();
         assert_eq!(hops, vec![HOP_CACHED; n], "every copy's next hop from the cache");
+    });
+}
+
+#[test]
+fn drops_on_the_next_hop_the_reverse_path_and_when_nothing_floods() {
+    let mut c = dp_config();
+    // Behind a VTEP with no route to it, and one on the underlay's subnet
+    // whose neighbour is unknown (a non-IP frame cannot have it resolved).
+    c.fdb.push(overlay_tests::conf::fdb_remote("02:00:00:00:00:0a", "blue", "198.51.100.99"));
+    c.fdb.push(overlay_tests::conf::fdb_remote("02:00:00:00:00:0b", "blue", "192.0.2.77"));
+    // VXLAN from any VTEP (then the reverse-path check decides), and a
+    // network whose only port is p4 (a flood has no target).
+    c.networks[0].learn_unknown_peers = true;
+    // Unknown unicast is not flooded (a control plane knows every MAC; no
+    // agent runs here, the maps are what matters).
+    c.networks[0].flood_unknown = false;
+    c.control = Some(overlay_tests::etcd::control(10));
+    c.networks.push(vlan("green", 30));
+    c.ports[3] = access("p4", "green");
+    in_private_netns(move || {
+        let mut f = Fixture::new(&c);
+        f.load_trace();
+        let t = traced(&f, "p1", &tenant_frame([2, 0, 0, 0, 0, 0x0a], VM1));
+        assert_eq!(drop_reason(&t), Some("drop_no_route"));
+        assert_eq!(steps(&t, STEP_NEXT_HOP)[0].b, HOP_UNREACHABLE);
+        let mut arp = eth([2, 0, 0, 0, 0, 0x0b], VM1, 0x0806);
+        arp.resize(60, 0);
+        let t = traced(&f, "p1", &arp);
+        assert_eq!(drop_reason(&t), Some("drop_no_neighbour"));
+        assert_eq!(steps(&t, STEP_NEXT_HOP)[0].b, HOP_UNRESOLVED);
+        // No route back to the outer source.
+        let t = traced(&f, "u0", &from_vtep([198, 51, 100, 5], 100, &tenant_frame(VM2, REMOTE_VM)));
+        assert_eq!(drop_reason(&t), Some("drop_rp_filter"));
+        assert_eq!(steps(&t, STEP_RPF)[0].a, 0, "the check failed");
+        let t = traced(&f, "p4", &tenant_frame([0xff; 6], VM1));
+        assert_eq!(drop_reason(&t), Some("drop_flood_no_target"));
+        let t = traced(&f, "p1", &tenant_frame([2, 0, 0, 0, 0, 0x77], VM1));
+        assert_eq!(drop_reason(&t), Some("drop_unknown_unicast"));
+        assert_eq!(steps(&t, STEP_FDB)[0].a, FDB_MISS);
     });
 }

@@ -230,9 +230,10 @@ Program cost, case by case:
 - **Tagged egress and flooding** check each port's membership at that
   moment (one `TRUNK_VLANS` or `PORTS` lookup per port), so a stale entry
   never crosses networks.
-- **Flooding** costs one `bpf_clone_redirect` plus a FIB lookup per peer
-  VTEP (head-end replication; the kernel's vxlan device clones per FDB
-  `00:00:00:00:00:00` entry in the same way).
+- **Flooding** costs one `bpf_clone_redirect` per peer VTEP, each copy
+  readdressed and sent by a `bpf_loop` callback with the next hop from
+  `NEXT_HOP` (head-end replication; the kernel's vxlan device clones per
+  FDB `00:00:00:00:00:00` entry in the same way).
 - **Answered ARP and NS** (`arp_suppressed`, `nd_suppressed`): the parse
   (for NS with the ICMPv6 checksum, by `bpf_csum_diff`), one `NEIGH`
   lookup, the reply written over the request in place (`bpf_skb_change_tail`

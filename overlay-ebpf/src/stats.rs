@@ -74,6 +74,21 @@ pub fn redirect_verdict(r: i64, row: u32) -> Result<i32, Drop> {
     if r == redirect as i64 { Ok(redirect) } else { Err(Drop::new(row, Counter::DropHelperFailed)) }
 }
 
+/// The end of a TC entry point: the verdict, or a counted drop (with a
+/// monitor event, from the live programs).
+#[inline(always)]
+pub fn verdict<M: Mode>(ctx: &aya_ebpf::programs::TcContext, hook: u8, r: Result<i32, Drop>) -> i32 {
+    match r {
+        Ok(v) => v,
+        Err(d) => {
+            if !M::TRACE {
+                crate::monitor::on_drop(ctx, hook, d);
+            }
+            count_drop::<M>(d)
+        }
+    }
+}
+
 /// Counts a drop and returns the TC verdict for it.
 #[inline(always)]
 pub fn count_drop<M: Mode>(d: Drop) -> i32 {

@@ -28,7 +28,7 @@ use crate::{
     fdb::{Hit, at_port, learn, lookup_dst},
     maps::{TRUNK_VLANS, config, network, port},
     neigh::{TenantFrame, on_tenant_frame},
-    stats::{Drop, count, count_drop},
+    stats::{Drop, count, verdict},
     trace::{self, Live, Mode, Trace, step},
     vxlan_tx::{encapsulate, flood_remote, send_final},
 };
@@ -47,15 +47,7 @@ pub fn tenant_trace(ctx: TcContext) -> i32 {
 #[inline(always)]
 fn run<M: Mode>(ctx: &TcContext) -> i32 {
     trace::start::<M>(ctx);
-    match try_tenant_ingress::<M>(ctx) {
-        Ok(v) => v,
-        Err(d) => {
-            if !M::TRACE {
-                crate::monitor::on_drop(ctx, HOOK_TENANT_TC, d);
-            }
-            count_drop::<M>(d)
-        }
-    }
+    verdict::<M>(ctx, HOOK_TENANT_TC, try_tenant_ingress::<M>(ctx))
 }
 
 #[inline(always)]

@@ -27,7 +27,7 @@ use crate::{
     fdb::{Hit, at_remote, learn, lookup_dst},
     maps::config,
     rpf::source_ok,
-    stats::{Drop, OrDrop, count, count_drop, helper_ok},
+    stats::{Drop, OrDrop, count, helper_ok, verdict},
     trace::{self, Live, Mode, Trace, step},
 };
 
@@ -45,15 +45,7 @@ pub fn vtep_trace(ctx: TcContext) -> i32 {
 #[inline(always)]
 fn run<M: Mode>(ctx: &TcContext) -> i32 {
     trace::start::<M>(ctx);
-    match try_vtep_ingress::<M>(ctx) {
-        Ok(v) => v,
-        Err(d) => {
-            if !M::TRACE {
-                crate::monitor::on_drop(ctx, HOOK_VTEP_TC, d);
-            }
-            count_drop::<M>(d)
-        }
-    }
+    verdict::<M>(ctx, HOOK_VTEP_TC, try_vtep_ingress::<M>(ctx))
 }
 
 /// Removes outer IPv4/UDP/VXLAN and puts the inner Ethernet header first:

@@ -89,9 +89,14 @@ pub fn drain(name: &str) -> Result<Vec<LogLine>> {
 }
 
 /// The last `n` lines of the instance's log file (after draining what is
-/// waiting).
+/// waiting). A ring buffer that cannot be read (programs of an older
+/// binary) adds a line saying so instead of failing.
 pub fn tail(name: &str, n: usize) -> Result<Vec<LogLine>> {
-    drain(name)?;
+    let unreadable = drain(name).err().map(|e| LogLine {
+        time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        level: "error".into(),
+        message: format!("datapath log not readable: {e}"),
+    });
     let text = match std::fs::read_to_string(path(name)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -108,5 +113,7 @@ pub fn tail(name: &str, n: usize) -> Result<Vec<LogLine>> {
             })
         })
         .collect();
-    Ok(all[all.len().saturating_sub(n)..].to_vec())
+    let mut out = all[all.len().saturating_sub(n)..].to_vec();
+    out.extend(unreadable);
+    Ok(out)
 }

@@ -55,6 +55,14 @@ fn max_learned_is_logged_once_per_crossing() {
     macs_from(&vm, 3, 3);
     wait_until("18 frames", 10, || h.counter("rx_tenant") == 18);
     assert_eq!(log_lines(&h).len(), 2, "a second crossing, a second line");
+    // A ring buffer that cannot be found (here: the program pin removed)
+    // does not make status fail; it says so after the lines kept so far.
+    let pin = overlay_user::bpffs::pin_dir(&h.instance).join("prog_tenant_ingress");
+    std::fs::remove_file(&pin).expect("remove the program pin");
+    let log = log_lines(&h);
+    assert_eq!(log.len(), 3, "{log:#?}");
+    assert_eq!(log[2]["level"], "error");
+    assert!(log[2]["message"].as_str().unwrap().contains("datapath log not readable"), "{log:#?}");
 }
 
 #[test]

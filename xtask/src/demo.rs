@@ -405,6 +405,8 @@ fn show_state(lab: &mut Lab) -> Result<()> {
     let control = rows.iter().filter(|r| r["type"] == "control").count();
     let r = if control >= 2 { Ok(()) } else { Err(anyhow::anyhow!("{control} control entries")) };
     lab.check("host 1 knows MACs of hosts 2 and 3 from etcd (fdb type control)", r);
+    let r = trace_to_vm_b(lab);
+    lab.check("overlayctl trace: a frame from the DHCP server to vm-b goes to host 3's VTEP", r);
     step("overlayctl stats (host 1), non-zero totals");
     let st: Vec<String> = lab
         .ctl("h1", "stats")?
@@ -415,6 +417,27 @@ fn show_state(lab: &mut Lab) -> Result<()> {
         .collect();
     println!("{}", st.join("\n"));
     Ok(())
+}
+
+/// `overlayctl trace` on host 1: the path a frame from the DHCP server to
+/// vm-b (host 3, known from etcd) would take, without sending it.
+fn trace_to_vm_b(lab: &Lab) -> Result<()> {
+    let mac = |vm: &str| sh_in(vm, "cat /sys/class/net/eth0/address").map(|m| m.trim().to_string());
+    let args = format!(
+        "trace --port dhcp10 --from {} --to {} --ip 203.0.113.2,203.0.113.100",
+        mac("dhcp")?,
+        mac("vm-b")?
+    );
+    step(&format!("overlayctl {args} (host 1)"));
+    print!("{}", lab.ctl("h1", &args)?);
+    let t: serde_json::Value = serde_json::from_str(&lab.ctl("h1", &format!("-j {args}"))?)?;
+    let encap_to =
+        t["steps"].as_array().into_iter().flatten().find(|s| s["step"] == "encap").map(|s| &s["vtep"]);
+    if t["verdict"] == "redirect" && encap_to == Some(&"192.0.2.3".into()) {
+        Ok(())
+    } else {
+        bail!("verdict {}, encapsulated to {encap_to:?}", t["verdict"])
+    }
 }
 
 fn summary(lab: &Lab, secs: u64) {

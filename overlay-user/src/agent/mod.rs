@@ -151,6 +151,8 @@ struct Agent {
     written: Option<AgentStatus>,
     installed: Remote,
     state_mtime: Option<std::time::SystemTime>,
+    /// The datapath log could not be read (said once).
+    dplog_failed: bool,
 }
 
 impl Agent {
@@ -194,6 +196,7 @@ impl Agent {
             written: None,
             installed,
             state_mtime: None,
+            dplog_failed: false,
         };
         a.rescan()?;
         Ok(a)
@@ -289,7 +292,11 @@ impl Agent {
                     // The datapath's rare events, into NAME.log and the agent's log.
                     match crate::dplog::drain(&self.name) {
                         Ok(lines) => lines.iter().for_each(|l| log::warn!("datapath: {}", l.message)),
-                        Err(e) => log::warn!("datapath log: {e}"),
+                        Err(e) if !self.dplog_failed => {
+                            log::warn!("datapath log not readable: {e}");
+                            self.dplog_failed = true;
+                        }
+                        Err(_) => {}
                     }
                 }
                 m = alive.message() => match m.map_err(etcd_err("lease keep-alive"))? {

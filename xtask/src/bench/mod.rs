@@ -9,6 +9,7 @@
 //! also as a ratio to (b) of the same rounds.
 
 mod agent_scale;
+mod goals;
 mod measure;
 mod report;
 mod topology;

@@ -134,6 +134,7 @@ pub fn report(
     for (name, bytes, ns) in &rows {
         writeln!(r, "| {name} | {bytes} | {ns:.0} | {:.0} |", (ns - base).max(0.0))?;
     }
+    r += &super::goals::table(results, &rows);
     writeln!(
         r,
         "\nControl plane (fresh instance each time; static FDB entries are written with `BPF_MAP_UPDATE_BATCH`):\n"

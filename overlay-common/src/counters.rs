@@ -6,7 +6,7 @@
 
 /// Counter slots per row. Fixed so the pinned layout does not change when a
 /// counter is added (there are spare slots).
-pub const NUM_COUNTERS: u32 = 48;
+pub const NUM_COUNTERS: u32 = 64;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident = $val:expr, $label:expr, $drop:expr;)*) => {
@@ -140,6 +140,15 @@ counters! {
     /// Monitor events not written: above the monitor's per-CPU rate, or
     /// its ring buffer full.
     MonitorLost = 46, "monitor_lost", false;
+    /// GRE or GENEVE to this VTEP with a header it does not take: version
+    /// not 0, inner protocol not Ethernet (0x6558) on the GENEVE port, GRE
+    /// checksum, routing or reserved bits set.
+    DropTunnelHeader = 47, "drop_tunnel_header", true;
+    /// GENEVE with the critical-options bit set: options this VTEP does
+    /// not process must not be ignored (RFC 8926 §3.5).
+    DropGeneveCritical = 48, "drop_geneve_critical", true;
+    /// GENEVE OAM (control) frames: never forwarded as tenant data.
+    DropGeneveOam = 49, "drop_geneve_oam", true;
 }
 
 /// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).

@@ -1,7 +1,7 @@
-//! Building the outer headers of a VXLAN packet.
+//! Building the outer headers of a VXLAN, GENEVE or GRE packet.
 
-use crate::IPPROTO_UDP;
-use crate::headers::{Ipv4Hdr, UdpHdr, VxlanHdr};
+use crate::headers::{GRE_F_KEY, GreHdr, Ipv4Hdr, UdpHdr, VXLAN_FLAG_I};
+use crate::{ENCAP_GENEVE, ETH_P_TEB, GRE_HLEN, IPPROTO_GRE, IPPROTO_UDP, IPV4_HLEN, UDP_HLEN, VXLAN_HLEN};
 
 /// First and last UDP source port used for flow entropy (RFC 7348 §5
 /// recommends the dynamic range).
@@ -33,57 +33,106 @@ pub fn ipv4_checksum(ip: &Ipv4Hdr) -> u16 {
     !(sum as u16)
 }
 
-/// The 36 bytes that precede the inner Ethernet header.
+/// The 36 bytes that precede the inner Ethernet header of VXLAN and of
+/// GENEVE without options: both tunnel headers are 8 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OuterHdrs {
     pub ip: Ipv4Hdr,
     pub udp: UdpHdr,
-    pub vxlan: VxlanHdr,
+    /// The VXLAN or GENEVE header ([`tunnel_hdr`]).
+    pub tunnel: [u8; 8],
 }
 
 const _: () = assert!(core::mem::size_of::<OuterHdrs>() == 36);
+
+/// The 28 bytes that precede the inner Ethernet header of GRE with a key
+/// (as Open vSwitch's `gre` ports with `key=` send it: no checksum, no
+/// sequence number).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GreOuterHdrs {
+    pub ip: Ipv4Hdr,
+    pub gre: GreHdr,
+    pub key_be: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<GreOuterHdrs>() == IPV4_HLEN + GRE_HLEN);
 
 /// Parameters of one encapsulation.
 #[derive(Clone, Copy, Debug)]
 pub struct EncapParams {
     pub src_be: u32,
     pub dst_be: u32,
+    /// VXLAN or GENEVE VNI, or GRE key.
     pub vni: u32,
     pub ttl: u8,
     pub src_port: u16,
+    /// UDP destination port (VXLAN, GENEVE).
     pub dst_port_be: u16,
+    /// `ENCAP_VXLAN` or `ENCAP_GENEVE` for [`build_outer`].
+    pub encap: u8,
 }
 
-/// Outer IPv4/UDP/VXLAN headers for an inner Ethernet frame of `inner_len`
-/// bytes. DF is set (an encapsulated frame is never fragmented), the UDP
-/// checksum is zero (allowed for IPv4 by RFC 7348).
+/// The 8-byte VXLAN header (I flag) or GENEVE header (version 0, no
+/// options, protocol 0x6558) carrying `vni`.
 #[inline(always)]
-pub fn build_outer(p: &EncapParams, inner_len: u32) -> OuterHdrs {
-    let udp_len = 8 + 8 + inner_len;
-    let tot_len = 20 + udp_len;
+pub const fn tunnel_hdr(encap: u8, vni: u32) -> [u8; 8] {
+    let v = vni.to_be_bytes();
+    if encap == ENCAP_GENEVE {
+        let p = ETH_P_TEB.to_be_bytes();
+        [0, 0, p[0], p[1], v[1], v[2], v[3], 0]
+    } else {
+        [VXLAN_FLAG_I, 0, 0, 0, v[1], v[2], v[3], 0]
+    }
+}
+
+/// Outer IPv4 header carrying `payload_len` bytes of `protocol`. DF is
+/// set: an encapsulated frame is never fragmented.
+#[inline(always)]
+fn outer_ip(p: &EncapParams, protocol: u8, payload_len: u32) -> Ipv4Hdr {
     let mut ip = Ipv4Hdr {
         version_ihl: 0x45,
         tos: 0,
-        tot_len_be: (tot_len as u16).to_be(),
+        tot_len_be: ((IPV4_HLEN as u32 + payload_len) as u16).to_be(),
         id_be: 0,
         frag_off_be: 0x4000u16.to_be(),
         ttl: p.ttl,
-        protocol: IPPROTO_UDP,
+        protocol,
         check_be: 0,
         saddr_be: p.src_be,
         daddr_be: p.dst_be,
     };
     ip.check_be = ipv4_checksum(&ip).to_be();
+    ip
+}
+
+/// Outer IPv4/UDP/VXLAN (or GENEVE) headers for an inner Ethernet frame
+/// of `inner_len` bytes. The UDP checksum is zero (allowed for IPv4 by
+/// RFC 7348 and RFC 8926).
+#[inline(always)]
+pub fn build_outer(p: &EncapParams, inner_len: u32) -> OuterHdrs {
+    let udp_len = (UDP_HLEN + VXLAN_HLEN) as u32 + inner_len;
     OuterHdrs {
-        ip,
+        ip: outer_ip(p, IPPROTO_UDP, udp_len),
         udp: UdpHdr {
             source_be: p.src_port.to_be(),
             dest_be: p.dst_port_be,
             len_be: (udp_len as u16).to_be(),
             check_be: 0,
         },
-        vxlan: VxlanHdr::new(p.vni),
+        tunnel: tunnel_hdr(p.encap, p.vni),
+    }
+}
+
+/// Outer IPv4/GRE headers (key = `p.vni`, protocol 0x6558) for an inner
+/// Ethernet frame of `inner_len` bytes.
+#[inline(always)]
+pub fn build_gre_outer(p: &EncapParams, inner_len: u32) -> GreOuterHdrs {
+    GreOuterHdrs {
+        ip: outer_ip(p, IPPROTO_GRE, GRE_HLEN as u32 + inner_len),
+        gre: GreHdr { flags_be: GRE_F_KEY.to_be(), protocol_be: ETH_P_TEB.to_be() },
+        key_be: p.vni.to_be(),
     }
 }
 
@@ -121,14 +170,34 @@ mod tests {
             ttl: 64,
             src_port: 50000,
             dst_port_be: 4789u16.to_be(),
+            encap: crate::ENCAP_VXLAN,
         };
         let o = build_outer(&p, 48);
         assert_eq!(u16::from_be(o.ip.tot_len_be), 84);
         assert_eq!(u16::from_be(o.ip.check_be), 0xb695);
         assert_eq!(ipv4_checksum(&o.ip), 0, "a valid header sums to zero");
         assert_eq!(u16::from_be(o.udp.len_be), 64);
-        assert_eq!(o.vxlan.vni(), 100);
-        assert_eq!(o.vxlan.flags, 0x08);
+        assert_eq!(o.tunnel, [0x08, 0, 0, 0, 0, 0, 100, 0]);
+    }
+
+    #[test]
+    fn geneve_and_gre_headers_are_those_of_the_rfcs() {
+        assert_eq!(tunnel_hdr(ENCAP_GENEVE, 0x123456), [0, 0, 0x65, 0x58, 0x12, 0x34, 0x56, 0]);
+        let p = EncapParams {
+            src_be: u32::from_be_bytes([192, 0, 2, 1]).to_be(),
+            dst_be: u32::from_be_bytes([192, 0, 2, 2]).to_be(),
+            vni: 0xdead_beef,
+            ttl: 64,
+            src_port: 0,
+            dst_port_be: 0,
+            encap: crate::ENCAP_GRE,
+        };
+        let g = build_gre_outer(&p, 48);
+        assert_eq!(u16::from_be(g.ip.tot_len_be), 20 + 8 + 48);
+        assert_eq!(g.ip.protocol, 47);
+        assert_eq!(ipv4_checksum(&g.ip), 0);
+        assert_eq!((u16::from_be(g.gre.flags_be), u16::from_be(g.gre.protocol_be)), (0x2000, 0x6558));
+        assert_eq!(u32::from_be(g.key_be), 0xdead_beef, "the key is 32 bits wide");
     }
 
     #[test]
@@ -140,6 +209,7 @@ mod tests {
             ttl: 64,
             src_port: 60000,
             dst_port_be: 4789u16.to_be(),
+            encap: crate::ENCAP_VXLAN,
         };
         let a = build_outer(&p, 1000);
         for d in [0x0300_00c0u32, 0xfe71_33cb, 0xffff_ffff, 0] {

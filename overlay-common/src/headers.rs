@@ -53,6 +53,39 @@ pub struct VxlanHdr {
 }
 
 pub const VXLAN_FLAG_I: u8 = 0x08;
+
+/// GRE base header (RFC 2784, RFC 2890): flags and version, protocol.
+/// Optional fields (checksum, key, sequence number) follow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GreHdr {
+    pub flags_be: u16,
+    pub protocol_be: u16,
+}
+
+/// GRE flag bits (host order): checksum, routing, key, sequence number
+/// present; strict source route and recursion control (RFC 1701, must be
+/// zero since RFC 2784); reserved; version (must be 0).
+pub const GRE_F_CSUM: u16 = 0x8000;
+pub const GRE_F_ROUTING: u16 = 0x4000;
+pub const GRE_F_KEY: u16 = 0x2000;
+pub const GRE_F_SEQ: u16 = 0x1000;
+pub const GRE_VERSION: u16 = 0x0007;
+
+/// GENEVE header (RFC 8926): version (2 bits) and option length (6 bits,
+/// in 4-byte words), O (OAM) and C (critical options) flags, protocol,
+/// 24-bit VNI, 8 reserved bits. Options follow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GeneveHdr {
+    pub ver_optlen: u8,
+    pub flags: u8,
+    pub protocol_be: u16,
+    pub vni_reserved_be: u32,
+}
+
+pub const GENEVE_F_OAM: u8 = 0x80;
+pub const GENEVE_F_CRITICAL: u8 = 0x40;
 /// IPv4 "more fragments" flag and fragment offset mask (host order).
 pub const IP_MF: u16 = 0x2000;
 pub const IP_OFFSET: u16 = 0x1fff;
@@ -62,6 +95,36 @@ const _: () = assert!(size_of::<VlanHdr>() == 4);
 const _: () = assert!(size_of::<Ipv4Hdr>() == 20);
 const _: () = assert!(size_of::<UdpHdr>() == 8);
 const _: () = assert!(size_of::<VxlanHdr>() == 8);
+const _: () = assert!(size_of::<GreHdr>() == 4);
+const _: () = assert!(size_of::<GeneveHdr>() == 8);
+
+impl GeneveHdr {
+    #[inline(always)]
+    pub const fn new(vni: u32) -> Self {
+        Self {
+            ver_optlen: 0,
+            flags: 0,
+            protocol_be: crate::ETH_P_TEB.to_be(),
+            vni_reserved_be: (vni << 8).to_be(),
+        }
+    }
+
+    #[inline(always)]
+    pub const fn vni(&self) -> u32 {
+        u32::from_be(self.vni_reserved_be) >> 8
+    }
+
+    #[inline(always)]
+    pub const fn version(&self) -> u8 {
+        self.ver_optlen >> 6
+    }
+
+    /// Bytes of options after the fixed header.
+    #[inline(always)]
+    pub const fn options_len(&self) -> usize {
+        ((self.ver_optlen & 0x3f) as usize) * 4
+    }
+}
 
 impl VxlanHdr {
     #[inline(always)]

@@ -106,6 +106,12 @@ pub const CFG_F_RP_STRICT: u8 = 1 << 1;
 /// Reverse-path check of VXLAN sources: some route back must exist
 /// (`rp_filter = "loose"`).
 pub const CFG_F_RP_LOOSE: u8 = 1 << 2;
+/// The instance has GRE networks: GRE (IP protocol 47) to the local VTEP
+/// address is taken by the datapath. Without it GRE is the host's.
+pub const CFG_F_GRE: u8 = 1 << 3;
+/// The instance has GENEVE networks: UDP to port 6081 of the local VTEP
+/// address is taken by the datapath. Without it that port is the host's.
+pub const CFG_F_GENEVE: u8 = 1 << 4;
 
 /// `NETWORKS[net_id]`.
 #[repr(C)]
@@ -123,6 +129,8 @@ pub struct NetConfig {
 }
 
 pub const NET_F_ACTIVE: u16 = 1 << 0;
+/// The network has a VNI (or GRE key) and peer VTEPs: a tunnelled network,
+/// encapsulated as its `NET_ENCAP_*` bits say.
 pub const NET_F_VXLAN: u16 = 1 << 1;
 /// Learn from (and accept) VXLAN sent by VTEPs that are not configured peers.
 pub const NET_F_LEARN_UNKNOWN_PEERS: u16 = 1 << 2;
@@ -141,6 +149,24 @@ pub const NET_F_NO_FLOOD_UNKNOWN: u16 = 1 << 6;
 /// instance with `[control]`: the agent reads them). Without it nothing is
 /// written there.
 pub const NET_F_EVENTS: u16 = 1 << 7;
+/// Bits 8-9: the network's encapsulation (`ENCAP_VXLAN`, `ENCAP_GRE`,
+/// `ENCAP_GENEVE`).
+pub const NET_ENCAP_SHIFT: u16 = 8;
+pub const NET_ENCAP_MASK: u16 = 3 << NET_ENCAP_SHIFT;
+
+impl NetConfig {
+    /// The network's encapsulation (`ENCAP_*`).
+    #[inline(always)]
+    pub const fn encap(&self) -> u8 {
+        ((self.flags & NET_ENCAP_MASK) >> NET_ENCAP_SHIFT) as u8
+    }
+}
+
+/// The `NetConfig::flags` bits that say encapsulation `encap`.
+#[inline(always)]
+pub const fn net_encap_flags(encap: u8) -> u16 {
+    ((encap as u16) << NET_ENCAP_SHIFT) & NET_ENCAP_MASK
+}
 
 /// `NET_FDB[net_id]`: the network's share of the FDB, kept by the datapath
 /// (atomic add when an entry is learned, subtract when one ages out) and

@@ -5,7 +5,7 @@
 use core::mem::offset_of;
 
 use crate::{
-    ETH_HLEN, IPV4_HLEN, UDP_HLEN, VXLAN_HLEN,
+    ETH_HLEN, GRE_HLEN, IPV4_HLEN, UDP_HLEN, VXLAN_HLEN,
     headers::{EthHdr, Ipv4Hdr, UdpHdr},
 };
 
@@ -25,6 +25,8 @@ pub const UDP_CHECK: usize = UDP + offset_of!(UdpHdr, check_be);
 pub const INNER_ETH: usize = UDP + UDP_HLEN + VXLAN_HLEN;
 pub const INNER_ETH_TYPE: usize = INNER_ETH + ETH_TYPE;
 pub const INNER_L3: usize = INNER_ETH + ETH_HLEN;
+/// Inner Ethernet header behind GRE with a key.
+pub const GRE_INNER_ETH: usize = IP + IPV4_HLEN + GRE_HLEN;
 
 #[cfg(test)]
 mod tests {
@@ -38,5 +40,8 @@ mod tests {
         assert_eq!((INNER_ETH, INNER_ETH_TYPE, INNER_L3), (50, 62, 64));
         assert_eq!(crate::VXLAN_OVERHEAD as usize, INNER_ETH);
         assert_eq!(crate::ENCAP_ROOM as usize, INNER_L3 - ETH_HLEN);
+        assert_eq!(GRE_INNER_ETH, 42);
+        assert_eq!(crate::GRE_OVERHEAD as usize, GRE_INNER_ETH);
+        assert_eq!(crate::GRE_ENCAP_ROOM as usize, GRE_INNER_ETH + ETH_HLEN - ETH_HLEN);
     }
 }

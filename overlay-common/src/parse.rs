@@ -5,9 +5,14 @@
 
 use crate::counters::Counter;
 use crate::frame::Frame;
-use crate::headers::{EthHdr, Ipv4Hdr, UdpHdr, VXLAN_FLAG_I, VlanHdr, VxlanHdr};
+use crate::headers::{
+    EthHdr, GENEVE_F_CRITICAL, GENEVE_F_OAM, GRE_F_KEY, GRE_F_SEQ, GeneveHdr, GreHdr, Ipv4Hdr, UdpHdr,
+    VXLAN_FLAG_I, VlanHdr, VxlanHdr,
+};
+use crate::maps::{CFG_F_GENEVE, CFG_F_GRE, GlobalConfig};
 use crate::{
-    ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, IPPROTO_UDP, IPV4_HLEN, NO_VLAN, UDP_HLEN, VXLAN_HLEN,
+    ENCAP_GENEVE, ENCAP_GRE, ENCAP_VXLAN, ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, ETH_P_TEB,
+    GENEVE_HLEN, GENEVE_PORT, GRE_HLEN, IPPROTO_GRE, IPPROTO_UDP, IPV4_HLEN, NO_VLAN, UDP_HLEN, VXLAN_HLEN,
 };
 
 /// Why a frame was not accepted by a parser.
@@ -19,25 +24,24 @@ pub enum Reject {
     Drop(Counter),
 }
 
-/// A VXLAN packet addressed to this VTEP.
+/// A VXLAN, GENEVE or GRE packet addressed to this VTEP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VxlanRx {
+pub struct TunnelRx {
     /// Outer destination MAC (the XDP path, which has no `pkt_type`,
     /// compares it with the underlay's own).
     pub outer_dst: [u8; 6],
     pub src_vtep_be: u32,
+    /// `ENCAP_VXLAN`, `ENCAP_GRE` or `ENCAP_GENEVE`.
+    pub encap: u8,
+    /// VXLAN or GENEVE VNI, or GRE key.
     pub vni: u32,
     /// Offset of the inner Ethernet header from the start of the frame.
     pub inner_off: usize,
-    /// Length of the inner frame, from the outer UDP length: bytes past it
-    /// (Ethernet padding, trailing junk) are never the tenant's.
+    /// Length of the inner frame, from the outer UDP length (GRE: the IPv4
+    /// total length): bytes past it (Ethernet padding, trailing junk) are
+    /// never the tenant's.
     pub inner_len: usize,
     pub inner: EthHdr,
-}
-
-/// Least IPv4 total length of a VXLAN packet with header length `ihl`.
-const fn min_vxlan_ip_len(ihl: usize) -> usize {
-    ihl + UDP_HLEN + VXLAN_HLEN + ETH_HLEN
 }
 
 /// Whether the IPv4 header (`ihl` bytes at [`ETH_HLEN`], the first 20 in
@@ -69,29 +73,89 @@ fn ipv4_header_ok<F: Frame + ?Sized>(f: &F, ip: &Ipv4Hdr, ihl: usize) -> bool {
     sum == 0xffff
 }
 
+/// The tunnel header after the outer IPv4 header: encapsulation, VNI (or
+/// key), bytes from the L4 header to the inner Ethernet header, and the
+/// L4 length the header claims (UDP length; GRE has none: 0).
+struct Tunnel {
+    encap: u8,
+    vni: u32,
+    hdr_len: usize,
+    udp_len: usize,
+}
+
+/// GRE at `off`: key present, protocol 0x6558. A keyless or non-Ethernet
+/// GRE packet is not ours (some other tunnel of the host may take it);
+/// what is ours must have version 0 and no checksum (not verified here, so
+/// not accepted), routing or reserved bits. A sequence number is skipped
+/// (never checked, as Open vSwitch does by default).
+#[inline(always)]
+fn gre<F: Frame + ?Sized>(f: &F, off: usize) -> Result<Tunnel, Reject> {
+    let g: GreHdr = f.read(off).ok_or(Reject::Drop(Counter::DropMalformed))?;
+    let flags = u16::from_be(g.flags_be);
+    if flags & GRE_F_KEY == 0 || g.protocol_be != ETH_P_TEB.to_be() {
+        return Err(Reject::Pass(Counter::PassHost));
+    }
+    if flags & !(GRE_F_KEY | GRE_F_SEQ) != 0 {
+        return Err(Reject::Drop(Counter::DropTunnelHeader));
+    }
+    let key: u32 = f.read(off + 4).ok_or(Reject::Drop(Counter::DropMalformed))?;
+    let hdr_len = if flags & GRE_F_SEQ != 0 { GRE_HLEN + 4 } else { GRE_HLEN };
+    Ok(Tunnel { encap: ENCAP_GRE, vni: u32::from_be(key), hdr_len, udp_len: 0 })
+}
+
+/// UDP at `off` to the VXLAN port or (when GENEVE is claimed) 6081.
+#[inline(always)]
+fn udp_tunnel<F: Frame + ?Sized>(f: &F, off: usize, cfg: &GlobalConfig) -> Result<Tunnel, Reject> {
+    let udp: UdpHdr = f.read(off).ok_or(Reject::Drop(Counter::DropMalformed))?;
+    let udp_len = u16::from_be(udp.len_be) as usize;
+    if udp.dest_be == cfg.udp_port_be {
+        let vx: VxlanHdr = f.read(off + UDP_HLEN).ok_or(Reject::Drop(Counter::DropMalformed))?;
+        // Reserved bits are ignored on receipt (RFC 7348 §5).
+        if vx.flags & VXLAN_FLAG_I == 0 {
+            return Err(Reject::Drop(Counter::DropVxlanNoIFlag));
+        }
+        return Ok(Tunnel { encap: ENCAP_VXLAN, vni: vx.vni(), hdr_len: UDP_HLEN + VXLAN_HLEN, udp_len });
+    }
+    if udp.dest_be != GENEVE_PORT.to_be() || cfg.flags & CFG_F_GENEVE == 0 {
+        return Err(Reject::Pass(Counter::PassHost));
+    }
+    let g: GeneveHdr = f.read(off + UDP_HLEN).ok_or(Reject::Drop(Counter::DropMalformed))?;
+    if g.version() != 0 || g.protocol_be != ETH_P_TEB.to_be() {
+        return Err(Reject::Drop(Counter::DropTunnelHeader));
+    }
+    // Options are skipped, never read: none is processed here, so one
+    // marked critical means the frame must not be taken (RFC 8926 §3.5).
+    if g.flags & GENEVE_F_CRITICAL != 0 {
+        return Err(Reject::Drop(Counter::DropGeneveCritical));
+    }
+    if g.flags & GENEVE_F_OAM != 0 {
+        return Err(Reject::Drop(Counter::DropGeneveOam));
+    }
+    let hdr_len = UDP_HLEN + GENEVE_HLEN + g.options_len();
+    Ok(Tunnel { encap: ENCAP_GENEVE, vni: g.vni(), hdr_len, udp_len })
+}
+
 /// Parses a frame received on the underlay.
 ///
-/// Only IPv4/UDP to `local_vtep_be`:`port_be` concerns us; anything else is
+/// Only IPv4 to the local VTEP address carrying UDP to the VXLAN port, UDP
+/// to the GENEVE port or keyed Ethernet-over-GRE (each of the last two
+/// only when `cfg.flags` claims it) concerns us; anything else is
 /// [`Reject::Pass`]. Outer fragments are passed (never decapsulated). For
 /// what is ours the rules of the kernel's receive path apply: a valid IPv4
 /// header checksum, IP total length and UDP length consistent with each
 /// other and with the frame (also for GSO super-packets, which must carry
-/// nothing past the UDP payload). The outer UDP checksum is not verified
-/// (RFC 7348 allows zero; a non-zero checksum is trusted to the NIC, as
-/// the inner frame carries its own).
+/// nothing past the tunnel payload). The outer UDP checksum is not
+/// verified (RFC 7348 and RFC 8926 allow zero over IPv4; a non-zero
+/// checksum is trusted to the NIC, as the inner frame carries its own).
 #[inline(always)]
-pub fn parse_underlay<F: Frame + ?Sized>(
-    f: &F,
-    local_vtep_be: u32,
-    port_be: u16,
-    gso: bool,
-) -> Result<VxlanRx, Reject> {
+pub fn parse_underlay<F: Frame + ?Sized>(f: &F, cfg: &GlobalConfig, gso: bool) -> Result<TunnelRx, Reject> {
     let eth: EthHdr = f.read(0).ok_or(Reject::Pass(Counter::PassHost))?;
     if eth.ethertype_be != ETH_P_IPV4.to_be() {
         return Err(Reject::Pass(Counter::PassHost));
     }
     let ip: Ipv4Hdr = f.read(ETH_HLEN).ok_or(Reject::Pass(Counter::PassHost))?;
-    if ip.version() != 4 || ip.protocol != IPPROTO_UDP || ip.daddr_be != local_vtep_be {
+    let is_gre = ip.protocol == IPPROTO_GRE && cfg.flags & CFG_F_GRE != 0;
+    if ip.version() != 4 || (ip.protocol != IPPROTO_UDP && !is_gre) || ip.daddr_be != cfg.local_vtep_be {
         return Err(Reject::Pass(Counter::PassHost));
     }
     let ihl = ip.header_len();
@@ -101,39 +165,47 @@ pub fn parse_underlay<F: Frame + ?Sized>(
     if ip.is_fragment() {
         return Err(Reject::Pass(Counter::PassFragment));
     }
-    // Summed before the UDP header is read: that read's bounds check would
+    // Summed before the L4 header is read: that read's bounds check would
     // let the compiler drop the option reads' own, which the verifier needs.
     let checksum_ok = ipv4_header_ok(f, &ip, ihl);
-    let udp_off = ETH_HLEN + ihl;
-    let udp: UdpHdr = f.read(udp_off).ok_or(Reject::Drop(Counter::DropMalformed))?;
-    if udp.dest_be != port_be {
-        return Err(Reject::Pass(Counter::PassHost));
-    }
-    if !checksum_ok {
-        return Err(Reject::Drop(Counter::DropBadIpChecksum));
-    }
-    let vx_off = udp_off + UDP_HLEN;
-    let inner_off = vx_off + VXLAN_HLEN;
+    let l4_off = ETH_HLEN + ihl;
+    let t = if is_gre { gre(f, l4_off) } else { udp_tunnel(f, l4_off, cfg) };
+    // A bad IPv4 header is dropped as `ip_rcv` would, before any verdict
+    // on the tunnel header (which may be garbage then); a packet that is
+    // not ours goes to the host all the same.
+    let t = match t {
+        Err(Reject::Pass(c)) => return Err(Reject::Pass(c)),
+        _ if !checksum_ok => return Err(Reject::Drop(Counter::DropBadIpChecksum)),
+        Err(e) => return Err(e),
+        Ok(t) => t,
+    };
+    let inner_off = l4_off + t.hdr_len;
     let tot_len = u16::from_be(ip.tot_len_be) as usize;
-    let udp_len = u16::from_be(udp.len_be) as usize;
     let wire = f.wire_len();
-    if tot_len < min_vxlan_ip_len(ihl)
-        || tot_len + ETH_HLEN > wire
-        || udp_len < UDP_HLEN + VXLAN_HLEN + ETH_HLEN
-        || udp_len > tot_len - ihl
-        // A super-packet cannot be trimmed: it must end where UDP ends.
-        || (gso && (tot_len + ETH_HLEN != wire || udp_len != tot_len - ihl))
+    if tot_len < ihl + t.hdr_len + ETH_HLEN || tot_len + ETH_HLEN > wire {
+        return Err(Reject::Drop(Counter::DropMalformed));
+    }
+    let l4_len = tot_len - ihl;
+    // GRE has no length of its own: the inner frame ends where IPv4 does.
+    let tunnel_len = if is_gre { l4_len } else { t.udp_len };
+    if tunnel_len < t.hdr_len + ETH_HLEN
+        || tunnel_len > l4_len
+        // A super-packet cannot be trimmed: it must end where the tunnel payload ends.
+        || (gso && (tot_len + ETH_HLEN != wire || tunnel_len != l4_len))
     {
         return Err(Reject::Drop(Counter::DropMalformed));
     }
-    let vx: VxlanHdr = f.read(vx_off).ok_or(Reject::Drop(Counter::DropMalformed))?;
-    // Reserved bits are ignored on receipt (RFC 7348 §5).
-    if vx.flags & VXLAN_FLAG_I == 0 {
-        return Err(Reject::Drop(Counter::DropVxlanNoIFlag));
-    }
     let inner: EthHdr = f.read(inner_off).ok_or(Reject::Drop(Counter::DropMalformed))?;
-    let inner_len = udp_len - UDP_HLEN - VXLAN_HLEN;
-    Ok(VxlanRx { outer_dst: eth.dst, src_vtep_be: ip.saddr_be, vni: vx.vni(), inner_off, inner_len, inner })
+    let inner_len = tunnel_len - t.hdr_len;
+    Ok(TunnelRx {
+        outer_dst: eth.dst,
+        src_vtep_be: ip.saddr_be,
+        encap: t.encap,
+        vni: t.vni,
+        inner_off,
+        inner_len,
+        inner,
+    })
 }
 
 /// An Ethernet frame from a tenant-facing port, tag resolved.

@@ -2,7 +2,7 @@
 
 use std::vec::Vec;
 
-use crate::encap::{EncapParams, OuterHdrs, build_outer};
+use crate::encap::{EncapParams, OuterHdrs, build_gre_outer, build_outer};
 use crate::headers::{Ipv4Hdr, UdpHdr};
 
 pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
@@ -59,13 +59,52 @@ pub fn udp4(
     v
 }
 
-/// A complete VXLAN frame: outer Ethernet, IPv4, UDP, VXLAN, then `inner`.
+/// A complete tunnelled frame: outer Ethernet, IPv4, then UDP and VXLAN
+/// (or GENEVE) or GRE as `p.encap` says, then `inner`.
 pub fn vxlan(outer_dst: [u8; 6], outer_src: [u8; 6], p: &EncapParams, inner: &[u8]) -> Vec<u8> {
     let mut v = eth(outer_dst, outer_src, crate::ETH_P_IPV4);
-    let o: OuterHdrs = build_outer(p, inner.len() as u32);
-    v.extend_from_slice(as_bytes(&o));
+    if p.encap == crate::ENCAP_GRE {
+        v.extend_from_slice(as_bytes(&build_gre_outer(p, inner.len() as u32)));
+    } else {
+        let o: OuterHdrs = build_outer(p, inner.len() as u32);
+        v.extend_from_slice(as_bytes(&o));
+    }
     v.extend_from_slice(inner);
     v
+}
+
+/// The receive side's view of the global config: local VTEP `local`, the
+/// default VXLAN port, `flags` (which of GRE and GENEVE are claimed).
+pub fn rx_config(local: [u8; 4], flags: u8) -> crate::maps::GlobalConfig {
+    crate::maps::GlobalConfig {
+        local_vtep_be: ip_be(local),
+        udp_port_be: crate::VXLAN_PORT.to_be(),
+        flags,
+        ..Default::default()
+    }
+}
+
+/// A frame as a peer sends it over `encap` (`ENCAP_*`): outer IPv4 `src`
+/// -> `dst`, VNI or key `vni`, UDP source port 50000 where there is one.
+pub fn tunnel_from(
+    encap: u8,
+    outer: ([u8; 6], [u8; 6]),
+    src: [u8; 4],
+    dst: [u8; 4],
+    vni: u32,
+    inner: &[u8],
+) -> Vec<u8> {
+    let port = if encap == crate::ENCAP_GENEVE { crate::GENEVE_PORT } else { crate::VXLAN_PORT };
+    let p = EncapParams {
+        src_be: ip_be(src),
+        dst_be: ip_be(dst),
+        vni,
+        ttl: 64,
+        src_port: 50000,
+        dst_port_be: port.to_be(),
+        encap,
+    };
+    vxlan(outer.0, outer.1, &p, inner)
 }
 
 /// Rewrites the checksum of the IPv4 header that follows the Ethernet
@@ -91,15 +130,7 @@ pub fn vxlan_from(
     vni: u32,
     inner: &[u8],
 ) -> Vec<u8> {
-    let p = EncapParams {
-        src_be: ip_be(src),
-        dst_be: ip_be(dst),
-        vni,
-        ttl: 64,
-        src_port: 50000,
-        dst_port_be: crate::VXLAN_PORT.to_be(),
-    };
-    vxlan(outer_dst, outer_src, &p, inner)
+    tunnel_from(crate::ENCAP_VXLAN, (outer_dst, outer_src), src, dst, vni, inner)
 }
 
 pub fn as_bytes<T: Copy>(t: &T) -> &[u8] {

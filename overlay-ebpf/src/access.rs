@@ -6,8 +6,9 @@ use aya_ebpf::{helpers::bpf_csum_diff, programs::TcContext};
 use overlay_common::frame::{Frame, fold16};
 
 /// Headers we may need to read from the linear part: outer Ethernet, IPv4
-/// with options, UDP, VXLAN, inner Ethernet and a tag.
-pub const PULL_LEN: u32 = 14 + 60 + 8 + 8 + 14 + 4;
+/// with options, UDP, VXLAN or GENEVE with up to 252 bytes of options,
+/// inner Ethernet and a tag.
+pub const PULL_LEN: u32 = 14 + 60 + 8 + 8 + 252 + 14 + 4;
 
 pub struct SkbFrame<'a>(pub &'a TcContext);
 

@@ -6,7 +6,7 @@ use overlay_common::{
     counters::{Counter, net_row},
     is_group_mac, is_unicast_vtep, is_zero_mac,
     maps::{NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, NetConfig, PeerKey},
-    parse::VxlanRx,
+    parse::TunnelRx,
 };
 
 use crate::{
@@ -32,17 +32,19 @@ pub fn is_vtep_of(net_id: u32, net: &NetConfig, vtep_be: u32) -> bool {
 }
 
 /// Outer source a VTEP can have (not this host's own address), known VNI
-/// of a VXLAN network, sent by a VTEP of that network, inner frame
+/// (or GRE key) of a network with that encapsulation, sent by a VTEP of that network, inner frame
 /// untagged unless allowed, inner source a unicast MAC.
 #[inline(always)]
-pub fn admit(rx: &VxlanRx, local_vtep_be: u32) -> Result<Admitted, Drop> {
+pub fn admit(rx: &TunnelRx, local_vtep_be: u32) -> Result<Admitted, Drop> {
     if !is_unicast_vtep(rx.src_vtep_be) || rx.src_vtep_be == local_vtep_be {
         return Err(Drop::new(0, Counter::DropVtepSrcInvalid));
     }
     // SAFETY: plain u32 value.
     let net_id = unsafe { VNI_TO_NET.get(rx.vni) }.copied().ok_or(Drop::new(0, Counter::DropUnknownVni))?;
     let net = network(net_id).ok_or(Drop::new(0, Counter::DropUnknownVni))?;
-    if net.flags & NET_F_VXLAN == 0 {
+    // A VNI is unique among an instance's networks whatever their
+    // encapsulation: arriving in another one, it is none of ours.
+    if net.flags & NET_F_VXLAN == 0 || net.encap() != rx.encap {
         return Err(Drop::new(0, Counter::DropUnknownVni));
     }
     let row = net_row(net_id);

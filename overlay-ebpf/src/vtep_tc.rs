@@ -1,4 +1,5 @@
-//! TC ingress of the underlay interface: VXLAN arriving from peer VTEPs.
+//! TC ingress of the underlay interface: VXLAN, GENEVE and GRE arriving
+//! from peer VTEPs.
 
 use aya_ebpf::{
     EbpfContext,
@@ -16,7 +17,7 @@ use overlay_common::{
     is_group_mac,
     maps::NET_F_NO_FLOOD_UNKNOWN,
     monitor::HOOK_VTEP_TC,
-    parse::{Reject, VxlanRx, parse_underlay},
+    parse::{Reject, TunnelRx, parse_underlay},
     trace::{STEP_DECAP, STEP_NETWORK},
 };
 
@@ -48,17 +49,18 @@ fn run<M: Mode>(ctx: &TcContext) -> i32 {
     verdict::<M>(ctx, HOOK_VTEP_TC, try_vtep_ingress::<M>(ctx))
 }
 
-/// Removes outer IPv4/UDP/VXLAN and puts the inner Ethernet header first:
+/// Removes outer IPv4/UDP/VXLAN (or GENEVE with its options, or GRE) and
+/// puts the inner Ethernet header first:
 /// `[outer eth][ip udp vxlan][inner eth][payload]` loses the bytes between
 /// the start of the frame and the inner Ethernet header (the outer MAC
 /// header stays in place and is overwritten by the inner one). Bytes past
 /// the inner frame's length (from the UDP length) are cut off.
 #[inline(always)]
-fn decapsulate<M: Mode>(ctx: &TcContext, rx: &VxlanRx, row: u32) -> Result<(), Drop> {
+fn decapsulate<M: Mode>(ctx: &TcContext, rx: &TunnelRx, row: u32) -> Result<(), Drop> {
     step::<M>(STEP_DECAP, 0, 0, 0, 0);
     let room = rx.inner_off as i32;
     // DECAP_L3_IPV4 also clears the skb's tunnel state (encapsulation bit,
-    // tunnel GSO type), so the frame can be encapsulated again later, e.g.
+    // UDP tunnel and GRE GSO types), so the frame can be encapsulated again later, e.g.
     // after a router namespace forwards it into another network.
     let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | BPF_F_ADJ_ROOM_DECAP_L3_IPV4 as u64;
     ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).or_drop(row)?;
@@ -80,7 +82,7 @@ fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
     count::<M>(0, Counter::RxUnderlay);
     // SAFETY: reading a context field.
     let gso = unsafe { (*ctx.skb.skb).gso_size != 0 };
-    let rx = match parse_underlay(&SkbFrame(ctx), cfg.local_vtep_be, cfg.udp_port_be, gso) {
+    let rx = match parse_underlay(&SkbFrame(ctx), cfg, gso) {
         Ok(rx) => rx,
         Err(Reject::Pass(c)) => {
             count::<M>(0, c);

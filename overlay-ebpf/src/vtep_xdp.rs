@@ -1,4 +1,4 @@
-//! XDP on the underlay: the fast path for known-unicast VXLAN.
+//! XDP on the underlay: the fast path for known-unicast VXLAN, GENEVE and GRE.
 //!
 //! Only frames this program can finish are handled here: VXLAN sent to the
 //! underlay's own MAC address, without trailing bytes, admitted by the same
@@ -41,7 +41,7 @@ pub fn vtep_xdp(ctx: XdpContext) -> u32 {
 fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
     let cfg = config()?;
     let f = XdpFrame(ctx);
-    let rx = parse_underlay(&f, cfg.local_vtep_be, cfg.udp_port_be, false).ok()?;
+    let rx = parse_underlay(&f, cfg, false).ok()?;
     if rx.outer_dst != cfg.underlay_mac || rx.inner_off + rx.inner_len != f.wire_len() {
         return None;
     }

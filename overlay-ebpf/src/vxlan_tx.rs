@@ -1,8 +1,8 @@
-//! VXLAN encapsulation and transmission to peer VTEPs.
+//! VXLAN, GENEVE and GRE encapsulation and transmission to peer VTEPs.
 //!
 //! IP frames are encapsulated with `bpf_skb_adjust_room` and the encap
 //! flags, so GSO super-packets stay GSO (the kernel segments them as UDP
-//! tunnel packets, or a NIC does). The helper refuses non-IP frames (ARP),
+//! tunnel or GRE packets, or a NIC does). The helper refuses non-IP frames (ARP),
 //! which get their headroom from `bpf_skb_change_head` instead; such frames
 //! are never GSO. The outer next hop comes from the kernel FIB and neighbour
 //! table (`bpf_fib_lookup`), so routed underlays work; an unresolved
@@ -14,10 +14,10 @@ use core::mem::size_of;
 use aya_ebpf::{
     EbpfContext,
     bindings::{
-        __sk_buff, BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
-        BPF_F_ADJ_ROOM_FIXED_GSO, BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT,
-        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
-        bpf_fib_lookup as FibParams, bpf_redir_neigh,
+        __sk_buff, BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_GRE,
+        BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_ADJ_ROOM_FIXED_GSO, BPF_FIB_LKUP_RET_NO_NEIGH,
+        BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
+        bpf_check_mtu_flags::BPF_MTU_CHK_SEGS, bpf_fib_lookup as FibParams, bpf_redir_neigh,
     },
     cty::c_void,
     helpers::{
@@ -27,9 +27,10 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use overlay_common::{
-    ENCAP_ROOM, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, MAX_FLOOD_PEERS, UDP_HLEN, VXLAN_HLEN,
+    ENCAP_GENEVE, ENCAP_GRE, ENCAP_ROOM, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, GENEVE_PORT, GRE_ENCAP_ROOM,
+    MAX_FLOOD_PEERS, UDP_HLEN, VXLAN_HLEN,
     counters::{Counter, net_row},
-    encap::{EncapParams, build_outer, csum_replace4, udp_src_port},
+    encap::{EncapParams, build_gre_outer, build_outer, csum_replace4, udp_src_port},
     frame::Frame,
     headers::EthHdr,
     maps::{CFG_F_UDP_CSUM, FloodSet, GlobalConfig, NEXT_HOP_TTL_NS, NetConfig, NextHop as CachedHop},
@@ -59,8 +60,9 @@ fn is_gso(ctx: &TcContext) -> bool {
     unsafe { (*ctx.skb.skb).gso_size != 0 }
 }
 
-/// Puts outer Ethernet/IPv4/UDP/VXLAN headers in front of the frame,
-/// addressed to `dst_be`. Checks the result against the underlay MTU.
+/// Puts outer Ethernet/IPv4 and UDP/VXLAN, UDP/GENEVE or GRE headers (as
+/// the network's encapsulation says) in front of the frame, addressed to
+/// `dst_be`. Checks the result against the underlay MTU.
 #[inline(always)]
 pub fn encapsulate<M: Mode>(
     ctx: &TcContext,
@@ -69,19 +71,24 @@ pub fn encapsulate<M: Mode>(
     dst_be: u32,
     row: u32,
 ) -> Result<(), Drop> {
-    step::<M>(STEP_ENCAP, 0, dst_be, net.vni, 0);
+    let encap = net.encap();
+    step::<M>(STEP_ENCAP, 0, dst_be, net.vni, encap as u32);
     let inner_len = ctx.len();
     // SAFETY: helper on our context; hashes the inner flow before we add headers.
     let hash = unsafe { bpf_get_hash_recalc(ctx.as_ptr() as *mut _) };
+    let gre = encap == ENCAP_GRE;
+    let (room, inner_eth) =
+        if gre { (GRE_ENCAP_ROOM, off::GRE_INNER_ETH) } else { (ENCAP_ROOM, off::INNER_ETH) };
     let proto = skb_protocol(ctx);
     if proto == ETH_P_IPV4 || proto == ETH_P_IPV6 {
         let eth: EthHdr = SkbFrame(ctx).read(0).ok_or(Drop::new(row, Counter::DropMalformed))?;
+        let l4 = if gre { BPF_F_ADJ_ROOM_ENCAP_L4_GRE } else { BPF_F_ADJ_ROOM_ENCAP_L4_UDP };
         let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64
             | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 as u64
-            | BPF_F_ADJ_ROOM_ENCAP_L4_UDP as u64
+            | l4 as u64
             | BPF_F_ADJ_ROOM_ENCAP_L2_ETH as u64
             | ((ETH_HLEN as u64) << BPF_ADJ_ROOM_ENCAP_L2_SHIFT);
-        if ctx.adjust_room(ENCAP_ROOM as i32, BPF_ADJ_ROOM_MAC, flags).is_err() {
+        if ctx.adjust_room(room as i32, BPF_ADJ_ROOM_MAC, flags).is_err() {
             // The helper refuses frames still marked encapsulated: a frame
             // we decapsulated earlier (the kernel keeps the mark, BPF cannot
             // clear it) now routed into another network. Plain room works
@@ -90,32 +97,37 @@ pub fn encapsulate<M: Mode>(
             if is_gso(ctx) {
                 return Err(Drop::new(row, Counter::DropTunnelGso));
             }
-            ctx.adjust_room(ENCAP_ROOM as i32, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO as u64)
-                .or_drop(row)?;
+            ctx.adjust_room(room as i32, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO as u64).or_drop(row)?;
         }
-        ctx.store(off::INNER_ETH, &eth, 0).or_drop(row)?;
+        ctx.store(inner_eth, &eth, 0).or_drop(row)?;
     } else {
         if is_gso(ctx) {
             return Err(Drop::new(row, Counter::DropHelperFailed));
         }
         // SAFETY: helper on our context; the original frame becomes the inner one.
-        helper_ok(unsafe { bpf_skb_change_head(ctx.as_ptr() as *mut _, ENCAP_ROOM, 0) }, row)?;
+        helper_ok(unsafe { bpf_skb_change_head(ctx.as_ptr() as *mut _, room, 0) }, row)?;
     }
+    let dst_port = if encap == ENCAP_GENEVE { GENEVE_PORT.to_be() } else { cfg.udp_port_be };
     let p = EncapParams {
         src_be: cfg.local_vtep_be,
         dst_be,
         vni: net.vni,
         ttl: cfg.ttl,
         src_port: udp_src_port(hash),
-        dst_port_be: cfg.udp_port_be,
+        dst_port_be: dst_port,
+        encap,
     };
-    let outer = build_outer(&p, inner_len);
-    ctx.store(off::IP, &outer, 0).or_drop(row)?;
+    if gre {
+        // GRE has no ports: no flow entropy for the underlay's ECMP.
+        ctx.store(off::IP, &build_gre_outer(&p, inner_len), 0).or_drop(row)?;
+    } else {
+        ctx.store(off::IP, &build_outer(&p, inner_len), 0).or_drop(row)?;
+    }
     ctx.store(off::ETH_TYPE, &ETH_P_IPV4.to_be(), 0).or_drop(row)?;
     // Optional outer UDP checksum, for single frames only: a GSO
     // super-packet's segments get theirs from the segmentation, which BPF
     // cannot ask for (no adjust_room flag for SKB_GSO_UDP_TUNNEL_CSUM).
-    if cfg.flags & CFG_F_UDP_CSUM != 0 && !is_gso(ctx) {
+    if cfg.flags & CFG_F_UDP_CSUM != 0 && !gre && !is_gso(ctx) {
         let udp_len = inner_len + (UDP_HLEN + VXLAN_HLEN) as u32;
         crate::udp_csum::write(ctx, cfg.local_vtep_be, dst_be, udp_len).or_drop(row)?;
     }
@@ -212,12 +224,12 @@ fn set_macs(ctx: &TcContext, smac: &[u8; 6], dmac: &[u8; 6]) -> Result<(), ()> {
 
 /// Rewrites the outer destination for the next peer, with the IPv4
 /// checksum and, when present, the UDP checksum (its pseudo-header holds
-/// the destination address).
+/// the destination address; `udp` is false for GRE).
 #[inline(always)]
-fn retarget(ctx: &TcContext, old_be: u32, new_be: u32) -> Result<(), ()> {
+fn retarget(ctx: &TcContext, old_be: u32, new_be: u32, udp: bool) -> Result<(), ()> {
     let f = SkbFrame(ctx);
     let check: u16 = f.read(off::IP_CHECK).ok_or(())?;
-    let udp_check: u16 = f.read(off::UDP_CHECK).ok_or(())?;
+    let udp_check: u16 = if udp { f.read(off::UDP_CHECK).ok_or(())? } else { 0 };
     ctx.store(off::IP_DST, &new_be, 0).map_err(|_| ())?;
     ctx.store(off::IP_CHECK, &csum_replace4(check, old_be, new_be), 0).map_err(|_| ())?;
     if udp_check != 0 {
@@ -282,6 +294,8 @@ struct RemoteCtx {
     net_id: u32,
     /// The VTEP the outer header is addressed to now (network order).
     cur_be: u32,
+    /// The outer header has a UDP header (not GRE).
+    udp: u32,
 }
 
 /// `bpf_loop` callback: readdresses the outer header to peer `index` and
@@ -299,7 +313,7 @@ extern "C" fn flood_remote_one<M: Mode>(index: u64, data: *mut c_void) -> i64 {
     let ctx = TcContext::new(c.skb);
     let dst = fs.peers_be[i];
     if dst != c.cur_be {
-        if retarget(&ctx, c.cur_be, dst).is_err() {
+        if retarget(&ctx, c.cur_be, dst, c.udp != 0).is_err() {
             return 1;
         }
         c.cur_be = dst;
@@ -327,7 +341,8 @@ pub fn flood_remote<M: Mode>(
     encapsulate::<M>(ctx, cfg, net, first, row)?;
     // Copies to all peers but the last...
     let copies = (n - 1) as u32;
-    let mut c = RemoteCtx { skb: ctx.skb.skb, net_id, cur_be: first };
+    let udp = net.encap() != ENCAP_GRE;
+    let mut c = RemoteCtx { skb: ctx.skb.skb, net_id, cur_be: first, udp: udp as u32 };
     let cb = flood_remote_one::<M> as *mut c_void;
     // SAFETY: callback and context as bpf_loop expects. It returns how
     // many iterations ran: fewer when one stopped the loop.
@@ -336,7 +351,7 @@ pub fn flood_remote<M: Mode>(
     }
     // ...then the frame itself to the last one.
     let last = fs.peers_be[(n - 1) & (MAX_FLOOD_PEERS - 1)];
-    if last != c.cur_be && retarget(ctx, c.cur_be, last).is_err() {
+    if last != c.cur_be && retarget(ctx, c.cur_be, last, udp).is_err() {
         return Err(Drop::new(row, Counter::DropHelperFailed));
     }
     step::<M>(STEP_FLOOD_REMOTE, 0, last, FLOOD_FRAME, 0);

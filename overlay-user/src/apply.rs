@@ -14,7 +14,7 @@ use overlay_common::{NO_NET, NO_VLAN, maps::*};
 
 pub use self::plan::{Op, Snapshot};
 use crate::{
-    config::{Config, RpFilter},
+    config::{Config, Encap, RpFilter},
     error::{Error, Result},
     maps::Maps,
     remote::Remote,
@@ -92,6 +92,13 @@ fn be(ip: std::net::Ipv4Addr) -> u32 {
 /// registered VTEPs join the network's peers and flood set (after the
 /// configured ones), registered MACs become `control` FDB entries and their
 /// addresses neighbour pairs, unless the config has its own for them.
+/// `CFG_F_GRE` and `CFG_F_GENEVE` for the encapsulations the instance's
+/// networks use: the datapath takes those protocols only then.
+fn claimed(cfg: &Config) -> u8 {
+    let uses = |e: Encap| cfg.networks.iter().any(|n| n.vni.is_some() && n.encap == e);
+    (if uses(Encap::Gre) { CFG_F_GRE } else { 0 }) | (if uses(Encap::Geneve) { CFG_F_GENEVE } else { 0 })
+}
+
 pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: &Remote) -> Result<Desired> {
     let mut d = Snapshot {
         global: GlobalConfig {
@@ -106,7 +113,8 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: 
                     RpFilter::Strict => CFG_F_RP_STRICT,
                     RpFilter::Loose => CFG_F_RP_LOOSE,
                     RpFilter::Off => 0,
-                },
+                }
+                | claimed(cfg),
             _pad: 0,
             ageing_ns: cfg.ageing as u64 * 1_000_000_000,
             underlay_mac: r.underlay_mac,
@@ -120,7 +128,7 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: 
         let id = ids[&n.name];
         let mut flags = NET_F_ACTIVE;
         if n.vni.is_some() {
-            flags |= NET_F_VXLAN;
+            flags |= NET_F_VXLAN | net_encap_flags(n.encap.code());
         }
         if n.learn_unknown_peers {
             flags |= NET_F_LEARN_UNKNOWN_PEERS;

@@ -155,7 +155,7 @@ pub fn port_add(name: &str, port: Port, create: Option<Create>) -> Result<()> {
     match &create {
         Some(Create::Veth { netns, name: far }) => {
             let underlay = netlink::link_info(&s.config.underlay.interface)?;
-            let mtu = port.mtu.unwrap_or(underlay.mtu.saturating_sub(overlay_common::VXLAN_OVERHEAD));
+            let mtu = port.mtu.unwrap_or(cfg.default_port_mtu(&port, underlay.mtu));
             netlink::create_veth_into_netns(&iface, far, netns, Some(mtu))?;
         }
         Some(Create::Tap { owner }) => {

@@ -103,11 +103,65 @@ pub enum RpFilter {
     Off,
 }
 
+/// `[[network]] encap`: how a network's frames cross the underlay.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Encap {
+    /// UDP to `[underlay] port` (RFC 7348).
+    #[default]
+    Vxlan,
+    /// Ethernet over GRE with the key carrying the network id (as Open
+    /// vSwitch's `type=gre` ports with `key=`).
+    Gre,
+    /// UDP to port 6081 (RFC 8926), no options sent.
+    Geneve,
+}
+
+impl Encap {
+    /// The datapath's `ENCAP_*` value.
+    pub fn code(self) -> u8 {
+        match self {
+            Encap::Vxlan => overlay_common::ENCAP_VXLAN,
+            Encap::Gre => overlay_common::ENCAP_GRE,
+            Encap::Geneve => overlay_common::ENCAP_GENEVE,
+        }
+    }
+
+    /// Bytes added to a tenant frame on the wire (outer Ethernet included).
+    pub fn overhead(self) -> u32 {
+        overlay_common::encap_overhead(self.code())
+    }
+
+    /// Largest id: the VXLAN and GENEVE VNI have 24 bits, the GRE key 32.
+    pub fn max_id(self) -> u32 {
+        if self == Encap::Gre { u32::MAX } else { 0xff_ffff }
+    }
+}
+
+impl std::fmt::Display for Encap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Encap::Vxlan => "vxlan",
+            Encap::Gre => "gre",
+            Encap::Geneve => "geneve",
+        })
+    }
+}
+
+fn is_vxlan(e: &Encap) -> bool {
+    *e == Encap::Vxlan
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     pub name: String,
+    /// The VXLAN VNI, GRE key or GENEVE VNI (as `encap` says): unique
+    /// among the instance's networks whatever their encapsulation.
     pub vni: Option<u32>,
+    /// Encapsulation of the network's frames between VTEPs (default vxlan).
+    #[serde(default, skip_serializing_if = "is_vxlan")]
+    pub encap: Encap,
     pub vlan: Option<u16>,
     #[serde(default)]
     pub peers: Vec<Ipv4Addr>,
@@ -151,6 +205,12 @@ impl Network {
     pub fn learn_limit(&self, fdb_size: u32) -> u32 {
         self.max_learned.unwrap_or(DEFAULT_MAX_LEARNED.min(fdb_size))
     }
+
+    /// Bytes its encapsulation adds on the wire (0 without a vni: the
+    /// network never leaves the host).
+    pub fn overhead(&self) -> u32 {
+        if self.vni.is_some() { self.encap.overhead() } else { 0 }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -166,7 +226,9 @@ pub struct Port {
     /// Accept priority-tagged frames (VID 0) as untagged.
     #[serde(default)]
     pub priority_tagged: bool,
-    /// MTU to set; default underlay MTU - 50. 0 = leave the interface alone.
+    /// MTU to set; default the underlay MTU minus the largest overhead of
+    /// the port's networks' encapsulations (VXLAN, GENEVE 50, GRE 42).
+    /// 0 = leave the interface alone.
     pub mtu: Option<u32>,
     /// The XDP fast path may redirect frames here: the far end of this veth
     /// runs NAPI (GRO on, or an XDP program), or it is a tap. Ports made by
@@ -299,9 +361,14 @@ impl Config {
                 return Err(bad(format!("{at}: needs a vni, a vlan, or both")));
             }
             if let Some(v) = n.vni {
-                unique_id(&at, "vni", v, 1..=0xff_ffff, &mut vnis, &n.name)?;
+                unique_id(&at, "vni", v, 1..=n.encap.max_id(), &mut vnis, &n.name)?;
             } else if !n.peers.is_empty() {
                 return Err(bad(format!("{at}: peers need a vni")));
+            } else if n.encap != Encap::Vxlan {
+                return Err(bad(format!(
+                    "{at}: encap = \"{}\" needs a vni (the network id on the wire)",
+                    n.encap
+                )));
             }
             if let Some(v) = n.vlan {
                 unique_id(&at, "vlan", v.into(), 1..=4094, &mut vlans, &n.name)?;
@@ -407,6 +474,19 @@ impl Config {
             c.validate()?;
         }
         self.validate_neighbours()
+    }
+
+    /// The tenant MTU a port gets by default under an underlay MTU of
+    /// `underlay_mtu`: room for the largest encapsulation among its
+    /// networks (VXLAN's when none is known).
+    pub fn default_port_mtu(&self, p: &Port, underlay_mtu: u32) -> u32 {
+        let over = self
+            .port_networks(p)
+            .ok()
+            .and_then(|nets| nets.iter().filter_map(|(n, _)| self.network(n)).map(Network::overhead).max())
+            .filter(|o| *o > 0)
+            .unwrap_or(overlay_common::VXLAN_OVERHEAD);
+        underlay_mtu.saturating_sub(over)
     }
 
     /// The networks of a port, each with whether it is carried tagged.

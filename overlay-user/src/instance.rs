@@ -263,7 +263,7 @@ fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptio
         let mtu = match p.mtu {
             Some(0) => None,
             Some(m) => Some(m),
-            None => Some(resolved.underlay_mtu.saturating_sub(overlay_common::VXLAN_OVERHEAD)),
+            None => Some(cfg.default_port_mtu(p, resolved.underlay_mtu)),
         };
         if let Some(m) = mtu {
             let idx = resolved.ports[&p.interface];

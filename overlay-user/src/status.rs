@@ -53,6 +53,9 @@ pub struct NetworkStatus {
     pub name: String,
     pub id: Option<u32>,
     pub vni: Option<u32>,
+    /// `vxlan`, `gre` or `geneve` (absent without a vni).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encap: Option<crate::config::Encap>,
     pub vlan: Option<u16>,
     pub peers: Vec<Ipv4Addr>,
     pub ports: Vec<String>,
@@ -110,6 +113,7 @@ pub fn read(name: &str) -> Result<Status> {
                 name: n.name.clone(),
                 id,
                 vni: n.vni,
+                encap: n.vni.map(|_| n.encap),
                 vlan: n.vlan,
                 peers: n.peers.clone(),
                 ports: cfg

@@ -5,7 +5,9 @@
 
 use std::net::Ipv4Addr;
 
-pub use overlay_user::config::{Config, MacAddr, Network, Port, RpFilter, StaticFdb, StaticNeigh, XdpMode};
+pub use overlay_user::config::{
+    Config, Encap, MacAddr, Network, Port, RpFilter, StaticFdb, StaticNeigh, XdpMode,
+};
 
 /// A host on a [`crate::lab::Underlay`]: underlay `u0` with `address`,
 /// every other setting at its default, no networks or ports. The instance
@@ -24,6 +26,7 @@ pub fn vxlan(name: &str, vni: u32, peers: &[&str]) -> Network {
     Network {
         name: name.into(),
         vni: Some(vni),
+        encap: Encap::Vxlan,
         vlan: None,
         peers: peers.iter().map(|p| ip(p)).collect(),
         learn_unknown_peers: false,
@@ -33,6 +36,11 @@ pub fn vxlan(name: &str, vni: u32, peers: &[&str]) -> Network {
         learn_ip: false,
         flood_unknown: true,
     }
+}
+
+/// A GRE or GENEVE (or VXLAN) network with static flood peers.
+pub fn tunnel(name: &str, encap: Encap, vni: u32, peers: &[&str]) -> Network {
+    Network { encap, ..vxlan(name, vni, peers) }
 }
 
 /// A local network identified by its VLAN ID (no VXLAN).

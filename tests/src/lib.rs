@@ -15,6 +15,7 @@ pub mod netns;
 pub mod podman;
 pub mod progtest;
 pub mod scapy;
+pub mod tshark;
 
 /// What the BPF_PROG_TEST_RUN test files use: the fixture, the shared
 /// frames, frame builders, parsers and counter names.
@@ -25,6 +26,7 @@ pub mod prelude {
         progtest::*,
     };
     pub use overlay_common::{
+        ENCAP_GENEVE, ENCAP_GRE, ENCAP_VXLAN,
         counters::Counter::{self, *},
         encap::ipv4_checksum,
         frame::Frame,

@@ -4,7 +4,10 @@
 /// The bytes of the scapy expression `expr` (e.g. `Ether()/ARP(...)`),
 /// checksums and lengths filled in by scapy.
 pub fn bytes(expr: &str) -> Vec<u8> {
-    let script = format!("from scapy.all import *; import sys; sys.stdout.write(bytes({expr}).hex())");
+    let script = format!(
+        "from scapy.all import *; from scapy.contrib.geneve import GENEVE; import sys; \
+         sys.stdout.write(bytes({expr}).hex())"
+    );
     let o =
         std::process::Command::new("/usr/bin/python3").args(["-c", &script]).output().expect("run python3");
     assert!(o.status.success(), "scapy {expr}: {}", String::from_utf8_lossy(&o.stderr));

@@ -33,7 +33,7 @@ fn kernel_and_host_parsers_agree() {
         f.reset();
         let (mut passes, mut drops) = (0u64, 0u64);
         for fr in &frames {
-            let host = parse_underlay(&fr[..], ip_be(LOCAL), 4789u16.to_be(), false);
+            let host = parse_underlay(&fr[..], &rx_config(LOCAL, 0), false);
             let (v, out) = f.underlay(fr);
             match host {
                 Err(Reject::Pass(_)) => {
@@ -86,7 +86,7 @@ fn fuzz_corpus_host_and_kernel_agree() {
             runs += 1;
             let (v, out) = f.underlay(&fr);
             let at = format!("seed {seed}: {fr:02x?}");
-            let expect = match parse_underlay(&fr[..], ip_be(LOCAL), 4789u16.to_be(), false) {
+            let expect = match parse_underlay(&fr[..], &rx_config(LOCAL, 0), false) {
                 Err(Reject::Pass(c)) => {
                     assert_eq!((v, &out), (TC_ACT_OK, &fr), "{at}: passed untouched");
                     c

@@ -33,6 +33,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/busybox", "busybox-static"),
     // promtool checks the metrics output.
     ("/usr/bin/promtool", "prometheus"),
+    // An independent dissector for the GRE and GENEVE wire formats (no
+    // kernel peer for them here: ip_gre and geneve are not built).
+    ("/usr/bin/tshark", "tshark"),
 ];
 
 pub fn all() -> Result<()> {

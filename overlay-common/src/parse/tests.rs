@@ -17,6 +17,7 @@ fn params(vni: u32) -> EncapParams {
         ttl: 64,
         src_port: 50000,
         dst_port_be: 4789u16.to_be(),
+        encap: crate::ENCAP_VXLAN,
     }
 }
 
@@ -24,8 +25,8 @@ fn inner() -> Vec<u8> {
     udp4(M1, M2, [203, 0, 113, 2], [203, 0, 113, 1], 1, 2, 10)
 }
 
-fn under(f: &[u8]) -> Result<VxlanRx, Reject> {
-    parse_underlay(f, ip_be(LOCAL), 4789u16.to_be(), false)
+fn under(f: &[u8]) -> Result<TunnelRx, Reject> {
+    parse_underlay(f, &rx_config(LOCAL, 0), false)
 }
 
 #[test]
@@ -120,7 +121,7 @@ fn lengths_must_be_consistent() {
     assert_eq!(under(&f).map(|r| r.inner_len), Ok(inner().len() - 4), "UDP shorter than IP");
     // A GSO super-packet is checked the same way and may carry nothing
     // past the UDP payload (it cannot be trimmed).
-    let gso = |f: &[u8]| parse_underlay(f, ip_be(LOCAL), 4789u16.to_be(), true);
+    let gso = |f: &[u8]| parse_underlay(f, &rx_config(LOCAL, 0), true);
     assert!(gso(&good).is_ok());
     assert_eq!(gso(&edit(16, 2000)), malformed);
     assert_eq!(gso(&edit(38, udp_len - 4)), malformed);
@@ -217,4 +218,110 @@ fn l2_source_mac_rules() {
     assert_eq!(parse_l2(&f[..], None, false), Err(Reject::Drop(Counter::DropSrcMacInvalid)));
     let f = udp4(BCAST, M2, [0; 4], [0; 4], 1, 2, 0);
     assert!(parse_l2(&f[..], None, false).is_ok(), "broadcast destination is fine");
+}
+
+fn all(f: &[u8]) -> Result<TunnelRx, Reject> {
+    parse_underlay(f, &rx_config(LOCAL, crate::maps::CFG_F_GRE | crate::maps::CFG_F_GENEVE), false)
+}
+
+fn geneve(vni: u32) -> Vec<u8> {
+    tunnel_from(crate::ENCAP_GENEVE, (M1, M2), PEER, LOCAL, vni, &inner())
+}
+
+fn gre(key: u32) -> Vec<u8> {
+    tunnel_from(crate::ENCAP_GRE, (M1, M2), PEER, LOCAL, key, &inner())
+}
+
+/// Inserts `n` bytes at `at` into the IPv4 payload, fixing the IPv4 and
+/// (when `udp`) UDP lengths.
+fn grow(f: &mut Vec<u8>, at: usize, bytes: &[u8], udp: bool) {
+    f.splice(at..at, bytes.iter().copied());
+    let n = bytes.len() as u16;
+    let tot = u16::from_be_bytes([f[16], f[17]]) + n;
+    f[16..18].copy_from_slice(&tot.to_be_bytes());
+    if udp {
+        let l = u16::from_be_bytes([f[38], f[39]]) + n;
+        f[38..40].copy_from_slice(&l.to_be_bytes());
+    }
+    fix_ipv4_checksum(f);
+}
+
+#[test]
+fn geneve_parses_and_skips_options() {
+    let f = geneve(0xabcdef);
+    let rx = all(&f).expect("valid");
+    assert_eq!(
+        (rx.encap, rx.vni, rx.inner_off, rx.inner_len),
+        (crate::ENCAP_GENEVE, 0xabcdef, 50, inner().len())
+    );
+    // Two option words (class, type, length 1, 4 bytes of data): skipped
+    // within the option length, their content never read.
+    let mut o = f.clone();
+    o[42] = 2;
+    grow(&mut o, 50, &[0xff; 8], true);
+    let rx = all(&o).expect("options skipped");
+    assert_eq!((rx.inner_off, rx.inner_len, rx.inner.dst), (58, inner().len(), M1));
+    // An option length past the frame is malformed.
+    let mut o = f.clone();
+    o[42] = 0x3f;
+    assert_eq!(all(&o), Err(Reject::Drop(Counter::DropMalformed)));
+}
+
+#[test]
+fn geneve_critical_oam_version_and_protocol_are_dropped() {
+    let cases: [(usize, u8, Counter); 4] = [
+        (43, 0x40, Counter::DropGeneveCritical),
+        (43, 0x80, Counter::DropGeneveOam),
+        (42, 0x40, Counter::DropTunnelHeader), // version 1
+        (44, 0x08, Counter::DropTunnelHeader), // protocol 0x0858
+    ];
+    for (at, v, want) in cases {
+        let mut f = geneve(5);
+        f[at] = v;
+        assert_eq!(all(&f), Err(Reject::Drop(want)), "byte {at} = {v:#x}");
+    }
+}
+
+#[test]
+fn gre_parses_with_key_and_sequence_number() {
+    let f = gre(0xdead_beef);
+    let rx = all(&f).expect("valid");
+    assert_eq!(
+        (rx.encap, rx.vni, rx.inner_off, rx.inner_len),
+        (crate::ENCAP_GRE, 0xdead_beef, 42, inner().len())
+    );
+    let mut s = f.clone();
+    s[34] |= 0x10; // S: a sequence number follows the key
+    grow(&mut s, 42, &[0, 0, 0, 7], false);
+    let rx = all(&s).expect("sequence number skipped");
+    assert_eq!((rx.inner_off, rx.inner_len), (46, inner().len()));
+    // Ethernet padding after the IPv4 payload is not the tenant's.
+    let mut p = f.clone();
+    p.extend_from_slice(&[0; 6]);
+    assert_eq!(all(&p).unwrap().inner_len, inner().len());
+}
+
+#[test]
+fn gre_that_is_not_ours_passes_and_bad_gre_is_dropped() {
+    for (at, v, want) in [
+        (34, 0x00, Reject::Pass(Counter::PassHost)),         // no key
+        (36, 0x08, Reject::Pass(Counter::PassHost)),         // IP in GRE, not Ethernet
+        (34, 0xa0, Reject::Drop(Counter::DropTunnelHeader)), // checksum present
+        (34, 0x60, Reject::Drop(Counter::DropTunnelHeader)), // routing present
+        (35, 0x01, Reject::Drop(Counter::DropTunnelHeader)), // version 1
+    ] {
+        let mut f = gre(9);
+        f[at] = v;
+        assert_eq!(all(&f), Err(want), "byte {at} = {v:#x}");
+    }
+}
+
+#[test]
+fn unclaimed_gre_and_geneve_are_the_hosts() {
+    assert_eq!(under(&gre(9)), Err(Reject::Pass(Counter::PassHost)));
+    assert_eq!(under(&geneve(9)), Err(Reject::Pass(Counter::PassHost)));
+    let mut bad = gre(9);
+    bad[24] ^= 1; // broken IPv4 checksum: still the host's, never ours to count
+    assert_eq!(under(&bad), Err(Reject::Pass(Counter::PassHost)));
+    assert_eq!(all(&bad), Err(Reject::Drop(Counter::DropBadIpChecksum)));
 }

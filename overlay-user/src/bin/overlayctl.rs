@@ -106,8 +106,9 @@ struct TraceArgs {
     /// The tenant port the frame arrives on.
     #[arg(long, required_unless_present = "underlay", conflicts_with = "underlay")]
     port: Option<String>,
-    /// The frame arrives on the underlay, as VXLAN (a built frame is sent
-    /// from --vtep with --vni to this host's VTEP address and MAC).
+    /// The frame arrives on the underlay, in the encapsulation of the
+    /// network with --vni (a built frame is sent from --vtep to this host's
+    /// VTEP address and MAC).
     #[arg(long)]
     underlay: bool,
     /// The frame's bytes in hex, exactly as received (with --underlay the
@@ -133,7 +134,7 @@ struct TraceArgs {
     /// --underlay: the peer VTEP that sends it (outer source).
     #[arg(long, requires = "underlay")]
     vtep: Option<Ipv4Addr>,
-    /// --underlay: the VNI.
+    /// --underlay: the VNI (or GRE key).
     #[arg(long, requires = "underlay")]
     vni: Option<u32>,
 }
@@ -165,15 +166,19 @@ fn trace_frame(t: &TraceArgs, state: &instance::State) -> Result<(Vec<u8>, Strin
     }
     let link = overlay_user::netlink::link_info(&underlay.interface)
         .with_context(|| format!("underlay {}", underlay.interface))?;
+    let vni = t.vni.context("--underlay needs --vni")?;
+    let encap =
+        state.config.networks.iter().find(|n| n.vni == Some(vni)).map(|n| n.encap).unwrap_or_default();
     let outer = build::Outer {
         vtep: t.vtep.context("--underlay needs --vtep (the sending VTEP)")?,
         local: underlay.address,
-        vni: t.vni.context("--underlay needs --vni")?,
+        vni,
+        encap,
         port: underlay.port,
         dst_mac: MacAddr(link.mac),
         src_mac: MacAddr([0x02, 0, 0, 0, 0, 0xfe]),
     };
-    Ok((build::vxlan_from(&outer, &inner)?, ifname))
+    Ok((build::tunnel_from(&outer, &inner)?, ifname))
 }
 
 #[derive(Subcommand)]
@@ -556,13 +561,22 @@ fn status(name: &str, json: bool) -> Result<()> {
         };
         out!("{:<16} {:<9} {:<18} {:>8}", i.interface, i.role, i.hook, prog);
     }
-    out!("\n{:<12} {:>8} {:>5} {:>6} {:>15}  ports", "network", "vni", "vlan", "peers", "learned/max");
+    out!(
+        "\n{:<12} {:>6} {:>10} {:>5} {:>6} {:>15}  ports",
+        "network",
+        "encap",
+        "vni",
+        "vlan",
+        "peers",
+        "learned/max"
+    );
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for n in &st.networks {
         let max = if n.max_learned == 0 { "-".to_string() } else { n.max_learned.to_string() };
         out!(
-            "{:<12} {:>8} {:>5} {:>6} {:>15}  {}",
+            "{:<12} {:>6} {:>10} {:>5} {:>6} {:>15}  {}",
             n.name,
+            opt(n.encap.map(|e| e.to_string())),
             opt(n.vni.map(|v| v.to_string())),
             opt(n.vlan.map(|v| v.to_string())),
             n.peers.len() + n.remote_vteps.len(),

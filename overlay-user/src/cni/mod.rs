@@ -148,10 +148,14 @@ fn add(env: &Env, conf: &NetConf, stdin: &[u8]) -> CniResult<Value> {
     }
     let mtu = match conf.mtu {
         Some(m) => m,
-        None => netlink::link_info(&state.config.underlay.interface)
-            .map_err(CniError::io("underlay interface"))?
-            .mtu
-            .saturating_sub(overlay_common::VXLAN_OVERHEAD),
+        None => {
+            let underlay = netlink::link_info(&state.config.underlay.interface)
+                .map_err(CniError::io("underlay interface"))?;
+            let over = state.config.network(&network).map_or(overlay_common::VXLAN_OVERHEAD, |n| {
+                if n.overhead() > 0 { n.overhead() } else { overlay_common::VXLAN_OVERHEAD }
+            });
+            underlay.mtu.saturating_sub(over)
+        }
     };
 
     let mut undo = Undo { env, stdin, ipam: None, host: None, port: None };

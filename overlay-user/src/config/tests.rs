@@ -201,3 +201,49 @@ fn control_table_defaults_and_errors() {
     let ok = format!("{no_flood}[control]\netcd = [\"https://etcd.example:2379\"]\nca = \"/ca\"\n");
     assert!(!Config::parse(&ok).unwrap().network("blue").unwrap().flood_unknown);
 }
+
+#[test]
+fn encap_picks_the_wire_format_and_its_id_range() {
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.networks[0].encap, Encap::Vxlan, "default");
+    assert!(!c.to_toml().contains("encap"), "the default is not written out");
+    let gre = GOOD.replace("vni = 100", "vni = 4294967295\nencap = \"gre\"");
+    let c = Config::parse(&gre).unwrap();
+    assert_eq!(
+        (c.networks[0].encap, c.networks[0].vni),
+        (Encap::Gre, Some(u32::MAX)),
+        "GRE keys are 32 bits"
+    );
+    assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+    for (text, want) in [
+        (
+            GOOD.replace("vni = 100", "vni = 16777216\nencap = \"geneve\""),
+            "vni 16777216 out of range 1..=16777215",
+        ),
+        (GOOD.replace("vni = 100", "vni = 100\nencap = \"stt\""), "unknown variant `stt`"),
+        (
+            GOOD.replace("name = \"red\"\nvlan = 20", "name = \"red\"\nvlan = 20\nencap = \"gre\""),
+            "needs a vni",
+        ),
+        (
+            GOOD.replace("name = \"red\"\nvlan = 20", "name = \"red\"\nvni = 100\nencap = \"gre\""),
+            "vni 100 already used by network \"blue\"",
+        ),
+    ] {
+        let e = err_of(&text);
+        assert!(e.contains(want), "{e:?} lacks {want:?}");
+    }
+}
+
+#[test]
+fn port_mtu_default_leaves_room_for_the_largest_encap() {
+    let text = GOOD.replace("vni = 100", "vni = 100\nencap = \"gre\"");
+    let c = Config::parse(&text).unwrap();
+    let (vm1, eth1) = (&c.ports[0], &c.ports[1]);
+    assert_eq!(c.default_port_mtu(vm1, 1500), 1458, "GRE with key: 42 bytes");
+    assert_eq!(c.default_port_mtu(eth1, 1500), 1458, "red has no vni: blue's GRE decides");
+    let c = Config::parse(&GOOD.replace("vni = 100", "vni = 100\nencap = \"geneve\"")).unwrap();
+    assert_eq!(c.default_port_mtu(&c.ports[0], 1500), 1450);
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.default_port_mtu(&c.ports[0], 9000), 8950);
+}

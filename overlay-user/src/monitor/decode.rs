@@ -36,6 +36,9 @@ pub struct Event {
     pub network: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vni: Option<u32>,
+    /// Underlay frames: `vxlan`, `gre` or `geneve`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encap: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,22 +117,43 @@ fn inner(e: &mut Event, b: &[u8], o: usize) {
     e.dst_ip = d;
 }
 
-/// VXLAN over IPv4 at the start of `b` (to `port`): outer addresses, VNI
-/// and the inner frame; anything else is decoded as a plain frame.
+/// The tunnel in an IPv4 frame whose L4 header is at `l4`: encapsulation,
+/// VNI (or GRE key) and where the inner frame starts. VXLAN to `port`,
+/// GENEVE to 6081 (options skipped), GRE with a key.
+fn tunnel(b: &[u8], l4: usize, port: u16) -> Option<(&'static str, u32, usize)> {
+    let u32_at = |at: usize| Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?));
+    match *b.get(23)? {
+        17 if be16(b, l4 + 2)? == port => Some(("vxlan", u32_at(l4 + 12)? >> 8, l4 + 16)),
+        17 if be16(b, l4 + 2)? == overlay_common::GENEVE_PORT => {
+            let opts = (*b.get(l4 + 8)? & 0x3f) as usize * 4;
+            Some(("geneve", u32_at(l4 + 12)? >> 8, l4 + 16 + opts))
+        }
+        47 => {
+            let flags = be16(b, l4)?;
+            if flags & 0x2000 == 0 {
+                return None;
+            }
+            let csum = if flags & 0x8000 != 0 { 4 } else { 0 };
+            let seq = if flags & 0x1000 != 0 { 4 } else { 0 };
+            Some(("gre", u32_at(l4 + 4 + csum)?, l4 + 8 + csum + seq))
+        }
+        _ => None,
+    }
+}
+
+/// VXLAN, GENEVE or GRE over IPv4 at the start of `b`: outer addresses,
+/// VNI and the inner frame; anything else is decoded as a plain frame.
 fn underlay(e: &mut Event, b: &[u8], port: u16) {
     let ihl = b.get(14).map(|v| (v & 0x0f) as usize * 4).unwrap_or(0);
-    let vxlan = be16(b, 12) == Some(0x0800)
-        && b.get(23) == Some(&17)
-        && ihl >= 20
-        && be16(b, 14 + ihl + 2) == Some(port);
-    if !vxlan {
+    let found = if be16(b, 12) == Some(0x0800) && ihl >= 20 { tunnel(b, 14 + ihl, port) } else { None };
+    let Some((encap, vni, at)) = found else {
         return inner(e, b, 0);
-    }
+    };
     e.outer_src = b.get(26..30).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Ipv4Addr::from);
     e.outer_dst = b.get(30..34).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Ipv4Addr::from);
-    let vx = 14 + ihl + 8;
-    e.vni = b.get(vx + 4..vx + 7).map(|v| u32::from_be_bytes([0, v[0], v[1], v[2]]));
-    inner(e, b, vx + 8);
+    e.encap = Some(encap);
+    e.vni = Some(vni);
+    inner(e, b, at);
 }
 
 /// What a frame holds (type `frame`): MACs, VLAN, ethertype, addresses,
@@ -289,5 +313,29 @@ mod tests {
         assert_eq!(e.src_mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
         assert_eq!(e.dst_ip, Some("203.0.113.2".parse().unwrap()));
         assert!(line(&e).contains("outer 192.0.2.9 > 192.0.2.1"), "{}", line(&e));
+    }
+
+    #[test]
+    fn gre_and_geneve_drops_name_their_key_and_inner_frame() {
+        let inner = pktbuild::udp4(
+            [2, 0, 0, 0, 0, 2],
+            [2, 0, 0, 0, 0, 1],
+            [203, 0, 113, 1],
+            [203, 0, 113, 2],
+            1,
+            2,
+            64,
+        );
+        for (encap, name, vni) in
+            [(overlay_common::ENCAP_GRE, "gre", 0xdead_beef), (overlay_common::ENCAP_GENEVE, "geneve", 77)]
+        {
+            let f =
+                pktbuild::tunnel_from(encap, ([2; 6], [4; 6]), [192, 0, 2, 9], [192, 0, 2, 1], vni, &inner);
+            let e = decode(&event(MON_EV_DROP, HOOK_VTEP_TC, 0, &f), &N);
+            assert_eq!((e.encap, e.vni), (Some(name), Some(vni)));
+            assert_eq!(e.outer_src, Some(Ipv4Addr::new(192, 0, 2, 9)));
+            assert_eq!(e.src_mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
+            assert_eq!(e.dst_ip, Some("203.0.113.2".parse().unwrap()));
+        }
     }
 }

@@ -142,25 +142,29 @@ pub struct Outer {
     /// This host's VTEP address.
     pub local: Ipv4Addr,
     pub vni: u32,
-    /// UDP destination port.
+    /// The encapsulation of the network with that VNI (VXLAN when none).
+    pub encap: crate::config::Encap,
+    /// UDP destination port of VXLAN (GENEVE always uses 6081).
     pub port: u16,
     /// The underlay's MAC (the outer destination).
     pub dst_mac: MacAddr,
     pub src_mac: MacAddr,
 }
 
-/// `inner` in VXLAN as `o.vtep` sends it.
-pub fn vxlan_from(o: &Outer, inner: &[u8]) -> Result<Vec<u8>> {
-    if o.vni >= 1 << 24 {
-        return Err(bad(format!("--vni {}: not 0..16777215", o.vni)));
+/// `inner` in VXLAN, GENEVE or GRE (`o.encap`) as `o.vtep` sends it.
+pub fn tunnel_from(o: &Outer, inner: &[u8]) -> Result<Vec<u8>> {
+    if o.vni > o.encap.max_id() {
+        return Err(bad(format!("--vni {}: not 0..={} ({})", o.vni, o.encap.max_id(), o.encap)));
     }
+    let geneve = o.encap == crate::config::Encap::Geneve;
     let p = EncapParams {
         src_be: u32::from(o.vtep).to_be(),
         dst_be: u32::from(o.local).to_be(),
         vni: o.vni,
         ttl: 64,
         src_port: 50000,
-        dst_port_be: o.port.to_be(),
+        dst_port_be: if geneve { overlay_common::GENEVE_PORT } else { o.port }.to_be(),
+        encap: o.encap.code(),
     };
     Ok(vxlan(o.dst_mac.0, o.src_mac.0, &p, inner))
 }

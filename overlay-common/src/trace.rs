@@ -34,7 +34,8 @@ pub const STEP_FDB: u8 = 4;
 /// Unicast out of a local port: `a` = ifindex, `vid` = tag pushed
 /// ([`crate::NO_VLAN`]: none), `b` = 1 when handed to the veth peer.
 pub const STEP_EGRESS: u8 = 5;
-/// VXLAN encapsulation: `a` = VTEP (network order), `b` = VNI.
+/// Encapsulation: `a` = VTEP (network order), `b` = VNI (or GRE key), `c`
+/// = `ENCAP_*`.
 pub const STEP_ENCAP: u8 = 6;
 /// Next hop of the outer packet: `a` = ifindex, `b` = `HOP_*`, `c` =
 /// gateway or peer (network order).

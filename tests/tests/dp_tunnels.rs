@@ -319,3 +319,27 @@ fn kernel_and_host_parsers_agree_on_gre_and_geneve() {
         assert_eq!(c["rx_underlay"], frames.len() as u64);
     });
 }
+
+/// `overlayctl trace` follows GRE and GENEVE frames as the datapath
+/// takes them: the encap step names the encapsulation, and the traced
+/// output is byte for byte what the live program sends.
+#[test]
+fn gre_and_geneve_are_traced_as_sent() {
+    use overlay_common::trace::{STEP_DECAP, STEP_ENCAP};
+    with_tunnels(|mut f| {
+        f.load_trace();
+        for (port, dst, encap) in [("p2", GRE_VM, ENCAP_GRE), ("p3", GENEVE_VM, ENCAP_GENEVE)] {
+            let frame = tenant_frame(dst, VM1);
+            let t = f.trace(port, &frame);
+            let e = t.steps.iter().find(|s| s.kind == STEP_ENCAP).expect("an encap step");
+            assert_eq!((e.c, e.a), (encap as u32, ip_be(PEER)), "{port}");
+            let (v, out) = f.live(port, &frame);
+            assert_eq!((v, out), (t.verdict, t.frame_out), "{port}: live as traced");
+        }
+        sh_fdb(&f, "green", "p2");
+        let t = f.trace("u0", &from_peer(ENCAP_GRE, GRE_KEY, &tenant_frame(VM1, [2, 0, 0, 0, 0, 0x45])));
+        assert!(t.steps.iter().any(|s| s.kind == STEP_DECAP), "{:?}", t.steps);
+        assert_eq!(t.verdict, TC_ACT_REDIRECT);
+        assert_eq!(t.frame_out, tenant_frame(VM1, [2, 0, 0, 0, 0, 0x45]));
+    });
+}

@@ -41,7 +41,8 @@ pub struct Step {
     /// `expired`, `group`; next_hop: `cached`, `fib`, `unresolved`,
     /// `unreachable`; flood_remote: `copy` (a clone) or `frame` (the frame
     /// itself, to the last peer); flood_local: `sent`, `not_member`;
-    /// rp_filter: `pass`, `pass_cached`, `fail`.
+    /// rp_filter: `pass`, `pass_cached`, `fail`; encap: `vxlan`, `gre`,
+    /// `geneve`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<&'static str>,
     /// count: the counter, as `stats` names it.
@@ -172,6 +173,11 @@ impl Namer<'_> {
                 v.step = "encap";
                 v.vtep = Some(ip(s.a));
                 v.vni = Some(s.b);
+                v.result = Some(match s.c as u8 {
+                    overlay_common::ENCAP_GRE => "gre",
+                    overlay_common::ENCAP_GENEVE => "geneve",
+                    _ => "vxlan",
+                });
             }
             STEP_NEXT_HOP => {
                 v.step = "next_hop";
@@ -352,7 +358,8 @@ fn step_text(s: &Step, f: &Event) -> String {
             if s.peer == Some(true) { " (to the veth peer's ingress)" } else { "" }
         ),
         "encap" => format!(
-            "vxlan encap vni {} to {}",
+            "{} encap vni {} to {}",
+            s.result.unwrap_or("vxlan"),
             s.vni.unwrap_or(0),
             s.vtep.map(|v| v.to_string()).unwrap_or_default()
         ),

@@ -4,27 +4,45 @@
 //! Prints `name<TAB>bytes<TAB>ns` lines for `cargo xtask bench`.
 
 use overlay_common::{
+    ENCAP_GENEVE, ENCAP_GRE,
     counters::Counter::{self, *},
     maps::{FDB_F_STATIC, FDB_KIND_REMOTE, FdbEntry, FdbKey},
     pktbuild::*,
 };
 use overlay_tests::{
-    conf::{Config, fdb_port, neigh},
-    progtest::{Fixture, TC_ACT_REDIRECT, TC_ACT_SHOT, dp_config, in_private_netns, many_peers},
+    conf::{Config, Encap, access, fdb_port, fdb_remote, neigh, tunnel},
+    progtest::{Fixture, TC_ACT_REDIRECT, TC_ACT_SHOT, dp_config, in_private_netns, many_peers, sh},
     scapy,
 };
 
 /// The datapath tests' config, plus a static entry behind trunk p3 (for
-/// the VLAN push case) and VM2's neighbour pairs (for the answered ARP
-/// request and NS).
+/// the VLAN push case), VM2's neighbour pairs (for the answered ARP
+/// request and NS), and a GRE network (key 200, port p4) and a GENEVE one
+/// (VNI 300, port p5) with the same peer, each with a static entry on its
+/// port and one behind the peer.
 fn config() -> Config {
     let mut c = dp_config();
     c.fdb.push(fdb_port("02:00:00:00:00:03", "blue", "p3"));
+    c.networks.push(tunnel("green", Encap::Gre, 200, &["192.0.2.2"]));
+    c.networks.push(tunnel("orange", Encap::Geneve, 300, &["192.0.2.2"]));
+    c.ports[3] = access("p4", "green");
+    c.ports.push(access("p5", "orange"));
+    for (net, port, local, remote) in [("green", "p4", "05", "15"), ("orange", "p5", "06", "16")] {
+        c.fdb.push(fdb_port(&format!("02:00:00:00:00:{local}"), net, port));
+        c.fdb.push(fdb_remote(&format!("02:00:00:00:00:{remote}"), net, "192.0.2.2"));
+    }
     c.neigh = vec![
         neigh("blue", "203.0.113.2", "02:00:00:00:00:02"),
         neigh("blue", "2001:db8::2", "02:00:00:00:00:02"),
     ];
     c
+}
+
+/// The fixture of `c` (a [`config`]), with the port p5 it has beyond the
+/// fixture's own.
+fn fixture(c: Config) -> Fixture {
+    sh("ip link add p5 type veth peer name p5b; ip link set p5 up; ip link set p5b up");
+    Fixture::new(&c)
 }
 
 fn frame(dst: [u8; 6], src: [u8; 6], size: usize) -> Vec<u8> {
@@ -108,7 +126,7 @@ const ME: [u8; 6] = [2, 0, 0, 0, 0, 1];
 /// Encap, decap, FDB hit and miss, VLAN push and pop; 64 and 1400 bytes.
 fn per_case(runs: u32) {
     in_private_netns(move || {
-        let f = Fixture::new(&config());
+        let f = fixture(config());
         // Overhead of the harness and the entry point: a frame on an
         // interface that is not a port is refused after two lookups.
         let base = Case {
@@ -146,6 +164,21 @@ fn per_case(runs: u32) {
                 println!("{}\t{size}\t{:.1}", c.name, c.cost(&f, runs));
             }
         }
+        // The same encap and decap in the GRE and GENEVE networks.
+        for (encap, name, vni, port, local, remote) in
+            [(ENCAP_GRE, "gre", 200, "p4", 5u8, 0x15u8), (ENCAP_GENEVE, "geneve", 300, "p5", 6, 0x16)]
+        {
+            let peer = ([2, 0, 0, 0, 0xaa, 1], [2, 0, 0, 0, 0xaa, 2]);
+            let inner = frame([2, 0, 0, 0, 0, local], [2, 0, 0, 0, 0, remote], 64);
+            let decap = tunnel_from(encap, peer, [192, 0, 2, 2], [192, 0, 2, 1], vni, &inner);
+            let (en, de) = (format!("encap ({name})"), format!("decap ({name})"));
+            for c in [
+                Case::tenant(&en, port, frame([2, 0, 0, 0, 0, remote], [2, 0, 0, 0, 0, local], 64), Encap, 1),
+                Case { prog: "vtep_ingress", ..Case::tenant(&de, "u0", decap, Decap, 1) },
+            ] {
+                println!("{}\t64\t{:.1}", c.name, c.cost(&f, runs));
+            }
+        }
         // Answered from the neighbour table, back out of the asking port.
         let arp = scapy::bytes(
             "Ether(dst='ff:ff:ff:ff:ff:ff', src='02:00:00:00:00:01')/\
@@ -175,7 +208,7 @@ fn fdb_scale_worker(n: u32) -> (std::sync::mpsc::Sender<u32>, std::sync::mpsc::R
     let (res_tx, res_rx) = std::sync::mpsc::channel::<f64>();
     std::thread::spawn(move || {
         in_private_netns(move || {
-            let f = Fixture::new(&Config { fdb_size: 1_100_000, ..config() });
+            let f = fixture(Config { fdb_size: 1_100_000, ..config() });
             let net_id = f.net("blue");
             let mac = |i: u32| {
                 let b = i.to_be_bytes();

@@ -228,6 +228,10 @@ Program cost, case by case:
 - **Decap** is the parse and the outer header checksum, the VNI, peer and
   FDB lookups, the reverse-path check (one FIB lookup per source at most
   every 0.5 s, `RP_CACHE`), learning, `bpf_skb_adjust_room` and the redirect.
+- **GRE and GENEVE** (`encap (gre)`, `decap (geneve)`, ...) run the same
+  code as VXLAN with another header: GRE writes 28 bytes of outer header
+  instead of 36 and has no UDP header (so no source port to hash into);
+  GENEVE's receive also reads the option length and skips the options.
 - **Tagged egress and flooding** check each port's membership at that
   moment (one `TRUNK_VLANS` or `PORTS` lookup per port), so a stale entry
   never crosses networks.

@@ -132,6 +132,20 @@ impl Encap {
         overlay_common::encap_overhead(self.code())
     }
 
+    /// The UDP destination port of this encapsulation for an instance whose
+    /// VXLAN port is `vxlan_port` (GRE: 0, it has no ports).
+    pub fn udp_port(self, vxlan_port: u16) -> u16 {
+        match self {
+            Encap::Vxlan => vxlan_port,
+            Encap::Gre => 0,
+            Encap::Geneve => overlay_common::GENEVE_PORT,
+        }
+    }
+
+    pub fn is_vxlan(&self) -> bool {
+        *self == Encap::Vxlan
+    }
+
     /// Largest id: the VXLAN and GENEVE VNI have 24 bits, the GRE key 32.
     pub fn max_id(self) -> u32 {
         if self == Encap::Gre { u32::MAX } else { 0xff_ffff }
@@ -148,10 +162,6 @@ impl std::fmt::Display for Encap {
     }
 }
 
-fn is_vxlan(e: &Encap) -> bool {
-    *e == Encap::Vxlan
-}
-
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
@@ -160,7 +170,7 @@ pub struct Network {
     /// among the instance's networks whatever their encapsulation.
     pub vni: Option<u32>,
     /// Encapsulation of the network's frames between VTEPs (default vxlan).
-    #[serde(default, skip_serializing_if = "is_vxlan")]
+    #[serde(default, skip_serializing_if = "Encap::is_vxlan")]
     pub encap: Encap,
     pub vlan: Option<u16>,
     #[serde(default)]

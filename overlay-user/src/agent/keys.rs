@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! PREFIX/v1/vni/VNI/vtep/ADDRESS -> {"host": "...", "address": "ADDRESS", "port": 4789}
+//!                                   (+ "encap": "gre" | "geneve" for those networks;
+//!                                   "port" is then 0 for GRE, 6081 for GENEVE)
 //! PREFIX/v1/vni/VNI/mac/MAC      -> {"vtep": "ADDRESS", "ips": ["203.0.113.1", ...]}
 //! ```
 //!
@@ -14,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::{is_host_address, is_v4_mapped},
+    config::{Encap, is_host_address, is_v4_mapped},
     mac::MacAddr,
 };
 
@@ -24,7 +26,11 @@ use crate::{
 pub struct VtepValue {
     pub host: String,
     pub address: Ipv4Addr,
+    /// The UDP port frames go to (GRE: 0).
     pub port: u16,
+    /// The network's encapsulation on that host (absent: VXLAN).
+    #[serde(default, skip_serializing_if = "Encap::is_vxlan")]
+    pub encap: Encap,
 }
 
 /// Value of a MAC key.
@@ -67,6 +73,9 @@ pub enum Refused {
     AddressMismatch,
     /// A VTEP on another UDP port than ours: our frames would not reach it.
     PortMismatch,
+    /// A VTEP whose network of this VNI uses another encapsulation than
+    /// ours (GRE, GENEVE, VXLAN): it would drop what we send.
+    EncapMismatch,
     /// Another host claims this host's VTEP address, or a MAC key that
     /// names it as VTEP without this host having published it.
     OwnAddress,
@@ -83,6 +92,7 @@ impl Refused {
             Refused::BadValue => "bad_value",
             Refused::AddressMismatch => "address_mismatch",
             Refused::PortMismatch => "port_mismatch",
+            Refused::EncapMismatch => "encap_mismatch",
             Refused::OwnAddress => "own_address",
             Refused::UnknownVni => "unknown_vni",
             Refused::LocalMac => "local_mac",
@@ -97,7 +107,9 @@ pub fn parse(prefix: &str, key: &[u8], value: &[u8]) -> Result<Entry, Refused> {
     let parts: Vec<&str> = rest.split('/').collect();
     let ["vni", vni, kind, name] = parts[..] else { return Err(Refused::BadKey) };
     let vni: u32 = vni.parse().map_err(|_| Refused::BadKey)?;
-    if vni == 0 || vni > 0xff_ffff || vni.to_string() != parts[1] {
+    // Up to 32 bits: a GRE key (whether a VNI fits its network's
+    // encapsulation is checked against this host's networks).
+    if vni == 0 || vni.to_string() != parts[1] {
         return Err(Refused::BadKey);
     }
     match kind {
@@ -107,7 +119,8 @@ pub fn parse(prefix: &str, key: &[u8], value: &[u8]) -> Result<Entry, Refused> {
             if value.address != addr {
                 return Err(Refused::AddressMismatch);
             }
-            if !overlay_common::is_unicast_vtep(u32::from_ne_bytes(addr.octets())) || value.port == 0 {
+            let port_ok = (value.port == 0) == (value.encap == Encap::Gre);
+            if !overlay_common::is_unicast_vtep(u32::from_ne_bytes(addr.octets())) || !port_ok {
                 return Err(Refused::BadValue);
             }
             Ok(Entry::Vtep { vni, value })
@@ -140,7 +153,13 @@ mod tests {
 
     #[test]
     fn keys_round_trip() {
-        let v = VtepValue { host: "h2".into(), address: "192.0.2.2".parse().unwrap(), port: 4789 };
+        let v = VtepValue {
+            host: "h2".into(),
+            address: "192.0.2.2".parse().unwrap(),
+            port: 4789,
+            encap: Encap::Vxlan,
+        };
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"host":"h2","address":"192.0.2.2","port":4789}"#);
         let k = vtep_key("/o", 100, v.address);
         assert_eq!(k, "/o/v1/vni/100/vtep/192.0.2.2");
         let e = parse("/o", k.as_bytes(), &serde_json::to_vec(&v).unwrap()).unwrap();
@@ -159,7 +178,15 @@ mod tests {
         assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.2", "{garbage"), Err(Refused::BadValue));
         assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.3", vtep), Err(Refused::AddressMismatch));
         assert_eq!(p("/o/v1/vni/0100/vtep/192.0.2.2", vtep), Err(Refused::BadKey));
-        assert_eq!(p("/o/v1/vni/16777216/vtep/192.0.2.2", vtep), Err(Refused::BadKey));
+        assert_eq!(p("/o/v1/vni/4294967296/vtep/192.0.2.2", vtep), Err(Refused::BadKey));
+        let gre = r#"{"host":"h","address":"192.0.2.2","port":0,"encap":"gre"}"#;
+        assert!(p("/o/v1/vni/4294967295/vtep/192.0.2.2", gre).is_ok(), "a 32-bit GRE key");
+        let gre_port = r#"{"host":"h","address":"192.0.2.2","port":4789,"encap":"gre"}"#;
+        assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.2", gre_port), Err(Refused::BadValue), "GRE has no port");
+        let no_port = r#"{"host":"h","address":"192.0.2.2","port":0}"#;
+        assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.2", no_port), Err(Refused::BadValue));
+        let stt = r#"{"host":"h","address":"192.0.2.2","port":7471,"encap":"stt"}"#;
+        assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.2", stt), Err(Refused::BadValue));
         assert_eq!(p("/o/v1/vni/100/vtep/192.0.2.2/x", vtep), Err(Refused::BadKey));
         assert_eq!(p("/o/v2/vni/100/vtep/192.0.2.2", vtep), Err(Refused::BadKey));
         assert_eq!(p("/o/v1/vni/100/peer/192.0.2.2", vtep), Err(Refused::BadKey));

@@ -166,7 +166,7 @@ impl Agent {
         // the same until the AsyncFd (which owns the ring buffer) is dropped.
         let events = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-        let vnis = state.config.networks.iter().filter_map(|n| n.vni.map(|v| (v, n.name.clone()))).collect();
+        let vnis = View::vnis_of(&state.config);
         let u = &state.config.underlay;
         let view = View::new(&control.prefix, u.address, u.port, &state.config.name, vnis);
         let previous = status::read(&file.name);
@@ -428,7 +428,12 @@ impl Agent {
         let mut want = BTreeMap::new();
         for n in &c.networks {
             let Some(vni) = n.vni else { continue };
-            let v = keys::VtepValue { host: c.name.clone(), address: me, port: c.underlay.port };
+            let v = keys::VtepValue {
+                host: c.name.clone(),
+                address: me,
+                port: n.encap.udp_port(c.underlay.port),
+                encap: n.encap,
+            };
             want.insert(keys::vtep_key(prefix, vni, me), serde_json::to_string(&v).expect("json"));
             for (mac, ips) in self.local.get(&n.name).into_iter().flatten() {
                 let v = keys::MacValue { vtep: me, ips: ips.clone() };
@@ -503,8 +508,7 @@ impl Agent {
     /// networks, MACs to publish.
     fn reload_state(&mut self) -> Result<()> {
         self.state = instance::require_state(&self.name)?;
-        self.view.vnis =
-            self.state.config.networks.iter().filter_map(|n| n.vni.map(|v| (v, n.name.clone()))).collect();
+        self.view.vnis = View::vnis_of(&self.state.config);
         self.rescan()
     }
 

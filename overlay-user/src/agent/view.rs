@@ -8,6 +8,7 @@ use std::{
 
 use super::keys::{self, Entry, Refused};
 use crate::{
+    config::{Config, Encap},
     mac::MacAddr,
     remote::{Remote, RemoteMac},
 };
@@ -21,8 +22,9 @@ pub struct View {
     pub me: Ipv4Addr,
     pub port: u16,
     pub host: String,
-    /// VNI -> network name, for this host's VXLAN networks.
-    pub vnis: BTreeMap<u32, String>,
+    /// VNI -> network name and encapsulation, for this host's tunnelled
+    /// networks ([`View::vnis_of`]).
+    pub vnis: BTreeMap<u32, (String, Encap)>,
     accepted: BTreeMap<String, Entry>,
     /// Refused keys and the revision of the value refused.
     refused: BTreeMap<String, (i64, Refused)>,
@@ -31,7 +33,18 @@ pub struct View {
 }
 
 impl View {
-    pub fn new(prefix: &str, me: Ipv4Addr, port: u16, host: &str, vnis: BTreeMap<u32, String>) -> View {
+    /// The tunnelled networks of `c`, by VNI.
+    pub fn vnis_of(c: &Config) -> BTreeMap<u32, (String, Encap)> {
+        c.networks.iter().filter_map(|n| n.vni.map(|v| (v, (n.name.clone(), n.encap)))).collect()
+    }
+
+    pub fn new(
+        prefix: &str,
+        me: Ipv4Addr,
+        port: u16,
+        host: &str,
+        vnis: BTreeMap<u32, (String, Encap)>,
+    ) -> View {
         View {
             prefix: prefix.into(),
             me,
@@ -83,13 +96,16 @@ impl View {
         let vni = match &e {
             Entry::Vtep { vni, .. } | Entry::Mac { vni, .. } => *vni,
         };
-        let Some(net) = self.vnis.get(&vni) else { return Err(Refused::UnknownVni) };
+        let Some((net, encap)) = self.vnis.get(&vni) else { return Err(Refused::UnknownVni) };
         match &e {
             Entry::Vtep { value, .. } => {
                 if value.address == self.me && value.host != self.host {
                     return Err(Refused::OwnAddress);
                 }
-                if value.port != self.port {
+                if value.encap != *encap {
+                    return Err(Refused::EncapMismatch);
+                }
+                if value.port != encap.udp_port(self.port) {
                     return Err(Refused::PortMismatch);
                 }
             }
@@ -114,13 +130,13 @@ impl View {
             if let Entry::Vtep { vni, value } = e
                 && value.address != self.me
             {
-                r.vteps.entry(self.vnis[vni].clone()).or_default().insert(value.address);
+                r.vteps.entry(self.vnis[vni].0.clone()).or_default().insert(value.address);
             }
         }
         let none = BTreeSet::new();
         for e in self.accepted.values() {
             if let Entry::Mac { vni, mac, value } = e {
-                let net = &self.vnis[vni];
+                let net = &self.vnis[vni].0;
                 let registered = r.vteps.get(net).unwrap_or(&none).contains(&value.vtep);
                 let is_local = local.get(net).is_some_and(|m| m.contains_key(mac));
                 if value.vtep != self.me && registered && !is_local {
@@ -149,7 +165,8 @@ mod tests {
     use super::*;
 
     fn view() -> View {
-        View::new("/o", "192.0.2.1".parse().unwrap(), 4789, "h1", [(100, "blue".to_string())].into())
+        let vnis = [(100, ("blue".to_string(), Encap::Vxlan)), (7, ("green".to_string(), Encap::Gre))];
+        View::new("/o", "192.0.2.1".parse().unwrap(), 4789, "h1", vnis.into())
     }
 
     fn vtep(addr: &str, host: &str) -> (String, String) {
@@ -205,6 +222,20 @@ mod tests {
             ),
             mac("02:00:00:00:00:01", "192.0.2.2"),
             mac("02:00:00:00:00:07", "192.0.2.1"),
+            // green is GRE here: a VXLAN or GENEVE VTEP of VNI 7 cannot join it.
+            (
+                "/o/v1/vni/7/vtep/192.0.2.8".into(),
+                r#"{"host":"h8","address":"192.0.2.8","port":4789}"#.into(),
+            ),
+            (
+                "/o/v1/vni/7/vtep/192.0.2.9".into(),
+                r#"{"host":"h9","address":"192.0.2.9","port":6081,"encap":"geneve"}"#.into(),
+            ),
+            // blue is VXLAN on 4789 here.
+            (
+                "/o/v1/vni/100/vtep/192.0.2.10".into(),
+                r#"{"host":"h10","address":"192.0.2.10","port":4790}"#.into(),
+            ),
         ];
         for _ in 0..2 {
             for (k, val) in &puts {
@@ -217,6 +248,8 @@ mod tests {
             ("address_mismatch", 1),
             ("unknown_vni", 1),
             ("local_mac", 1),
+            ("encap_mismatch", 2),
+            ("port_mismatch", 1),
         ]
         .into();
         assert_eq!(v.refusals, want, "each value counted once");

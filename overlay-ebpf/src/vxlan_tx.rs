@@ -21,8 +21,8 @@ use aya_ebpf::{
     },
     cty::c_void,
     helpers::{
-        bpf_check_mtu, bpf_fib_lookup, bpf_get_hash_recalc, bpf_ktime_get_ns, bpf_loop, bpf_redirect,
-        bpf_redirect_neigh, bpf_skb_change_head,
+        bpf_check_mtu, bpf_fib_lookup, bpf_ktime_get_ns, bpf_loop, bpf_redirect, bpf_redirect_neigh,
+        bpf_skb_change_head,
     },
     programs::TcContext,
 };
@@ -30,7 +30,7 @@ use overlay_common::{
     ENCAP_GENEVE, ENCAP_GRE, ENCAP_ROOM, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, GENEVE_PORT, GRE_ENCAP_ROOM,
     MAX_FLOOD_PEERS, UDP_HLEN, VXLAN_HLEN,
     counters::{Counter, net_row},
-    encap::{EncapParams, build_gre_outer, build_outer, csum_replace4, udp_src_port},
+    encap::{EncapParams, build_gre_outer, build_outer, csum_replace4, flow_hash, udp_src_port},
     frame::Frame,
     headers::EthHdr,
     maps::{CFG_F_UDP_CSUM, FloodSet, GlobalConfig, NEXT_HOP_TTL_NS, NetConfig, NextHop as CachedHop},
@@ -60,6 +60,18 @@ fn is_gso(ctx: &TcContext) -> bool {
     unsafe { (*ctx.skb.skb).gso_size != 0 }
 }
 
+/// The inner frame's flow hash, for the UDP source port: the one a socket
+/// gave the skb when there is one (what `bpf_get_hash_recalc` returns
+/// then), else ours from the headers ([`flow_hash`]). The kernel's flow
+/// dissector, which `bpf_get_hash_recalc` runs on a frame without a hash
+/// (forwarded, or from a packet socket), costs ~300 ns a frame.
+#[inline(always)]
+fn inner_flow_hash(ctx: &TcContext) -> u32 {
+    // SAFETY: reading a context field.
+    let h = unsafe { (*ctx.skb.skb).hash };
+    if h != 0 { h } else { flow_hash(&SkbFrame(ctx)) }
+}
+
 /// Puts outer Ethernet/IPv4 and UDP/VXLAN, UDP/GENEVE or GRE headers (as
 /// the network's encapsulation says) in front of the frame, addressed to
 /// `dst_be`. Checks the result against the underlay MTU.
@@ -74,8 +86,7 @@ pub fn encapsulate<M: Mode>(
     let encap = net.encap();
     step::<M>(STEP_ENCAP, 0, dst_be, net.vni, encap as u32);
     let inner_len = ctx.len();
-    // SAFETY: helper on our context; hashes the inner flow before we add headers.
-    let hash = unsafe { bpf_get_hash_recalc(ctx.as_ptr() as *mut _) };
+    let hash = inner_flow_hash(ctx);
     let gre = encap == ENCAP_GRE;
     let (room, inner_eth) =
         if gre { (GRE_ENCAP_ROOM, off::GRE_INNER_ETH) } else { (ENCAP_ROOM, off::INNER_ETH) };

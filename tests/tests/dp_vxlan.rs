@@ -218,3 +218,26 @@ fn gso_frames_are_length_checked() {
         assert_eq!((v, out), (TC_ACT_REDIRECT, inner), "single frame: trimmed to the UDP length");
     });
 }
+
+/// The UDP source port carries the inner flow's hash: a frame without a
+/// socket's hash (a test-run frame, like a forwarded or packet-socket one)
+/// gets `flow_hash` of its headers, exactly as the host computes it, so
+/// every frame of a flow leaves by the same port and flows spread.
+#[test]
+fn source_port_is_the_inner_flow_hash() {
+    use overlay_common::encap::{flow_hash, udp_src_port};
+    with_fixture(|f| {
+        let mut ports = std::collections::BTreeSet::new();
+        for sport in 1000..1064u16 {
+            for len in [10, 300] {
+                let inner = udp4(REMOTE_VM, VM1, [203, 0, 113, 1], [203, 0, 113, 2], sport, 2000, len);
+                let (v, out) = f.tenant("p1", &inner);
+                assert_eq!(v, TC_ACT_REDIRECT);
+                let got = u16::from_be_bytes([out[34], out[35]]);
+                assert_eq!(got, udp_src_port(flow_hash(&inner[..])), "flow {sport}, {len} bytes");
+                ports.insert(got);
+            }
+        }
+        assert!(ports.len() >= 60, "64 flows on {} source ports", ports.len());
+    });
+}

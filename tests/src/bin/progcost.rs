@@ -274,6 +274,10 @@ fn flood_peers(runs: u32, n: usize) {
 fn main() {
     let runs: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
     per_case(runs);
+    // `progcost RUNS cases`: the per-case table only (for quick comparisons).
+    if std::env::args().nth(2).as_deref() == Some("cases") {
+        return;
+    }
     fdb_scale(runs);
     for n in [1, 8, 64] {
         flood_peers(runs / 4, n);

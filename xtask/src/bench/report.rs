@@ -220,8 +220,11 @@ default (`xdp = "off"`), with `native` and `generic` selectable.
 
 Program cost, case by case:
 
-- **Encap** is the flow hash (`bpf_get_hash_recalc`: a test-run frame has
-  no hash, a socket's frame does, so the table overstates it), the cached
+- **Encap** is the flow hash for the UDP source port (the skb's own when a
+  socket gave it one; otherwise a hash of the inner addresses, protocol and
+  ports computed in the program, as a test-run frame, a forwarded frame or
+  trafgen's has none: the kernel's flow dissector, which
+  `bpf_get_hash_recalc` would run, cost ~200 ns more per frame), the cached
   next hop (a FIB lookup at most every 0.5 s per peer), `bpf_skb_adjust_room`,
   header stores, the FDB lookups (destination, and the source for learning)
   and the redirect.

@@ -94,6 +94,19 @@ fn gre_and_geneve_carry_ping_and_tcp_between_two_hosts() {
             assert_eq!(e["location"], format!("remote:{}", IPS[other]), "{net}");
         }
     }
+    // The same with the underlay segmenting in software: the switch port
+    // to host 2 cannot pass GRE or UDP-tunnel super-packets, so the kernel
+    // cuts host 1's into frames (GRE and UDP-tunnel segmentation of what
+    // the datapath encapsulated) before host 2 decapsulates them.
+    u.sw.sh("ethtool -K p1 tx-gre-segmentation off tx-gre-csum-segmentation off \
+             tx-udp_tnl-segmentation off tx-udp_tnl-csum-segmentation off >/dev/null");
+    for (vms, net) in [(&green, "green"), (&orange, "orange")] {
+        let frames = hosts[1].ns.rx_packets("u0");
+        let got = iperf3(&vms[1].ns, &vms[0].ns, "203.0.113.2", "");
+        assert!(got > 1_000_000, "{net}: TCP 1 -> 2, segmented on the way: {got}\n{}", hosts[1].ctl("stats"));
+        let frames = hosts[1].ns.rx_packets("u0") - frames;
+        assert!(frames >= got / 1500, "{net}: {got} bytes in {frames} frames: segmented to the MTU");
+    }
     // Host 2 takes known unicast in XDP (generic): its tenants run NAPI,
     // and all tenants fill in their checksums (README, Known limits: an
     // XDP-redirected frame carries no checksum state).

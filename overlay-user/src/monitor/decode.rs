@@ -1,6 +1,6 @@
 //! What a monitor event says, decoded from its record and the first bytes
 //! of its frame: interface, network, VNI, VLAN, inner MACs and addresses,
-//! outer addresses for VXLAN.
+//! outer addresses (and encapsulation) for VXLAN, GENEVE and GRE.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -157,7 +157,8 @@ fn underlay(e: &mut Event, b: &[u8], port: u16) {
 }
 
 /// What a frame holds (type `frame`): MACs, VLAN, ethertype, addresses,
-/// and for VXLAN to `port` the outer addresses and VNI (`overlayctl trace`).
+/// and for VXLAN to `port`, GENEVE or GRE the outer addresses, encapsulation
+/// and VNI (`overlayctl trace`).
 pub fn frame(b: &[u8], port: u16) -> Event {
     let mut e = Event { kind: "frame", len: Some(b.len() as u32), ..Default::default() };
     underlay(&mut e, b, port);
@@ -252,6 +253,9 @@ pub fn line(e: &Event) -> String {
     }
     if let (Some(a), Some(b)) = (e.outer_src, e.outer_dst) {
         s += &format!(" outer {a} > {b}");
+        if let Some(x) = e.encap.filter(|x| *x != "vxlan") {
+            s += &format!(" {x}");
+        }
     }
     s + &format!(" len={}", e.len.unwrap_or(0))
 }
@@ -333,6 +337,7 @@ mod tests {
                 pktbuild::tunnel_from(encap, ([2; 6], [4; 6]), [192, 0, 2, 9], [192, 0, 2, 1], vni, &inner);
             let e = decode(&event(MON_EV_DROP, HOOK_VTEP_TC, 0, &f), &N);
             assert_eq!((e.encap, e.vni), (Some(name), Some(vni)));
+            assert!(line(&e).contains(&format!("outer 192.0.2.9 > 192.0.2.1 {name}")), "{}", line(&e));
             assert_eq!(e.outer_src, Some(Ipv4Addr::new(192, 0, 2, 9)));
             assert_eq!(e.src_mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
             assert_eq!(e.dst_ip, Some("203.0.113.2".parse().unwrap()));

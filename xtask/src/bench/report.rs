@@ -119,7 +119,7 @@ pub fn report(
     }
     writeln!(
         r,
-        "\nPer-packet program cost from BPF_PROG_TEST_RUN (mean kernel-measured duration of one run, fresh frame per run; `baseline` is a frame refused after two map lookups, i.e. the harness and entry overhead). Each case's verdict and counters were checked before it was timed. Under test-run `bpf_redirect` only sets the target (no transmit is timed), while a flood's `bpf_clone_redirect` copies are transmitted inside the run, so `fdb_miss_flood` and the peer rows include transmit:\n"
+        "\nPer-packet program cost from BPF_PROG_TEST_RUN (kernel-measured duration of one run, fresh frame per run: the median of 5 batch means; expect ±20% between runs of the bench on this shared 2-core machine; `baseline` is a frame refused after two map lookups, i.e. the harness and entry overhead). Each case's verdict and counters were checked before it was timed. Under test-run `bpf_redirect` only sets the target (no transmit is timed), while a flood's `bpf_clone_redirect` copies are transmitted inside the run, so `fdb_miss_flood` and the peer rows include transmit:\n"
     )?;
     writeln!(r, "| case | frame bytes | ns | ns over baseline |")?;
     writeln!(r, "|---|---:|---:|---:|")?;

@@ -60,7 +60,7 @@ fn decapsulate<M: Mode>(ctx: &TcContext, rx: &TunnelRx, row: u32) -> Result<(), 
     step::<M>(STEP_DECAP, 0, 0, 0, 0);
     let room = rx.inner_off as i32;
     // DECAP_L3_IPV4 also clears the skb's tunnel state (encapsulation bit,
-    // UDP tunnel and GRE GSO types), so the frame can be encapsulated again later, e.g.
+    // tunnel GSO type), so the frame can be encapsulated again later, e.g.
     // after a router namespace forwards it into another network.
     let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | BPF_F_ADJ_ROOM_DECAP_L3_IPV4 as u64;
     ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).or_drop(row)?;

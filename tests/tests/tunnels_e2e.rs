@@ -59,7 +59,8 @@ fn gre_and_geneve_carry_ping_and_tcp_between_two_hosts() {
     assert_eq!(orange[1].ns.rx_packets("eth0"), orange_rx, "not one green frame reached orange");
     orange[1].ping("203.0.113.1").expect("orange (GENEVE) 2 -> 1");
     orange[0].ping("203.0.113.2").expect("orange (GENEVE) 1 -> 2");
-    wait_until("the capture wrote the pings", 10, || std::fs::metadata(&pcap).is_ok_and(|m| m.len() > 1000));
+    // Four pings of two echoes each way: 16 frames through host 1's port.
+    wait_until("the capture wrote the pings", 10, || read_pcap(&pcap).len() >= 16);
     let _ = cap.kill();
     let _ = cap.wait();
     let frames = read_pcap(&pcap);
@@ -184,10 +185,14 @@ fn gre_triangle_floods_each_host_exactly_once() {
     }
 }
 
-/// The Ethernet frames of a classic pcap file.
+/// The Ethernet frames of a classic pcap file (none while it has no
+/// header yet; a record still being written is left out).
 fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
-    let b = std::fs::read(path).expect("read capture");
-    assert!(b.len() >= 24 && b[..4] == 0xa1b2_c3d4u32.to_le_bytes(), "a little-endian pcap file");
+    let b = std::fs::read(path).unwrap_or_default();
+    if b.len() < 24 {
+        return Vec::new(); // not written yet
+    }
+    assert_eq!(b[..4], 0xa1b2_c3d4u32.to_le_bytes(), "a little-endian pcap file");
     let mut at = 24;
     let mut out = Vec::new();
     while at + 16 <= b.len() {

@@ -490,10 +490,19 @@ impl Config {
     /// `underlay_mtu`: room for the largest encapsulation among its
     /// networks (VXLAN's when none is known).
     pub fn default_port_mtu(&self, p: &Port, underlay_mtu: u32) -> u32 {
-        let over = self
-            .port_networks(p)
-            .ok()
-            .and_then(|nets| nets.iter().filter_map(|(n, _)| self.network(n)).map(Network::overhead).max())
+        let nets = self.port_networks(p).unwrap_or_default();
+        self.tenant_mtu(nets.iter().map(|(n, _)| n.as_str()), underlay_mtu)
+    }
+
+    /// The tenant MTU default for frames of networks `nets` under an
+    /// underlay MTU of `underlay_mtu`: room for the largest encapsulation
+    /// among them (VXLAN's when none is tunnelled or known).
+    pub fn tenant_mtu<'a>(&self, nets: impl IntoIterator<Item = &'a str>, underlay_mtu: u32) -> u32 {
+        let over = nets
+            .into_iter()
+            .filter_map(|n| self.network(n))
+            .map(Network::overhead)
+            .max()
             .filter(|o| *o > 0)
             .unwrap_or(overlay_common::VXLAN_OVERHEAD);
         underlay_mtu.saturating_sub(over)

@@ -143,7 +143,7 @@ fn scapy_built_gre_and_geneve_are_delivered_and_learned() {
         assert_eq!(gnv[42] & 0x3f, 2, "scapy wrote two option words");
         // VM1 must be known on a port of each network to be delivered.
         for (port, net) in [("p2", "green"), ("p3", "orange")] {
-            sh_fdb(&f, net, port);
+            learn_vm1(&f, net, port);
         }
         let (v, out) = f.underlay(&gre);
         assert_eq!((v, out), (TC_ACT_REDIRECT, gre_inner), "GRE decapsulated exactly");
@@ -161,7 +161,7 @@ fn scapy_built_gre_and_geneve_are_delivered_and_learned() {
 
 /// Learns VM1 on `port` in `net` by a frame from it (the frame goes out
 /// to the peer: flooded or not, it is not what is tested here).
-fn sh_fdb(f: &Fixture, net: &str, port: &str) {
+fn learn_vm1(f: &Fixture, net: &str, port: &str) {
     let _ = f.tenant(port, &tenant_frame([0xff; 6], VM1));
     assert!(fdb_get(f, net, VM1).is_some(), "VM1 learned on {port}");
 }
@@ -336,7 +336,7 @@ fn gre_and_geneve_are_traced_as_sent() {
             let (v, out) = f.live(port, &frame);
             assert_eq!((v, out), (t.verdict, t.frame_out), "{port}: live as traced");
         }
-        sh_fdb(&f, "green", "p2");
+        learn_vm1(&f, "green", "p2");
         let t = f.trace("u0", &from_peer(ENCAP_GRE, GRE_KEY, &tenant_frame(VM1, [2, 0, 0, 0, 0, 0x45])));
         assert!(t.steps.iter().any(|s| s.kind == STEP_DECAP), "{:?}", t.steps);
         assert_eq!(t.verdict, TC_ACT_REDIRECT);

@@ -151,10 +151,7 @@ fn add(env: &Env, conf: &NetConf, stdin: &[u8]) -> CniResult<Value> {
         None => {
             let underlay = netlink::link_info(&state.config.underlay.interface)
                 .map_err(CniError::io("underlay interface"))?;
-            let over = state.config.network(&network).map_or(overlay_common::VXLAN_OVERHEAD, |n| {
-                if n.overhead() > 0 { n.overhead() } else { overlay_common::VXLAN_OVERHEAD }
-            });
-            underlay.mtu.saturating_sub(over)
+            state.config.tenant_mtu([network.as_str()], underlay.mtu)
         }
     };
 

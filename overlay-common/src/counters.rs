@@ -149,6 +149,9 @@ counters! {
     DropGeneveCritical = 48, "drop_geneve_critical", true;
     /// GENEVE OAM (control) frames: never forwarded as tenant data.
     DropGeneveOam = 49, "drop_geneve_oam", true;
+    /// IPv6 underlay: outer UDP checksum wrong, or zero without
+    /// `udp6_zero_checksum` (the kernel's UDP receive drops both, RFC 8200).
+    DropUdpChecksum = 50, "drop_udp_checksum", true;
 }
 
 /// Index of `counter` for network slot `row` (0 = unattributed, net_id + 1).

@@ -1,7 +1,10 @@
 //! Building the outer headers of a VXLAN, GENEVE or GRE packet.
 
-use crate::headers::{GRE_F_KEY, GreHdr, Ipv4Hdr, UdpHdr, VXLAN_FLAG_I};
-use crate::{ENCAP_GENEVE, ETH_P_TEB, GRE_HLEN, IPPROTO_GRE, IPPROTO_UDP, IPV4_HLEN, UDP_HLEN, VXLAN_HLEN};
+use crate::headers::{GRE_F_KEY, GreHdr, Ipv4Hdr, Ipv6Hdr, UdpHdr, VXLAN_FLAG_I};
+use crate::vtep::{VtepAddr, vtep_v4_be};
+use crate::{
+    ENCAP_GENEVE, ETH_P_TEB, GRE_HLEN, IPPROTO_GRE, IPPROTO_UDP, IPV4_HLEN, IPV6_HLEN, UDP_HLEN, VXLAN_HLEN,
+};
 
 /// First and last UDP source port used for flow entropy (RFC 7348 §5
 /// recommends the dynamic range).
@@ -125,11 +128,24 @@ pub struct GreOuterHdrs {
 
 const _: () = assert!(core::mem::size_of::<GreOuterHdrs>() == IPV4_HLEN + GRE_HLEN);
 
+/// The 56 bytes that precede the inner Ethernet header of VXLAN (or
+/// GENEVE without options) over IPv6.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OuterHdrs6 {
+    pub ip: Ipv6Hdr,
+    pub udp: UdpHdr,
+    pub tunnel: [u8; 8],
+}
+
+const _: () = assert!(core::mem::size_of::<OuterHdrs6>() == IPV6_HLEN + UDP_HLEN + VXLAN_HLEN);
+
 /// Parameters of one encapsulation.
 #[derive(Clone, Copy, Debug)]
 pub struct EncapParams {
-    pub src_be: u32,
-    pub dst_be: u32,
+    /// Outer source and destination (IPv4-mapped for the IPv4 builders).
+    pub src_be: VtepAddr,
+    pub dst_be: VtepAddr,
     /// VXLAN or GENEVE VNI, or GRE key.
     pub vni: u32,
     pub ttl: u8,
@@ -166,11 +182,44 @@ fn outer_ip(p: &EncapParams, protocol: u8, payload_len: u32) -> Ipv4Hdr {
         ttl: p.ttl,
         protocol,
         check_be: 0,
-        saddr_be: p.src_be,
-        daddr_be: p.dst_be,
+        saddr_be: vtep_v4_be(&p.src_be),
+        daddr_be: vtep_v4_be(&p.dst_be),
     };
     ip.check_be = ipv4_checksum(&ip).to_be();
     ip
+}
+
+/// The outer UDP header of VXLAN or GENEVE, checksum zero.
+#[inline(always)]
+const fn outer_udp(p: &EncapParams, udp_len: u32) -> UdpHdr {
+    UdpHdr {
+        source_be: p.src_port.to_be(),
+        dest_be: p.dst_port_be,
+        len_be: (udp_len as u16).to_be(),
+        check_be: 0,
+    }
+}
+
+/// Outer IPv6/UDP/VXLAN (or GENEVE) headers for an inner Ethernet frame
+/// of `inner_len` bytes. The flow label is `flow` (the UDP source port's
+/// entropy, as Linux's vxlan derives it from the flow hash too); the UDP
+/// checksum is zero, to be filled in (RFC 8200) unless the peers accept
+/// zero (RFC 6935).
+#[inline(always)]
+pub fn build_outer6(p: &EncapParams, flow: u32, inner_len: u32) -> OuterHdrs6 {
+    let udp_len = (UDP_HLEN + VXLAN_HLEN) as u32 + inner_len;
+    OuterHdrs6 {
+        ip: Ipv6Hdr {
+            vtc_flow_be: (6 << 28 | (flow & 0x000f_ffff)).to_be(),
+            payload_len_be: (udp_len as u16).to_be(),
+            next_header: IPPROTO_UDP,
+            hop_limit: p.ttl,
+            saddr_be: p.src_be,
+            daddr_be: p.dst_be,
+        },
+        udp: outer_udp(p, udp_len),
+        tunnel: tunnel_hdr(p.encap, p.vni),
+    }
 }
 
 /// Outer IPv4/UDP/VXLAN (or GENEVE) headers for an inner Ethernet frame
@@ -181,12 +230,7 @@ pub fn build_outer(p: &EncapParams, inner_len: u32) -> OuterHdrs {
     let udp_len = (UDP_HLEN + VXLAN_HLEN) as u32 + inner_len;
     OuterHdrs {
         ip: outer_ip(p, IPPROTO_UDP, udp_len),
-        udp: UdpHdr {
-            source_be: p.src_port.to_be(),
-            dest_be: p.dst_port_be,
-            len_be: (udp_len as u16).to_be(),
-            check_be: 0,
-        },
+        udp: outer_udp(p, udp_len),
         tunnel: tunnel_hdr(p.encap, p.vni),
     }
 }
@@ -259,8 +303,8 @@ mod tests {
     fn checksum_matches_known_header() {
         // 192.0.2.1 -> 192.0.2.2, UDP, len 84, DF, TTL 64: checked with scapy.
         let p = EncapParams {
-            src_be: u32::from_be_bytes([192, 0, 2, 1]).to_be(),
-            dst_be: u32::from_be_bytes([192, 0, 2, 2]).to_be(),
+            src_be: crate::vtep::vtep_v4(u32::from_be_bytes([192, 0, 2, 1]).to_be()),
+            dst_be: crate::vtep::vtep_v4(u32::from_be_bytes([192, 0, 2, 2]).to_be()),
             vni: 100,
             ttl: 64,
             src_port: 50000,
@@ -279,8 +323,8 @@ mod tests {
     fn geneve_and_gre_headers_are_those_of_the_rfcs() {
         assert_eq!(tunnel_hdr(ENCAP_GENEVE, 0x123456), [0, 0, 0x65, 0x58, 0x12, 0x34, 0x56, 0]);
         let p = EncapParams {
-            src_be: u32::from_be_bytes([192, 0, 2, 1]).to_be(),
-            dst_be: u32::from_be_bytes([192, 0, 2, 2]).to_be(),
+            src_be: crate::vtep::vtep_v4(u32::from_be_bytes([192, 0, 2, 1]).to_be()),
+            dst_be: crate::vtep::vtep_v4(u32::from_be_bytes([192, 0, 2, 2]).to_be()),
             vni: 0xdead_beef,
             ttl: 64,
             src_port: 0,
@@ -298,8 +342,8 @@ mod tests {
     #[test]
     fn incremental_checksum_equals_full() {
         let mut p = EncapParams {
-            src_be: 0x0100_00c0,
-            dst_be: 0x0200_00c0,
+            src_be: crate::vtep::vtep_v4(0x0100_00c0),
+            dst_be: crate::vtep::vtep_v4(0x0200_00c0),
             vni: 7,
             ttl: 64,
             src_port: 60000,
@@ -308,7 +352,7 @@ mod tests {
         };
         let a = build_outer(&p, 1000);
         for d in [0x0300_00c0u32, 0xfe71_33cb, 0xffff_ffff, 0] {
-            p.dst_be = d;
+            p.dst_be = crate::vtep::vtep_v4(d);
             let b = build_outer(&p, 1000);
             assert_eq!(csum_replace4(a.ip.check_be, a.ip.daddr_be, d), b.ip.check_be, "dst {d:#x}");
         }

@@ -34,6 +34,27 @@ pub struct Ipv4Hdr {
     pub daddr_be: u32,
 }
 
+/// IPv6 fixed header (RFC 8200).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv6Hdr {
+    /// Version (4 bits), traffic class (8), flow label (20).
+    pub vtc_flow_be: u32,
+    pub payload_len_be: u16,
+    pub next_header: u8,
+    pub hop_limit: u8,
+    /// Source and destination, as [`crate::VtepAddr`] words.
+    pub saddr_be: [u32; 4],
+    pub daddr_be: [u32; 4],
+}
+
+impl Ipv6Hdr {
+    #[inline(always)]
+    pub const fn version(&self) -> u8 {
+        (u32::from_be(self.vtc_flow_be) >> 28) as u8
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UdpHdr {
@@ -93,6 +114,7 @@ pub const IP_OFFSET: u16 = 0x1fff;
 const _: () = assert!(size_of::<EthHdr>() == 14);
 const _: () = assert!(size_of::<VlanHdr>() == 4);
 const _: () = assert!(size_of::<Ipv4Hdr>() == 20);
+const _: () = assert!(size_of::<Ipv6Hdr>() == 40);
 const _: () = assert!(size_of::<UdpHdr>() == 8);
 const _: () = assert!(size_of::<VxlanHdr>() == 8);
 const _: () = assert!(size_of::<GreHdr>() == 4);

@@ -16,6 +16,7 @@ pub mod neigh;
 pub mod offsets;
 pub mod parse;
 pub mod trace;
+pub mod vtep;
 
 /// Default VXLAN UDP port (IANA).
 pub const VXLAN_PORT: u16 = 4789;
@@ -48,6 +49,10 @@ pub const GENEVE_OVERHEAD: u32 = (ETH_HLEN + IPV4_HLEN + UDP_HLEN + GENEVE_HLEN)
 /// measured after the outer MAC header: IPv4 + UDP + VXLAN (or GENEVE) +
 /// inner Ethernet.
 pub const ENCAP_ROOM: u32 = (IPV4_HLEN + UDP_HLEN + VXLAN_HLEN + ETH_HLEN) as u32;
+/// Outer Ethernet + IPv6 + UDP + VXLAN.
+pub const VXLAN6_OVERHEAD: u32 = (ETH_HLEN + IPV6_HLEN + UDP_HLEN + VXLAN_HLEN) as u32;
+/// [`ENCAP_ROOM`] over IPv6: IPv6 + UDP + VXLAN + inner Ethernet.
+pub const ENCAP_ROOM6: u32 = (IPV6_HLEN + UDP_HLEN + VXLAN_HLEN + ETH_HLEN) as u32;
 /// The same for GRE: IPv4 + GRE with key + inner Ethernet.
 pub const GRE_ENCAP_ROOM: u32 = (IPV4_HLEN + GRE_HLEN + ETH_HLEN) as u32;
 
@@ -71,10 +76,12 @@ pub const ETH_P_TEB: u16 = 0x6558;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 pub const IPPROTO_GRE: u8 = 47;
+/// IPv6 fragment extension header.
+pub const IPPROTO_FRAGMENT: u8 = 44;
 
 /// Version of the pinned map layout. Bumped whenever a key or value type
 /// changes; `overlayctl up` refuses to reuse pins written with another one.
-pub const LAYOUT_VERSION: u32 = 9;
+pub const LAYOUT_VERSION: u32 = 10;
 
 /// Upper bounds compiled into the programs (loops must be bounded).
 pub const MAX_NETWORKS: u32 = 1024;
@@ -91,14 +98,7 @@ pub const NO_NET: u32 = u32::MAX;
 /// "Untagged" marker for a VLAN ID.
 pub const NO_VLAN: u16 = 0xffff;
 
-/// Whether an IPv4 address (network order) can be a VTEP's: not zero,
-/// broadcast, multicast, loopback or reserved (240.0.0.0/4).
-#[inline(always)]
-pub const fn is_unicast_vtep(addr_be: u32) -> bool {
-    let a = u32::from_be(addr_be);
-    let first = (a >> 24) as u8;
-    a != 0 && first != 127 && first < 224
-}
+pub use vtep::{VtepAddr, is_unicast_vtep};
 
 /// A MAC address is group (multicast or broadcast) when the I/G bit is set.
 #[inline(always)]

@@ -4,6 +4,8 @@
 
 use core::mem::size_of;
 
+use crate::vtep::VtepAddr;
+
 pub const MAP_CONFIG: &str = "CONFIG";
 pub const MAP_NETWORKS: &str = "NETWORKS";
 pub const MAP_VNI_TO_NET: &str = "VNI_TO_NET";
@@ -15,6 +17,9 @@ pub const MAP_FDB: &str = "FDB";
 pub const MAP_STATS: &str = "STATS";
 pub const MAP_NET_FDB: &str = "NET_FDB";
 pub const MAP_NEXT_HOP: &str = "NEXT_HOP";
+/// Scratch for the outer UDP checksum: the bytes summed per step.
+pub const MAP_CSUM_CHUNK: &str = "CSUM_CHUNK";
+pub const CSUM_CHUNK_LEN: usize = 64;
 pub const MAP_RP_CACHE: &str = "RP_CACHE";
 pub const MAP_NEIGH: &str = "NEIGH";
 pub const MAP_FDB_EVENTS: &str = "FDB_EVENTS";
@@ -46,35 +51,57 @@ pub struct MapSpec {
     pub kind: MapKind,
     pub key_size: usize,
     pub value_size: usize,
-    /// `None`: set from the config at load time (`fdb_size`).
-    pub capacity: Option<u32>,
+    pub capacity: Capacity,
 }
 
-const fn spec<K, V>(name: &'static str, kind: MapKind, capacity: Option<u32>) -> MapSpec {
+/// How many entries a map has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capacity {
+    Fixed(u32),
+    /// Set from the config at load time (`fdb_size`).
+    FdbSize,
+    /// One per possible CPU, set at load time.
+    PerCpu,
+}
+
+const fn spec<K, V>(name: &'static str, kind: MapKind, capacity: Capacity) -> MapSpec {
     MapSpec { name, kind, key_size: size_of::<K>(), value_size: size_of::<V>(), capacity }
 }
 
 /// Every map the object defines (all pinned, by name). The BPF side
 /// declares each with the same name, types and capacity.
 pub const MAPS: &[MapSpec] = &[
-    spec::<u32, GlobalConfig>(MAP_CONFIG, MapKind::Array, Some(1)),
-    spec::<u32, NetConfig>(MAP_NETWORKS, MapKind::Array, Some(crate::MAX_NETWORKS)),
-    spec::<u32, u32>(MAP_VNI_TO_NET, MapKind::Hash, Some(crate::MAX_NETWORKS)),
-    spec::<PeerKey, u32>(MAP_PEERS, MapKind::Hash, Some(MAX_PEER_ENTRIES)),
-    spec::<u32, FloodSet>(MAP_FLOOD, MapKind::Array, Some(crate::MAX_NETWORKS)),
-    spec::<u32, PortConfig>(MAP_PORTS, MapKind::Hash, Some(MAX_PORT_ENTRIES)),
-    spec::<TrunkKey, u32>(MAP_TRUNK_VLANS, MapKind::Hash, Some(MAX_TRUNK_ENTRIES)),
-    spec::<FdbKey, FdbEntry>(MAP_FDB, MapKind::Hash, None),
-    spec::<u32, u64>(MAP_STATS, MapKind::PerCpuArray, Some(crate::counters::STATS_SLOTS)),
-    spec::<u32, NetFdbState>(MAP_NET_FDB, MapKind::Array, Some(crate::MAX_NETWORKS)),
-    spec::<u32, NextHop>(MAP_NEXT_HOP, MapKind::Hash, Some(MAX_PEER_ENTRIES)),
-    spec::<u32, u64>(MAP_RP_CACHE, MapKind::LruHash, Some(MAX_PEER_ENTRIES)),
-    spec::<NeighKey, NeighEntry>(MAP_NEIGH, MapKind::Hash, Some(MAX_NEIGH_ENTRIES)),
-    spec::<(), ()>(MAP_FDB_EVENTS, MapKind::RingBuf, Some(FDB_EVENTS_BYTES)),
-    spec::<(), ()>(crate::monitor::MAP_MONITOR, MapKind::RingBuf, Some(crate::monitor::MONITOR_BYTES)),
-    spec::<u32, crate::monitor::MonitorCtl>(crate::monitor::MAP_MONITOR_CTL, MapKind::Array, Some(1)),
-    spec::<u32, crate::monitor::MonitorRate>(crate::monitor::MAP_MONITOR_RATE, MapKind::PerCpuArray, Some(1)),
-    spec::<u32, crate::trace::TraceRecord>(crate::trace::MAP_TRACE, MapKind::PerCpuArray, Some(1)),
+    spec::<u32, GlobalConfig>(MAP_CONFIG, MapKind::Array, Capacity::Fixed(1)),
+    spec::<u32, NetConfig>(MAP_NETWORKS, MapKind::Array, Capacity::Fixed(crate::MAX_NETWORKS)),
+    spec::<u32, u32>(MAP_VNI_TO_NET, MapKind::Hash, Capacity::Fixed(crate::MAX_NETWORKS)),
+    spec::<PeerKey, u32>(MAP_PEERS, MapKind::Hash, Capacity::Fixed(MAX_PEER_ENTRIES)),
+    spec::<u32, FloodSet>(MAP_FLOOD, MapKind::Array, Capacity::Fixed(crate::MAX_NETWORKS)),
+    spec::<u32, PortConfig>(MAP_PORTS, MapKind::Hash, Capacity::Fixed(MAX_PORT_ENTRIES)),
+    spec::<TrunkKey, u32>(MAP_TRUNK_VLANS, MapKind::Hash, Capacity::Fixed(MAX_TRUNK_ENTRIES)),
+    spec::<FdbKey, FdbEntry>(MAP_FDB, MapKind::Hash, Capacity::FdbSize),
+    spec::<u32, u64>(MAP_STATS, MapKind::PerCpuArray, Capacity::Fixed(crate::counters::STATS_SLOTS)),
+    spec::<u32, NetFdbState>(MAP_NET_FDB, MapKind::Array, Capacity::Fixed(crate::MAX_NETWORKS)),
+    spec::<VtepAddr, NextHop>(MAP_NEXT_HOP, MapKind::Hash, Capacity::Fixed(MAX_PEER_ENTRIES)),
+    spec::<VtepAddr, u64>(MAP_RP_CACHE, MapKind::LruHash, Capacity::Fixed(MAX_PEER_ENTRIES)),
+    spec::<NeighKey, NeighEntry>(MAP_NEIGH, MapKind::Hash, Capacity::Fixed(MAX_NEIGH_ENTRIES)),
+    spec::<(), ()>(MAP_FDB_EVENTS, MapKind::RingBuf, Capacity::Fixed(FDB_EVENTS_BYTES)),
+    spec::<(), ()>(
+        crate::monitor::MAP_MONITOR,
+        MapKind::RingBuf,
+        Capacity::Fixed(crate::monitor::MONITOR_BYTES),
+    ),
+    spec::<u32, crate::monitor::MonitorCtl>(
+        crate::monitor::MAP_MONITOR_CTL,
+        MapKind::Array,
+        Capacity::Fixed(1),
+    ),
+    spec::<u32, crate::monitor::MonitorRate>(
+        crate::monitor::MAP_MONITOR_RATE,
+        MapKind::PerCpuArray,
+        Capacity::Fixed(1),
+    ),
+    spec::<u32, crate::trace::TraceRecord>(crate::trace::MAP_TRACE, MapKind::Array, Capacity::PerCpu),
+    spec::<u32, [u32; CSUM_CHUNK_LEN / 4]>(MAP_CSUM_CHUNK, MapKind::PerCpuArray, Capacity::Fixed(1)),
 ];
 
 /// `CONFIG[0]`: the instance's global settings.
@@ -83,13 +110,14 @@ pub const MAPS: &[MapSpec] = &[
 pub struct GlobalConfig {
     /// Must equal [`crate::LAYOUT_VERSION`]; 0 = not configured, programs pass everything.
     pub layout_version: u32,
-    pub local_vtep_be: u32,
     pub underlay_ifindex: u32,
     pub underlay_mtu: u32,
     pub udp_port_be: u16,
     pub ttl: u8,
     pub flags: u8,
-    pub _pad: u32,
+    /// The underlay address (IPv4-mapped for an IPv4 underlay: the
+    /// instance's family is [`CFG_F_IPV6`]).
+    pub local_vtep_be: VtepAddr,
     /// Learned entries older than this are treated as absent (0 = never age).
     pub ageing_ns: u64,
     /// MAC address of the underlay interface when `up` ran: the XDP path
@@ -112,6 +140,13 @@ pub const CFG_F_GRE: u8 = 1 << 3;
 /// The instance has GENEVE networks: UDP to port 6081 of the local VTEP
 /// address is taken by the datapath. Without it that port is the host's.
 pub const CFG_F_GENEVE: u8 = 1 << 4;
+
+/// The underlay is IPv6: VTEP addresses are IPv6, outer headers IPv6 with
+/// a UDP checksum. Without it they are IPv4 (mapped in the maps).
+pub const CFG_F_IPV6: u8 = 1 << 5;
+/// IPv6 underlay: send a zero outer UDP checksum and accept one (RFC 6935;
+/// `udp6_zero_checksum`, for peers set to `udp6zerocsumrx`).
+pub const CFG_F_UDP6_ZERO_CSUM: u8 = 1 << 6;
 
 /// `NETWORKS[net_id]`.
 #[repr(C)]
@@ -181,7 +216,7 @@ pub struct NetFdbState {
     pub swept_ns: u64,
 }
 
-/// `NEXT_HOP[peer VTEP]`: the outer next hop of a peer as the FIB gave it,
+/// `NEXT_HOP[peer VTEP address]`: the outer next hop of a peer as the FIB gave it,
 /// reused by the datapath for [`NEXT_HOP_TTL_NS`] instead of a FIB lookup
 /// per packet.
 #[repr(C)]
@@ -209,7 +244,7 @@ pub const RP_CACHE_TTL_NS: u64 = NEXT_HOP_TTL_NS;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PeerKey {
     pub net_id: u32,
-    pub vtep_be: u32,
+    pub vtep_be: VtepAddr,
 }
 
 /// `FLOOD[net_id]`: where broadcast, multicast and unknown unicast go.
@@ -224,7 +259,7 @@ pub struct FloodSet {
     pub n_peers: u32,
     pub untagged: [u32; crate::MAX_FLOOD_PORTS],
     pub tagged: [u32; crate::MAX_FLOOD_PORTS],
-    pub peers_be: [u32; crate::MAX_FLOOD_PEERS],
+    pub peers_be: [VtepAddr; crate::MAX_FLOOD_PEERS],
 }
 
 impl Default for FloodSet {
@@ -235,7 +270,7 @@ impl Default for FloodSet {
             n_peers: 0,
             untagged: [0; crate::MAX_FLOOD_PORTS],
             tagged: [0; crate::MAX_FLOOD_PORTS],
-            peers_be: [0; crate::MAX_FLOOD_PEERS],
+            peers_be: [[0; 4]; crate::MAX_FLOOD_PEERS],
         }
     }
 }
@@ -297,8 +332,7 @@ pub struct FdbEntry {
     /// Local port (kind = [`FDB_KIND_PORT`]).
     pub ifindex: u32,
     /// Remote VTEP (kind = [`FDB_KIND_REMOTE`]).
-    pub remote_be: u32,
-    pub _pad2: u32,
+    pub remote_be: VtepAddr,
     /// `bpf_ktime_get_ns()` when last seen (learned entries).
     pub seen_ns: u64,
 }
@@ -327,7 +361,9 @@ impl FdbEntry {
     /// Same location (port or VTEP) as `other`.
     #[inline(always)]
     pub const fn same_place(&self, other: &FdbEntry) -> bool {
-        self.kind == other.kind && self.ifindex == other.ifindex && self.remote_be == other.remote_be
+        self.kind == other.kind
+            && self.ifindex == other.ifindex
+            && crate::vtep::vtep_eq(&self.remote_be, &other.remote_be)
     }
 
     /// Whether a learned entry has aged out at `now_ns`.
@@ -352,8 +388,7 @@ pub struct FdbEvent {
     pub mac: [u8; 6],
     pub net_id: u32,
     pub ifindex: u32,
-    pub remote_be: u32,
-    pub _pad: u32,
+    pub remote_be: VtepAddr,
 }
 
 pub const FDB_EV_LEARNED: u8 = 1;
@@ -370,7 +405,6 @@ impl FdbEvent {
             net_id: k.net_id,
             ifindex: e.ifindex,
             remote_be: e.remote_be,
-            _pad: 0,
         }
     }
 }
@@ -434,18 +468,19 @@ impl NeighEntry {
 }
 
 const _: () = assert!(size_of::<NeighKey>() == 24);
-const _: () = assert!(size_of::<FdbEvent>() == 24);
+const _: () = assert!(size_of::<FdbEvent>() == 32);
 const _: () = assert!(size_of::<NeighEntry>() == 16);
-const _: () = assert!(size_of::<GlobalConfig>() == 40);
+const _: () = assert!(size_of::<GlobalConfig>() == 48);
 const _: () = assert!(size_of::<NetConfig>() == 12);
 const _: () = assert!(size_of::<NetFdbState>() == 16);
 const _: () = assert!(size_of::<NextHop>() == 24);
-const _: () = assert!(size_of::<PeerKey>() == 8);
-const _: () = assert!(size_of::<FloodSet>() == 8 + 4 * (2 * crate::MAX_FLOOD_PORTS + crate::MAX_FLOOD_PEERS));
+const _: () = assert!(size_of::<PeerKey>() == 20);
+const _: () =
+    assert!(size_of::<FloodSet>() == 8 + 4 * 2 * crate::MAX_FLOOD_PORTS + 16 * crate::MAX_FLOOD_PEERS);
 const _: () = assert!(size_of::<PortConfig>() == 8);
 const _: () = assert!(size_of::<TrunkKey>() == 8);
 const _: () = assert!(size_of::<FdbKey>() == 12);
-const _: () = assert!(size_of::<FdbEntry>() == 24);
+const _: () = assert!(size_of::<FdbEntry>() == 32);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -79,8 +79,7 @@ pub struct MonitorEvent {
     pub ifindex: u32,
     /// Stats row: network id + 1, 0 when not attributed.
     pub row: u32,
-    /// Drops: the frame's length; FDB events: the VTEP (network order) the
-    /// MAC is behind, 0 at a port.
+    /// Drops: the frame's length; FDB events: 0.
     pub len: u32,
     /// Bytes of `data` that are valid.
     pub cap: u32,
@@ -88,7 +87,8 @@ pub struct MonitorEvent {
     /// frame (`skb->vlan_tci`, so not in `data`): `VLAN_PRESENT | tci`.
     pub vlan: u32,
     pub ts_ns: u64,
-    /// Drops: the frame's first bytes. FDB events: the MAC in the first 6.
+    /// Drops: the frame's first bytes. FDB events: the MAC in the first 6,
+    /// then the VTEP it is behind (a `VtepAddr`; zero at a port).
     pub data: [u8; MONITOR_SNAP],
 }
 

@@ -6,13 +6,15 @@
 use crate::counters::Counter;
 use crate::frame::Frame;
 use crate::headers::{
-    EthHdr, GENEVE_F_CRITICAL, GENEVE_F_OAM, GRE_F_KEY, GRE_F_SEQ, GeneveHdr, GreHdr, Ipv4Hdr, UdpHdr,
-    VXLAN_FLAG_I, VlanHdr, VxlanHdr,
+    EthHdr, GENEVE_F_CRITICAL, GENEVE_F_OAM, GRE_F_KEY, GRE_F_SEQ, GeneveHdr, GreHdr, Ipv4Hdr, Ipv6Hdr,
+    UdpHdr, VXLAN_FLAG_I, VlanHdr, VxlanHdr,
 };
-use crate::maps::{CFG_F_GENEVE, CFG_F_GRE, GlobalConfig};
+use crate::maps::{CFG_F_GENEVE, CFG_F_GRE, CFG_F_IPV6, CFG_F_UDP6_ZERO_CSUM, GlobalConfig};
+use crate::vtep::{VtepAddr, vtep_eq, vtep_v4, vtep_v4_be};
 use crate::{
-    ENCAP_GENEVE, ENCAP_GRE, ENCAP_VXLAN, ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, ETH_P_TEB,
-    GENEVE_HLEN, GENEVE_PORT, GRE_HLEN, IPPROTO_GRE, IPPROTO_UDP, IPV4_HLEN, NO_VLAN, UDP_HLEN, VXLAN_HLEN,
+    ENCAP_GENEVE, ENCAP_GRE, ENCAP_VXLAN, ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6,
+    ETH_P_TEB, GENEVE_HLEN, GENEVE_PORT, GRE_HLEN, IPPROTO_FRAGMENT, IPPROTO_GRE, IPPROTO_UDP, IPV4_HLEN,
+    IPV6_HLEN, NO_VLAN, UDP_HLEN, VXLAN_HLEN,
 };
 
 /// Why a frame was not accepted by a parser.
@@ -30,15 +32,18 @@ pub struct TunnelRx {
     /// Outer destination MAC (the XDP path, which has no `pkt_type`,
     /// compares it with the underlay's own).
     pub outer_dst: [u8; 6],
-    pub src_vtep_be: u32,
+    /// Outer source address (IPv4-mapped on an IPv4 underlay).
+    pub src_vtep_be: VtepAddr,
+    /// Offset of the outer UDP (or GRE) header.
+    pub l4_off: usize,
     /// `ENCAP_VXLAN`, `ENCAP_GRE` or `ENCAP_GENEVE`.
     pub encap: u8,
     /// VXLAN or GENEVE VNI, or GRE key.
     pub vni: u32,
     /// Offset of the inner Ethernet header from the start of the frame.
     pub inner_off: usize,
-    /// Length of the inner frame, from the outer UDP length (GRE: the IPv4
-    /// total length): bytes past it (Ethernet padding, trailing junk) are
+    /// Length of the inner frame, from the outer UDP length (GRE: the IP
+    /// packet's length): bytes past it (Ethernet padding, trailing junk) are
     /// never the tenant's.
     pub inner_len: usize,
     pub inner: EthHdr,
@@ -81,6 +86,8 @@ struct Tunnel {
     vni: u32,
     hdr_len: usize,
     udp_len: usize,
+    /// The UDP checksum field (GRE: 0).
+    check_be: u16,
 }
 
 /// GRE at `off`: key present, protocol 0x6558. A keyless or non-Ethernet
@@ -100,7 +107,7 @@ fn gre<F: Frame + ?Sized>(f: &F, off: usize) -> Result<Tunnel, Reject> {
     }
     let key: u32 = f.read(off + 4).ok_or(Reject::Drop(Counter::DropMalformed))?;
     let hdr_len = if flags & GRE_F_SEQ != 0 { GRE_HLEN + 4 } else { GRE_HLEN };
-    Ok(Tunnel { encap: ENCAP_GRE, vni: u32::from_be(key), hdr_len, udp_len: 0 })
+    Ok(Tunnel { encap: ENCAP_GRE, vni: u32::from_be(key), hdr_len, udp_len: 0, check_be: 0 })
 }
 
 /// UDP at `off` to the VXLAN port or (when GENEVE is claimed) 6081.
@@ -108,13 +115,15 @@ fn gre<F: Frame + ?Sized>(f: &F, off: usize) -> Result<Tunnel, Reject> {
 fn udp_tunnel<F: Frame + ?Sized>(f: &F, off: usize, cfg: &GlobalConfig) -> Result<Tunnel, Reject> {
     let udp: UdpHdr = f.read(off).ok_or(Reject::Drop(Counter::DropMalformed))?;
     let udp_len = u16::from_be(udp.len_be) as usize;
+    let check_be = udp.check_be;
     if udp.dest_be == cfg.udp_port_be {
         let vx: VxlanHdr = f.read(off + UDP_HLEN).ok_or(Reject::Drop(Counter::DropMalformed))?;
         // Reserved bits are ignored on receipt (RFC 7348 §5).
         if vx.flags & VXLAN_FLAG_I == 0 {
             return Err(Reject::Drop(Counter::DropVxlanNoIFlag));
         }
-        return Ok(Tunnel { encap: ENCAP_VXLAN, vni: vx.vni(), hdr_len: UDP_HLEN + VXLAN_HLEN, udp_len });
+        let hdr_len = UDP_HLEN + VXLAN_HLEN;
+        return Ok(Tunnel { encap: ENCAP_VXLAN, vni: vx.vni(), hdr_len, udp_len, check_be });
     }
     if udp.dest_be != GENEVE_PORT.to_be() || cfg.flags & CFG_F_GENEVE == 0 {
         return Err(Reject::Pass(Counter::PassHost));
@@ -132,30 +141,55 @@ fn udp_tunnel<F: Frame + ?Sized>(f: &F, off: usize, cfg: &GlobalConfig) -> Resul
         return Err(Reject::Drop(Counter::DropGeneveOam));
     }
     let hdr_len = UDP_HLEN + GENEVE_HLEN + g.options_len();
-    Ok(Tunnel { encap: ENCAP_GENEVE, vni: g.vni(), hdr_len, udp_len })
+    Ok(Tunnel { encap: ENCAP_GENEVE, vni: g.vni(), hdr_len, udp_len, check_be })
 }
 
 /// Parses a frame received on the underlay.
 ///
-/// Only IPv4 to the local VTEP address carrying UDP to the VXLAN port, UDP
-/// to the GENEVE port or keyed Ethernet-over-GRE (each of the last two
-/// only when `cfg.flags` claims it) concerns us; anything else is
-/// [`Reject::Pass`]. Outer fragments are passed (never decapsulated). For
-/// what is ours the rules of the kernel's receive path apply: a valid IPv4
-/// header checksum, IP total length and UDP length consistent with each
-/// other and with the frame (also for GSO super-packets, which must carry
-/// nothing past the tunnel payload). The outer UDP checksum is not
-/// verified (RFC 7348 and RFC 8926 allow zero over IPv4; a non-zero
-/// checksum is trusted to the NIC, as the inner frame carries its own).
+/// Only IP (the instance's underlay family) to the local VTEP address
+/// carrying UDP to the VXLAN port, UDP to the GENEVE port or keyed
+/// Ethernet-over-GRE (each of the last two only when `cfg.flags` claims
+/// it) concerns us; anything else is [`Reject::Pass`]. Outer fragments are
+/// passed (never decapsulated), as are IPv6 packets with extension headers
+/// before the UDP header. For what is ours the rules of the kernel's
+/// receive path apply: a valid IPv4 header checksum, IP and UDP lengths
+/// consistent with each other and with the frame (also for GSO
+/// super-packets, which must carry nothing past the tunnel payload), and
+/// over IPv6 a non-zero UDP checksum unless `udp6_zero_checksum` allows
+/// zero. The UDP checksum's value is not verified here: over IPv4 it is
+/// optional (RFC 7348, RFC 8926) and trusted to the NIC; over IPv6 the TC
+/// program verifies it ([`TunnelRx::l4_off`]).
 #[inline(always)]
 pub fn parse_underlay<F: Frame + ?Sized>(f: &F, cfg: &GlobalConfig, gso: bool) -> Result<TunnelRx, Reject> {
     let eth: EthHdr = f.read(0).ok_or(Reject::Pass(Counter::PassHost))?;
+    if cfg.flags & CFG_F_IPV6 != 0 { parse_ipv6(f, cfg, gso, eth) } else { parse_ipv4(f, cfg, gso, eth) }
+}
+
+/// Where the outer IP header says the packet ends: the L4 header's offset
+/// and the L4 length the IP header claims.
+struct Outer {
+    src: VtepAddr,
+    l4_off: usize,
+    l4_len: usize,
+    is_gre: bool,
+}
+
+#[inline(always)]
+fn parse_ipv4<F: Frame + ?Sized>(
+    f: &F,
+    cfg: &GlobalConfig,
+    gso: bool,
+    eth: EthHdr,
+) -> Result<TunnelRx, Reject> {
     if eth.ethertype_be != ETH_P_IPV4.to_be() {
         return Err(Reject::Pass(Counter::PassHost));
     }
     let ip: Ipv4Hdr = f.read(ETH_HLEN).ok_or(Reject::Pass(Counter::PassHost))?;
     let is_gre = ip.protocol == IPPROTO_GRE && cfg.flags & CFG_F_GRE != 0;
-    if ip.version() != 4 || (ip.protocol != IPPROTO_UDP && !is_gre) || ip.daddr_be != cfg.local_vtep_be {
+    if ip.version() != 4
+        || (ip.protocol != IPPROTO_UDP && !is_gre)
+        || ip.daddr_be != vtep_v4_be(&cfg.local_vtep_be)
+    {
         return Err(Reject::Pass(Counter::PassHost));
     }
     let ihl = ip.header_len();
@@ -179,19 +213,67 @@ pub fn parse_underlay<F: Frame + ?Sized>(f: &F, cfg: &GlobalConfig, gso: bool) -
         Err(e) => return Err(e),
         Ok(t) => t,
     };
-    let inner_off = l4_off + t.hdr_len;
     let tot_len = u16::from_be(ip.tot_len_be) as usize;
-    let wire = f.wire_len();
-    if tot_len < ihl + t.hdr_len + ETH_HLEN || tot_len + ETH_HLEN > wire {
+    if tot_len < ihl {
         return Err(Reject::Drop(Counter::DropMalformed));
     }
-    let l4_len = tot_len - ihl;
-    // GRE has no length of its own: the inner frame ends where IPv4 does.
-    let tunnel_len = if is_gre { l4_len } else { t.udp_len };
+    let o = Outer { src: vtep_v4(ip.saddr_be), l4_off, l4_len: tot_len - ihl, is_gre };
+    tunnel_rx(f, gso, eth, &o, &t)
+}
+
+#[inline(always)]
+fn parse_ipv6<F: Frame + ?Sized>(
+    f: &F,
+    cfg: &GlobalConfig,
+    gso: bool,
+    eth: EthHdr,
+) -> Result<TunnelRx, Reject> {
+    if eth.ethertype_be != ETH_P_IPV6.to_be() {
+        return Err(Reject::Pass(Counter::PassHost));
+    }
+    let ip: Ipv6Hdr = f.read(ETH_HLEN).ok_or(Reject::Pass(Counter::PassHost))?;
+    if ip.version() != 6 || !vtep_eq(&ip.daddr_be, &cfg.local_vtep_be) {
+        return Err(Reject::Pass(Counter::PassHost));
+    }
+    if ip.next_header == IPPROTO_FRAGMENT {
+        return Err(Reject::Pass(Counter::PassFragment));
+    }
+    let is_gre = ip.next_header == IPPROTO_GRE && cfg.flags & CFG_F_GRE != 0;
+    if ip.next_header != IPPROTO_UDP && !is_gre {
+        return Err(Reject::Pass(Counter::PassHost));
+    }
+    let l4_off = ETH_HLEN + IPV6_HLEN;
+    let t = if is_gre { gre(f, l4_off)? } else { udp_tunnel(f, l4_off, cfg)? };
+    // RFC 8200 §8.1: a zero UDP checksum over IPv6 is refused unless the
+    // tunnel allows it (RFC 6935; Linux: `udp6zerocsumrx`).
+    if !is_gre && t.check_be == 0 && cfg.flags & CFG_F_UDP6_ZERO_CSUM == 0 {
+        return Err(Reject::Drop(Counter::DropUdpChecksum));
+    }
+    let l4_len = u16::from_be(ip.payload_len_be) as usize;
+    let o = Outer { src: ip.saddr_be, l4_off, l4_len, is_gre };
+    tunnel_rx(f, gso, eth, &o, &t)
+}
+
+/// The length checks both families share, and the result.
+#[inline(always)]
+fn tunnel_rx<F: Frame + ?Sized>(
+    f: &F,
+    gso: bool,
+    eth: EthHdr,
+    o: &Outer,
+    t: &Tunnel,
+) -> Result<TunnelRx, Reject> {
+    let inner_off = o.l4_off + t.hdr_len;
+    let wire = f.wire_len();
+    if o.l4_len < t.hdr_len + ETH_HLEN || o.l4_off + o.l4_len > wire {
+        return Err(Reject::Drop(Counter::DropMalformed));
+    }
+    // GRE has no length of its own: the inner frame ends where IP does.
+    let tunnel_len = if o.is_gre { o.l4_len } else { t.udp_len };
     if tunnel_len < t.hdr_len + ETH_HLEN
-        || tunnel_len > l4_len
+        || tunnel_len > o.l4_len
         // A super-packet cannot be trimmed: it must end where the tunnel payload ends.
-        || (gso && (tot_len + ETH_HLEN != wire || tunnel_len != l4_len))
+        || (gso && (o.l4_off + o.l4_len != wire || tunnel_len != o.l4_len))
     {
         return Err(Reject::Drop(Counter::DropMalformed));
     }
@@ -199,7 +281,8 @@ pub fn parse_underlay<F: Frame + ?Sized>(f: &F, cfg: &GlobalConfig, gso: bool) -
     let inner_len = tunnel_len - t.hdr_len;
     Ok(TunnelRx {
         outer_dst: eth.dst,
-        src_vtep_be: ip.saddr_be,
+        src_vtep_be: o.src,
+        l4_off: o.l4_off,
         encap: t.encap,
         vni: t.vni,
         inner_off,

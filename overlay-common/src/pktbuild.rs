@@ -77,7 +77,7 @@ pub fn vxlan(outer_dst: [u8; 6], outer_src: [u8; 6], p: &EncapParams, inner: &[u
 /// default VXLAN port, `flags` (which of GRE and GENEVE are claimed).
 pub fn rx_config(local: [u8; 4], flags: u8) -> crate::maps::GlobalConfig {
     crate::maps::GlobalConfig {
-        local_vtep_be: ip_be(local),
+        local_vtep_be: crate::vtep::vtep_v4(ip_be(local)),
         udp_port_be: crate::VXLAN_PORT.to_be(),
         flags,
         ..Default::default()
@@ -96,8 +96,8 @@ pub fn tunnel_from(
 ) -> Vec<u8> {
     let port = if encap == crate::ENCAP_GENEVE { crate::GENEVE_PORT } else { crate::VXLAN_PORT };
     let p = EncapParams {
-        src_be: ip_be(src),
-        dst_be: ip_be(dst),
+        src_be: crate::vtep::vtep_v4(ip_be(src)),
+        dst_be: crate::vtep::vtep_v4(ip_be(dst)),
         vni,
         ttl: 64,
         src_port: 50000,
@@ -141,6 +141,11 @@ pub fn as_bytes<T: Copy>(t: &T) -> &[u8] {
 /// IPv4 address in network order as a `u32` (the `_be` convention).
 pub const fn ip_be(a: [u8; 4]) -> u32 {
     u32::from_ne_bytes(a)
+}
+
+/// IPv4 address as a VTEP address (IPv4-mapped, network order).
+pub const fn vtep4(a: [u8; 4]) -> crate::VtepAddr {
+    crate::vtep::vtep_v4(ip_be(a))
 }
 
 /// Whether the UDP checksum of an Ethernet + IPv4 (no options) + UDP frame

@@ -7,7 +7,8 @@
 //! them on demand against the instance's pinned maps and runs them with
 //! BPF_PROG_TEST_RUN; the live programs never pay for it.
 //!
-//! The record is per CPU (`TRACE`, one entry): a run starts it afresh with
+//! The record is per CPU (`TRACE`, an array indexed by CPU number, since a
+//! record is larger than a per-CPU map's 32 KiB limit): a run starts it afresh with
 //! the `nonce` userspace passes as the skb's mark, so the reader takes the
 //! CPU whose record carries its nonce, and a concurrent trace on the same
 //! CPU is detected instead of mixed in.
@@ -18,7 +19,7 @@ pub const MAP_TRACE: &str = "TRACE";
 
 /// Steps kept per run (a power of two: the index wraps). The longest path,
 /// 64 untagged and 64 tagged local copies and 128 remote copies, each with
-/// its counter, takes about 540.
+/// its counter, takes about 640.
 pub const TRACE_STEPS: usize = 1024;
 
 /// The frame arrived: `a` = network id, `b` = ifindex it came in on,
@@ -27,28 +28,28 @@ pub const STEP_NETWORK: u8 = 1;
 /// A tag was popped: `vid`.
 pub const STEP_POP: u8 = 2;
 /// Learning of the source MAC: `a` = `LEARN_*`, `b` = `FDB_KIND_*` of the
-/// place, `c` = ifindex or VTEP (network order).
+/// place, `c` = ifindex (a VTEP: `addr`).
 pub const STEP_LEARN: u8 = 3;
-/// FDB lookup of the destination: `a` = `FDB_*`, `b` = ifindex or VTEP.
+/// FDB lookup of the destination: `a` = `FDB_*`, `b` = ifindex (a VTEP: `addr`).
 pub const STEP_FDB: u8 = 4;
 /// Unicast out of a local port: `a` = ifindex, `vid` = tag pushed
 /// ([`crate::NO_VLAN`]: none), `b` = 1 when handed to the veth peer.
 pub const STEP_EGRESS: u8 = 5;
-/// Encapsulation: `a` = VTEP (network order), `b` = VNI (or GRE key), `c`
-/// = `ENCAP_*`.
+/// Encapsulation: `addr` = VTEP, `b` = VNI (or GRE key), `c` = `ENCAP_*`.
 pub const STEP_ENCAP: u8 = 6;
-/// Next hop of the outer packet: `a` = ifindex, `b` = `HOP_*`, `c` =
-/// gateway or peer (network order).
+/// Next hop of the outer packet: `a` = ifindex, `b` = `HOP_*`, `addr` =
+/// gateway or peer.
 pub const STEP_NEXT_HOP: u8 = 7;
 /// A flood copy to a local port: `a` = ifindex, `vid` = tag ([`crate::NO_VLAN`]:
 /// untagged), `b` = 1 when sent, 0 when the port is no longer a member.
 pub const STEP_FLOOD_LOCAL: u8 = 8;
-/// A flood copy to a VTEP: `a` = VTEP (network order), `b` =
+/// A flood copy to a VTEP: `addr` = VTEP, `b` =
 /// [`FLOOD_COPY`] or [`FLOOD_FRAME`]; its next hop is the next step.
 pub const STEP_FLOOD_REMOTE: u8 = 9;
 /// A counter the live program would add one to: `counter`, `a` = stats row.
 pub const STEP_COUNT: u8 = 10;
-/// Reverse-path check of the outer source: `a` = 1 passed (cached: `b` = 1).
+/// Reverse-path check of the outer source `addr`: `a` = 1 passed (cached:
+/// `b` = 1).
 pub const STEP_RPF: u8 = 11;
 /// The outer headers were removed.
 pub const STEP_DECAP: u8 = 12;
@@ -101,9 +102,11 @@ pub struct TraceStep {
     pub a: u32,
     pub b: u32,
     pub c: u32,
+    /// A VTEP address (mapped IPv4 or IPv6), where the step has one.
+    pub addr: crate::vtep::VtepAddr,
 }
 
-/// `TRACE[0]`, per CPU.
+/// `TRACE[cpu]`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct TraceRecord {
@@ -114,8 +117,8 @@ pub struct TraceRecord {
     pub steps: [TraceStep; TRACE_STEPS],
 }
 
-const _: () = assert!(size_of::<TraceStep>() == 16);
-const _: () = assert!(size_of::<TraceRecord>() == 8 + 16 * TRACE_STEPS);
+const _: () = assert!(size_of::<TraceStep>() == 32);
+const _: () = assert!(size_of::<TraceRecord>() == 8 + 32 * TRACE_STEPS);
 const _: () = assert!(TRACE_STEPS.is_power_of_two());
 
 #[cfg(feature = "user")]

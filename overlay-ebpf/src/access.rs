@@ -38,19 +38,23 @@ impl Frame for SkbFrame<'_> {
 /// [`Frame::sum16`] of the linear packet data, by `bpf_csum_diff`.
 #[inline(always)]
 fn packet_sum16<const N: usize>(ctx: &TcContext, off: usize) -> Option<u16> {
+    // The helper adds the words as they lie in memory, little-endian here:
+    // the folded sum is the big-endian one byte-swapped (RFC 1071).
+    packet_csum::<N>(ctx, off, 0).map(|s| fold16(s).swap_bytes())
+}
+
+/// `seed` plus the one's-complement sum of `N` (a multiple of four) bytes
+/// of linear packet data at `off`, in memory order, not folded.
+#[inline(always)]
+pub fn packet_csum<const N: usize>(ctx: &TcContext, off: usize, seed: u32) -> Option<u32> {
     let (start, end) = (ctx.data(), ctx.data_end());
     if off > 0xffff || start + off + N > end {
         return None;
     }
     // SAFETY: N bytes of packet data, checked against data_end just above;
     // the helper only reads them.
-    let s = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, (start + off) as *mut u32, N as u32, 0) };
-    if s < 0 {
-        return None;
-    }
-    // The helper adds the words as they lie in memory, little-endian here:
-    // the folded sum is the big-endian one byte-swapped (RFC 1071).
-    Some(fold16(s as u32).swap_bytes())
+    let s = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, (start + off) as *mut u32, N as u32, seed) };
+    if s < 0 { None } else { Some(s as u32) }
 }
 
 /// The same accessor copying through `bpf_skb_load_bytes`: each read lands

@@ -2,11 +2,12 @@
 //! TC and XDP underlay programs, so both enforce exactly the same policy.
 
 use overlay_common::{
-    ETH_P_8021AD, ETH_P_8021Q,
+    ETH_P_8021AD, ETH_P_8021Q, VtepAddr,
     counters::{Counter, net_row},
     is_group_mac, is_unicast_vtep, is_zero_mac,
     maps::{NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, NetConfig, PeerKey},
     parse::TunnelRx,
+    vtep::vtep_eq,
 };
 
 use crate::{
@@ -25,8 +26,8 @@ pub struct Admitted {
 /// configured peer (or static FDB remote), or any VTEP when the network
 /// learns unknown peers.
 #[inline(always)]
-pub fn is_vtep_of(net_id: u32, net: &NetConfig, vtep_be: u32) -> bool {
-    let peer = PeerKey { net_id, vtep_be };
+pub fn is_vtep_of(net_id: u32, net: &NetConfig, vtep_be: &VtepAddr) -> bool {
+    let peer = PeerKey { net_id, vtep_be: *vtep_be };
     // SAFETY: plain u32 value.
     net.flags & NET_F_LEARN_UNKNOWN_PEERS != 0 || unsafe { PEERS.get(peer) }.is_some()
 }
@@ -35,8 +36,8 @@ pub fn is_vtep_of(net_id: u32, net: &NetConfig, vtep_be: u32) -> bool {
 /// (or GRE key) of a network with that encapsulation, sent by a VTEP of that network, inner frame
 /// untagged unless allowed, inner source a unicast MAC.
 #[inline(always)]
-pub fn admit(rx: &TunnelRx, local_vtep_be: u32) -> Result<Admitted, Drop> {
-    if !is_unicast_vtep(rx.src_vtep_be) || rx.src_vtep_be == local_vtep_be {
+pub fn admit(rx: &TunnelRx, local_vtep_be: &VtepAddr) -> Result<Admitted, Drop> {
+    if !is_unicast_vtep(&rx.src_vtep_be) || vtep_eq(&rx.src_vtep_be, local_vtep_be) {
         return Err(Drop::new(0, Counter::DropVtepSrcInvalid));
     }
     // SAFETY: plain u32 value.
@@ -48,7 +49,7 @@ pub fn admit(rx: &TunnelRx, local_vtep_be: u32) -> Result<Admitted, Drop> {
         return Err(Drop::new(0, Counter::DropUnknownVni));
     }
     let row = net_row(net_id);
-    if !is_vtep_of(net_id, net, rx.src_vtep_be) {
+    if !is_vtep_of(net_id, net, &rx.src_vtep_be) {
         return Err(Drop::new(row, Counter::DropNotPeer));
     }
     let inner_type = u16::from_be(rx.inner.ethertype_be);

@@ -14,6 +14,7 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::warn;
 use overlay_common::{
+    VtepAddr,
     counters::{Counter, net_row},
     is_group_mac,
     maps::{
@@ -27,7 +28,7 @@ use overlay_common::trace::*;
 use crate::{
     maps::{FDB, FDB_EVENTS, NET_FDB, network},
     stats::{Drop, count, count_live},
-    trace::{Live, Mode, step},
+    trace::{Live, Mode, step, step_at},
 };
 
 /// A learned entry is rewritten at most this often when traffic refreshes it.
@@ -38,7 +39,7 @@ const E2BIG: i32 = -7;
 
 pub enum Hit {
     Port(u32),
-    Remote(u32),
+    Remote(VtepAddr),
     Miss,
 }
 
@@ -130,7 +131,7 @@ pub fn lookup<M: Mode>(net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
         step::<M>(STEP_FDB, 0, FDB_HIT_PORT, e.ifindex, 0);
         Hit::Port(e.ifindex)
     } else if e.kind == FDB_KIND_REMOTE {
-        step::<M>(STEP_FDB, 0, FDB_HIT_REMOTE, e.remote_be, 0);
+        step_at::<M>(STEP_FDB, FDB_HIT_REMOTE, 0, 0, &e.remote_be);
         Hit::Remote(e.remote_be)
     } else {
         step::<M>(STEP_FDB, 0, FDB_MISS, 0, 0);
@@ -203,8 +204,8 @@ fn at_limit<M: Mode>(net_id: u32, net: &NetConfig, now: u64, ageing_ns: u64) -> 
 /// The place of an FDB entry as trace step fields (kind, ifindex or VTEP).
 #[inline(always)]
 fn learn_step<M: Mode>(outcome: u32, place: &FdbEntry) {
-    let at = if place.kind == FDB_KIND_PORT { place.ifindex } else { place.remote_be };
-    step::<M>(STEP_LEARN, 0, outcome, place.kind as u32, at);
+    let at = if place.kind == FDB_KIND_PORT { place.ifindex } else { 0 };
+    step_at::<M>(STEP_LEARN, outcome, place.kind as u32, at, &place.remote_be);
 }
 
 /// Records that `mac` was seen at `place` (kind, ifindex/remote set).
@@ -313,6 +314,6 @@ pub fn at_port(ifindex: u32) -> FdbEntry {
 }
 
 #[inline(always)]
-pub fn at_remote(remote_be: u32) -> FdbEntry {
+pub fn at_remote(remote_be: VtepAddr) -> FdbEntry {
     FdbEntry { kind: FDB_KIND_REMOTE, remote_be, ..Default::default() }
 }

@@ -14,6 +14,7 @@ mod access;
 mod admit;
 mod deliver;
 mod fdb;
+mod fib;
 mod maps;
 mod monitor;
 mod neigh;

@@ -5,7 +5,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use overlay_common::{MAX_NETWORKS, counters::STATS_SLOTS, maps::*};
+use overlay_common::{MAX_NETWORKS, VtepAddr, counters::STATS_SLOTS, maps::*};
 
 #[map(name = "CONFIG")]
 pub static CONFIG: Array<GlobalConfig> = Array::pinned(1, 0);
@@ -39,10 +39,10 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(STATS_SLOTS, 0);
 pub static NET_FDB: Array<NetFdbState> = Array::pinned(MAX_NETWORKS, 0);
 
 #[map(name = "NEXT_HOP")]
-pub static NEXT_HOP: HashMap<u32, NextHop> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
+pub static NEXT_HOP: HashMap<VtepAddr, NextHop> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
 
 #[map(name = "RP_CACHE")]
-pub static RP_CACHE: LruHashMap<u32, u64> = LruHashMap::pinned(MAX_PEER_ENTRIES, 0);
+pub static RP_CACHE: LruHashMap<VtepAddr, u64> = LruHashMap::pinned(MAX_PEER_ENTRIES, 0);
 
 #[map(name = "NEIGH")]
 pub static NEIGH: HashMap<NeighKey, NeighEntry> = HashMap::pinned(MAX_NEIGH_ENTRIES, 0);
@@ -59,9 +59,16 @@ pub static MONITOR_CTL: Array<overlay_common::monitor::MonitorCtl> = Array::pinn
 #[map(name = "MONITOR_RATE")]
 pub static MONITOR_RATE: PerCpuArray<overlay_common::monitor::MonitorRate> = PerCpuArray::pinned(1, 0);
 
-/// Written by the trace programs only (`overlayctl trace`).
+/// The checksum's chunk buffer: a map value, not the stack, whose 512 bytes
+/// the program and its `bpf_loop` callbacks share.
+#[map(name = "CSUM_CHUNK")]
+pub static CSUM_CHUNK: PerCpuArray<[u32; CSUM_CHUNK_LEN / 4]> = PerCpuArray::pinned(1, 0);
+
+/// Written by the trace programs only (`overlayctl trace`): one record per
+/// CPU, indexed by CPU number (a per-CPU map's value is limited to 32 KiB;
+/// the loader sizes this to the possible CPUs).
 #[map(name = "TRACE")]
-pub static TRACE: PerCpuArray<overlay_common::trace::TraceRecord> = PerCpuArray::pinned(1, 0);
+pub static TRACE: Array<overlay_common::trace::TraceRecord> = Array::pinned(1, 0);
 
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {

@@ -104,11 +104,14 @@ pub fn on_fdb(event: u8, k: &FdbKey, e: &FdbEntry) {
         (*p).reason = 0;
         (*p).ifindex = e.ifindex;
         (*p).row = row;
-        (*p).len = e.remote_be;
-        (*p).cap = 6;
+        (*p).len = 0;
+        (*p).cap = 22;
         (*p).vlan = 0;
         (*p).ts_ns = now;
-        core::ptr::copy_nonoverlapping(k.mac.as_ptr(), core::ptr::addr_of_mut!((*p).data) as *mut u8, 6);
+        let data = core::ptr::addr_of_mut!((*p).data) as *mut u8;
+        core::ptr::copy_nonoverlapping(k.mac.as_ptr(), data, 6);
+        // The remote VTEP (a port's events: zero) after the MAC.
+        core::ptr::copy_nonoverlapping(e.remote_be.as_ptr() as *const u8, data.add(6), 16);
     }
     r.submit(0);
 }

@@ -16,17 +16,16 @@ use aya_ebpf::{
     helpers::{bpf_fib_lookup, bpf_ktime_get_ns},
 };
 use overlay_common::{
-    IPPROTO_UDP,
+    IPPROTO_UDP, VtepAddr,
     maps::{CFG_F_RP_LOOSE, CFG_F_RP_STRICT, GlobalConfig, RP_CACHE_TTL_NS},
     trace::STEP_RPF,
 };
 
 use crate::{
+    fib::set_addrs,
     maps::RP_CACHE,
-    trace::{Mode, step},
+    trace::{Mode, step_at},
 };
-
-const AF_INET: u8 = 2;
 
 /// Whether a frame from `src_be` to `dst_be` that arrived on `ifindex`
 /// passes the configured check. `ctx` is the program's context. A trace
@@ -36,8 +35,8 @@ pub fn source_ok<M: Mode>(
     ctx: *mut c_void,
     cfg: &GlobalConfig,
     ifindex: u32,
-    src_be: u32,
-    dst_be: u32,
+    src_be: &VtepAddr,
+    dst_be: &VtepAddr,
 ) -> bool {
     if cfg.flags & (CFG_F_RP_STRICT | CFG_F_RP_LOOSE) == 0 {
         return true;
@@ -48,26 +47,38 @@ pub fn source_ok<M: Mode>(
     if let Some(t) = unsafe { RP_CACHE.get(src_be) }
         && now.wrapping_sub(*t) < RP_CACHE_TTL_NS
     {
-        step::<M>(STEP_RPF, 0, 1, 1, src_be);
+        step_at::<M>(STEP_RPF, 1, 1, 0, src_be);
         return true;
     }
-    // SAFETY: all-zero is a valid bpf_fib_lookup.
-    let mut params = core::mem::MaybeUninit::<FibParams>::uninit();
-    let p = unsafe { crate::access::zero(&mut params) };
-    p.family = AF_INET;
-    p.l4_protocol = IPPROTO_UDP;
-    p.ifindex = ifindex;
-    // An input lookup (as `fib_validate_source` does): the best route from
-    // here back to the source, whatever interface it uses.
-    p.__bindgen_anon_3.ipv4_src = dst_be;
-    p.__bindgen_anon_4.ipv4_dst = src_be;
-    // SAFETY: helper with a valid parameter block of the declared size.
-    let r = unsafe { bpf_fib_lookup(ctx, p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_SKIP_NEIGH) };
-    let routed = r == BPF_FIB_LKUP_RET_SUCCESS as i64 || r == BPF_FIB_LKUP_RET_NO_NEIGH as i64;
-    let ok = routed && (cfg.flags & CFG_F_RP_STRICT == 0 || p.ifindex == ifindex);
-    step::<M>(STEP_RPF, 0, ok as u32, 0, src_be);
+    let ok = routed_back(ctx, cfg, ifindex, src_be, dst_be);
+    step_at::<M>(STEP_RPF, ok as u32, 0, 0, src_be);
     if ok && !M::TRACE {
         let _ = RP_CACHE.insert(src_be, now, 0);
     }
     ok
+}
+
+/// The FIB lookup of the check. Not inlined: its 64-byte parameter block
+/// then lives in a frame of its own, not in the program's, which the
+/// checksum callbacks' frames add to (512 bytes in all).
+#[inline(never)]
+fn routed_back(
+    ctx: *mut c_void,
+    cfg: &GlobalConfig,
+    ifindex: u32,
+    src_be: &VtepAddr,
+    dst_be: &VtepAddr,
+) -> bool {
+    // SAFETY: all-zero is a valid bpf_fib_lookup.
+    let mut params = core::mem::MaybeUninit::<FibParams>::uninit();
+    let p = unsafe { crate::access::zero(&mut params) };
+    p.l4_protocol = IPPROTO_UDP;
+    p.ifindex = ifindex;
+    // An input lookup (as `fib_validate_source` does): the best route from
+    // here back to the source, whatever interface it uses.
+    set_addrs(p, cfg, dst_be, src_be);
+    // SAFETY: helper with a valid parameter block of the declared size.
+    let r = unsafe { bpf_fib_lookup(ctx, p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_SKIP_NEIGH) };
+    let routed = r == BPF_FIB_LKUP_RET_SUCCESS as i64 || r == BPF_FIB_LKUP_RET_NO_NEIGH as i64;
+    routed && (cfg.flags & CFG_F_RP_STRICT == 0 || p.ifindex == ifindex)
 }

@@ -14,7 +14,7 @@ use crate::{
 #[inline(always)]
 pub fn count<M: Mode>(row: u32, c: Counter) {
     if M::TRACE {
-        push(TraceStep { kind: STEP_COUNT, counter: c as u8, vid: 0, a: row, b: 0, c: 0 });
+        push(TraceStep { kind: STEP_COUNT, counter: c as u8, vid: 0, a: row, b: 0, c: 0, addr: [0; 4] });
     } else {
         add(row, c, 1);
     }

@@ -113,11 +113,11 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             Ok(v)
         }
         Hit::Remote(vtep) if net.flags & NET_F_VXLAN != 0 => {
-            if !is_vtep_of(net_id, net, vtep) {
+            if !is_vtep_of(net_id, net, &vtep) {
                 return Err(Drop::new(row, Counter::DropNotMember));
             }
-            encapsulate::<M>(ctx, cfg, net, vtep, row)?;
-            let v = send_final::<M>(ctx, cfg, vtep, row)?;
+            encapsulate::<M>(ctx, cfg, net, &vtep, row)?;
+            let v = send_final::<M>(ctx, cfg, &vtep, row)?;
             count::<M>(row, Counter::Encap);
             Ok(v)
         }

@@ -3,8 +3,12 @@
 //! a step instead. The flag is a compile-time constant, so the live
 //! programs carry no trace code and no extra branch.
 
-use aya_ebpf::programs::TcContext;
-use overlay_common::trace::{TRACE_STEPS, TraceRecord, TraceStep};
+use aya_ebpf::{helpers::bpf_get_smp_processor_id, programs::TcContext};
+use overlay_common::{
+    VtepAddr,
+    trace::{TRACE_STEPS, TraceRecord, TraceStep},
+    vtep::NO_VTEP,
+};
 
 use crate::maps::TRACE;
 
@@ -32,8 +36,8 @@ pub fn start<M: Mode>(ctx: &TcContext) {
     if !M::TRACE {
         return;
     }
-    if let Some(r) = TRACE.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot; reading a context field.
+    if let Some(r) = record() {
+        // SAFETY: this CPU's slot; reading a context field.
         unsafe {
             (*r).nonce = (*ctx.skb.skb).mark;
             (*r).n = 0;
@@ -45,7 +49,15 @@ pub fn start<M: Mode>(ctx: &TcContext) {
 #[inline(always)]
 pub fn step<M: Mode>(kind: u8, vid: u16, a: u32, b: u32, c: u32) {
     if M::TRACE {
-        push(TraceStep { kind, counter: 0, vid, a, b, c });
+        push(TraceStep { kind, counter: 0, vid, a, b, c, addr: NO_VTEP });
+    }
+}
+
+/// Records a step that names a VTEP address (trace programs only).
+#[inline(always)]
+pub fn step_at<M: Mode>(kind: u8, a: u32, b: u32, c: u32, addr: &VtepAddr) {
+    if M::TRACE {
+        push(TraceStep { kind, counter: 0, vid: 0, a, b, c, addr: *addr });
     }
 }
 
@@ -54,10 +66,19 @@ pub fn step<M: Mode>(kind: u8, vid: u16, a: u32, b: u32, c: u32) {
 /// and the longest path is shorter than the record.
 #[inline(always)]
 pub fn push(s: TraceStep) {
-    let Some(r) = TRACE.get_ptr_mut(0) else { return };
-    // SAFETY: per-CPU slot, one program run at a time on this CPU.
+    let Some(r) = record() else { return };
+    // SAFETY: this CPU's slot, one program run at a time on this CPU (a
+    // test run does not migrate).
     let r: &mut TraceRecord = unsafe { &mut *r };
     let n = r.n;
     r.steps[n as usize & (TRACE_STEPS - 1)] = s;
     r.n = n.wrapping_add(1);
+}
+
+/// This CPU's record.
+#[inline(always)]
+fn record() -> Option<*mut TraceRecord> {
+    // SAFETY: a helper without arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    TRACE.get_ptr_mut(cpu)
 }

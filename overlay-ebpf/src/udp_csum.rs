@@ -1,10 +1,16 @@
-//! The outer UDP checksum of an encapsulated single frame (optional; RFC
-//! 7348 allows zero over IPv4). Computed over the pseudo-header and the UDP
-//! datagram in 64-byte chunks (the stack of three nested frames is limited) read with `bpf_skb_load_bytes` and summed
+//! The outer UDP checksum of an encapsulated single frame (optional over
+//! IPv4, RFC 7348; required over IPv6, RFC 8200), written on transmit and
+//! verified on receive over IPv6. Computed over the pseudo-header and the
+//! UDP datagram in 64-byte chunks read with `bpf_skb_load_bytes` and summed
 //! with `bpf_csum_diff`, in a `bpf_loop` callback so the verifier checks one
 //! chunk, not a loop over frame sizes. The inner TCP/UDP segment is not read
 //! at all: local checksum offload (see [`lco`]) stands in for it, which also
 //! keeps the sum right when the inner checksum is left to offload.
+//!
+//! Stack: a callback's frame adds to the calling program's (512 bytes in
+//! all), so the callbacks are siblings (never nested) and keep no array on
+//! the stack: addresses are summed where they lie in the packet, and the
+//! chunk buffer is a per-CPU map value.
 
 use aya_ebpf::{
     EbpfContext,
@@ -16,17 +22,23 @@ use aya_ebpf::{
 use core::mem::offset_of;
 use overlay_common::{
     ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_HLEN, IPV6_HLEN,
-    headers::{Ipv4Hdr, UdpHdr},
+    frame::Frame,
+    headers::{Ipv4Hdr, Ipv6Hdr, UdpHdr},
     offsets as off,
 };
 
-const CHUNK: usize = 64;
-/// UDP header offset in the encapsulated frame.
-const OFF_UDP: u32 = off::UDP as u32;
+use crate::{
+    access::{SkbFrame, packet_csum},
+    maps::CSUM_CHUNK,
+};
+
+const CHUNK: usize = overlay_common::maps::CSUM_CHUNK_LEN;
 
 #[repr(C)]
 struct SumCtx {
     skb: *mut __sk_buff,
+    /// Offset of the outer UDP header.
+    udp_off: u32,
     /// Bytes to sum from the UDP header on.
     len: u32,
     sum: u32,
@@ -40,24 +52,31 @@ extern "C" fn sum_chunk(index: u64, data: *mut c_void) -> i64 {
     if start >= c.len || start > 0xffff {
         return 1;
     }
+    let Some(buf) = CSUM_CHUNK.get_ptr_mut(0) else {
+        c.failed = 1;
+        return 1;
+    };
+    // SAFETY: this CPU's buffer; one program runs at a time on a CPU.
+    let buf = unsafe { &mut *buf };
     let left = c.len - start;
     let n = if left > CHUNK as u32 { CHUNK as u32 } else { left };
     // 1..=CHUNK by construction, in a form the verifier keeps (a range check
     // alone gets reordered away from the helper call by LLVM).
     let n = ((n.wrapping_sub(1)) & (CHUNK as u32 - 1)) + 1;
-    let mut buf = [0u32; CHUNK / 4];
-    // SAFETY: `n` (1..=CHUNK) bytes into a zeroed CHUNK-byte buffer.
+    // Zero padding up to a multiple of four does not change the sum: clear
+    // the last word, which the load may fill only in part.
+    buf[((n - 1) >> 2) as usize & (CHUNK / 4 - 1)] = 0;
+    // SAFETY: `n` (1..=CHUNK) bytes into a CHUNK-byte buffer.
     let r = unsafe {
-        bpf_skb_load_bytes(c.skb as *const c_void, OFF_UDP + start, buf.as_mut_ptr() as *mut c_void, n)
+        bpf_skb_load_bytes(c.skb as *const c_void, c.udp_off + start, buf.as_mut_ptr() as *mut c_void, n)
     };
     if r != 0 {
         c.failed = 1;
         return 1;
     }
-    // Zero padding up to a multiple of four does not change the sum.
     // n rounded up to a multiple of 4, 4..=CHUNK by construction.
     let padded = ((((n - 1) >> 2) & (CHUNK as u32 / 4 - 1)) + 1) << 2;
-    // SAFETY: `padded` bytes of `buf` are initialised (zeroed or loaded).
+    // SAFETY: `padded` bytes of `buf` are initialised (loaded or cleared).
     let s = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, buf.as_mut_ptr(), padded, c.sum) };
     if s < 0 {
         c.failed = 1;
@@ -75,13 +94,20 @@ fn fold(mut s: u64) -> u16 {
     s as u16
 }
 
-/// One's-complement sum (not folded, not complemented) of `words`.
+/// The pseudo-header's protocol and length as one word in memory order
+/// (the same 16-bit sum for IPv4's and IPv6's layouts).
 #[inline(always)]
-fn sum_words(words: &mut [u32], seed: u32) -> Result<u32, ()> {
-    let n = words.len() as u32 * 4;
-    // SAFETY: `n` bytes of initialised words.
-    let s = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, words.as_mut_ptr(), n, seed) };
-    if s < 0 { Err(()) } else { Ok(s as u32) }
+fn proto_len_word(proto: u8, len: u32) -> u32 {
+    ((proto as u32) << 16 | (len & 0xffff)).to_be()
+}
+
+/// The folded sum of a pseudo-header whose addresses lie in the packet at
+/// `addrs` (source then destination), IPv4 or IPv6.
+#[inline(always)]
+fn pseudo_sum(ctx: &TcContext, v6: bool, addrs: usize, proto: u8, len: u32) -> Option<u16> {
+    let word = proto_len_word(proto, len);
+    let s = if v6 { packet_csum::<32>(ctx, addrs, word)? } else { packet_csum::<8>(ctx, addrs, word)? };
+    Some(fold(s as u64))
 }
 
 /// Local checksum offload (as the kernel's `lco_csum`): where the inner
@@ -90,31 +116,27 @@ fn sum_words(words: &mut [u32], seed: u32) -> Result<u32, ()> {
 /// pseudo-header sum once the inner checksum is final, whether the tenant
 /// filled it in or left it to offload. Returns the offset (from the UDP
 /// header) where byte summing stops, and that complement; `None` when the
-/// inner bytes must be summed as they are.
+/// inner bytes must be summed as they are. `shift` is how much further
+/// the inner frame is than over IPv4.
 #[inline(always)]
-fn lco(ctx: &TcContext) -> Option<(u32, u32)> {
-    use overlay_common::frame::Frame;
-    let f = crate::access::SkbFrame(ctx);
-    let ethertype = u16::from_be(f.read::<u16>(off::INNER_ETH_TYPE)?);
-    let l3 = off::INNER_L3 as u32;
-    let (l4_off, proto, l4_len, mut pseudo) = if ethertype == ETH_P_IPV4 {
-        let ip: Ipv4Hdr = f.read(off::INNER_L3)?;
-        let ihl = ip.header_len() as u32;
-        let tot = u16::from_be(ip.tot_len_be) as u32;
-        if ip.version() != 4 || ihl < IPV4_HLEN as u32 || tot < ihl || ip.is_fragment() {
+fn lco(ctx: &TcContext, shift: usize) -> Option<(u32, u32)> {
+    let f = SkbFrame(ctx);
+    let ethertype = u16::from_be(f.read::<u16>(off::INNER_ETH_TYPE + shift)?);
+    let l3 = off::INNER_L3 + shift;
+    let (l4_off, proto, l4_len, addrs, v6) = if ethertype == ETH_P_IPV4 {
+        let vihl: u8 = f.read(l3)?;
+        let ihl = ((vihl & 0x0f) as u32) * 4;
+        let tot = u16::from_be(f.read::<u16>(l3 + offset_of!(Ipv4Hdr, tot_len_be))?) as u32;
+        let frag = u16::from_be(f.read::<u16>(l3 + offset_of!(Ipv4Hdr, frag_off_be))?);
+        if vihl >> 4 != 4 || ihl < IPV4_HLEN as u32 || tot < ihl || frag & 0x3fff != 0 {
             return None;
         }
-        let mut w = [0u32; 10];
-        w[0] = ip.saddr_be;
-        w[1] = ip.daddr_be;
-        (l3 + ihl, ip.protocol, tot - ihl, w)
+        let proto: u8 = f.read(l3 + offset_of!(Ipv4Hdr, protocol))?;
+        (l3 as u32 + ihl, proto, tot - ihl, l3 + offset_of!(Ipv4Hdr, saddr_be), false)
     } else if ethertype == ETH_P_IPV6 {
-        let hdr: [u32; 10] = f.read(off::INNER_L3)?;
-        let b = hdr[1].to_ne_bytes(); // payload length (2), next header, hop limit
-        let payload = u16::from_be_bytes([b[0], b[1]]) as u32;
-        let mut w = [0u32; 10];
-        w[..8].copy_from_slice(&hdr[2..10]); // source and destination
-        (l3 + IPV6_HLEN as u32, b[2], payload, w)
+        let payload = u16::from_be(f.read::<u16>(l3 + offset_of!(Ipv6Hdr, payload_len_be))?) as u32;
+        let proto: u8 = f.read(l3 + offset_of!(Ipv6Hdr, next_header))?;
+        (l3 as u32 + IPV6_HLEN as u32, proto, payload, l3 + offset_of!(Ipv6Hdr, saddr_be), true)
     } else {
         return None;
     };
@@ -128,64 +150,110 @@ fn lco(ctx: &TcContext) -> Option<(u32, u32)> {
         }
         _ => return None,
     }
-    let at = if ethertype == ETH_P_IPV4 { 2 } else { 8 };
-    pseudo[at] = ((proto as u32) << 16 | (l4_len & 0xffff)).to_be();
-    let p = sum_words(&mut pseudo, 0).ok()?;
-    Some((l4_off - OFF_UDP, !(fold(p as u64) as u32) & 0xffff))
+    let p = pseudo_sum(ctx, v6, addrs, proto, l4_len)?;
+    Some((l4_off - (off::UDP + shift) as u32, !(p as u32) & 0xffff))
 }
 
+/// What the checksum's steps share, on the program's stack.
 #[repr(C)]
-struct WriteCtx {
+struct CsumCtx {
     skb: *mut __sk_buff,
-    src_be: u32,
-    dst_be: u32,
+    /// The outer UDP length, and 1 over IPv6.
     udp_len: u32,
-    failed: u32,
+    v6: u32,
+    /// Set by [`prepare`]: where the UDP header is and how many bytes of
+    /// the datagram to sum (local checksum offload stops early), the
+    /// running sum (the pseudo-header's, first), local checksum offload's
+    /// stand-in for the rest, and the pseudo-header's folded sum.
+    sum: SumCtx,
+    tail: u32,
+    pseudo: u32,
 }
 
-/// `bpf_loop` callback (one iteration): the whole computation runs in its
-/// own verifier frame, so its branches do not multiply the states of the
-/// program after it; the caller only sees the `failed` flag.
-extern "C" fn write_cb(_index: u64, data: *mut c_void) -> i64 {
-    // SAFETY: `data` is the WriteCtx on the caller's stack.
-    let w = unsafe { &mut *(data as *mut WriteCtx) };
-    let ctx = TcContext::new(w.skb);
-    w.failed = compute(&ctx, w.src_be, w.dst_be, w.udp_len).is_err() as u32;
+/// `bpf_loop` callback (one iteration), the first step: the pseudo-header
+/// and local checksum offload. A frame of its own, so its branches do not
+/// multiply the states of the program after it, and a sibling of the
+/// chunk callback, not its caller, so their frames never add up.
+extern "C" fn prepare(_index: u64, data: *mut c_void) -> i64 {
+    // SAFETY: `data` is the CsumCtx on the caller's stack.
+    let c = unsafe { &mut *(data as *mut CsumCtx) };
+    let ctx = TcContext::new(c.skb);
+    let v6 = c.v6 != 0;
+    let addrs = if v6 { off::IP6_SRC } else { off::IP_SRC };
+    let Some(seed) = pseudo_sum(&ctx, v6, addrs, IPPROTO_UDP, c.udp_len) else { return 1 };
+    let shift = if v6 { off::V6_SHIFT } else { 0 };
+    let (len, tail) = lco(&ctx, shift).unwrap_or((c.udp_len, 0));
+    c.sum.udp_off = udp_off(v6) as u32;
+    c.sum.len = len;
+    c.sum.sum = seed as u32;
+    c.sum.failed = 0;
+    c.tail = tail;
+    c.pseudo = seed as u32;
     1
 }
 
-/// Writes the outer UDP checksum of the frame just encapsulated. The
-/// checksum field must be zero when this runs.
 #[inline(always)]
-pub fn write(ctx: &TcContext, src_be: u32, dst_be: u32, udp_len: u32) -> Result<(), ()> {
-    let mut w = WriteCtx { skb: ctx.as_ptr() as *mut __sk_buff, src_be, dst_be, udp_len, failed: 1 };
-    // SAFETY: callback and context as bpf_loop expects.
-    unsafe { bpf_loop(1, write_cb as *mut c_void, &mut w as *mut WriteCtx as *mut c_void, 0) };
-    if w.failed == 0 { Ok(()) } else { Err(()) }
+fn udp_off(v6: bool) -> usize {
+    if v6 { off::UDP6 } else { off::UDP }
 }
 
+/// The folded sum of the pseudo-header and the UDP datagram (with local
+/// checksum offload's stand-in for an inner TCP/UDP segment), and the
+/// folded sum of the pseudo-header alone.
 #[inline(always)]
-fn compute(ctx: &TcContext, src_be: u32, dst_be: u32, udp_len: u32) -> Result<(), ()> {
-    // Pseudo-header: addresses, zero, protocol, UDP length (network order).
-    let mut pseudo = [src_be, dst_be, (((IPPROTO_UDP as u32) << 16) | (udp_len & 0xffff)).to_be()];
-    // SAFETY: 12 initialised bytes.
-    let seed = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, pseudo.as_mut_ptr(), 12, 0) };
-    if seed < 0 {
+fn sum(ctx: &TcContext, udp_len: u32, v6: bool) -> Result<(u16, u16), ()> {
+    let skb = ctx.as_ptr() as *mut __sk_buff;
+    let mut c = CsumCtx {
+        skb,
+        udp_len,
+        v6: v6 as u32,
+        sum: SumCtx { skb, udp_off: 0, len: 0, sum: 0, failed: 1 },
+        tail: 0,
+        pseudo: 0,
+    };
+    let data = &mut c as *mut CsumCtx as *mut c_void;
+    // SAFETY: callback and context as bpf_loop expects.
+    unsafe { bpf_loop(1, prepare as *mut c_void, data, 0) };
+    if c.sum.failed != 0 {
         return Err(());
     }
-    let (len, tail) = lco(ctx).unwrap_or((udp_len, 0));
-    let mut c = SumCtx { skb: ctx.as_ptr() as *mut __sk_buff, len, sum: seed as u32, failed: 0 };
-    let chunks = len.div_ceil(CHUNK as u32);
+    let chunks = c.sum.len.div_ceil(CHUNK as u32);
+    let data = &mut c.sum as *mut SumCtx as *mut c_void;
     // SAFETY: callback and context as bpf_loop expects.
-    unsafe { bpf_loop(chunks, sum_chunk as *mut c_void, &mut c as *mut SumCtx as *mut c_void, 0) };
-    if c.failed != 0 {
+    unsafe { bpf_loop(chunks, sum_chunk as *mut c_void, data, 0) };
+    if c.sum.failed != 0 {
         return Err(());
     }
     // `tail` is in the same memory-order domain as the chunk sums.
-    let mut check = !fold(c.sum as u64 + tail as u64);
+    Ok((fold(c.sum.sum as u64 + c.tail as u64), c.pseudo as u16))
+}
+
+/// Writes the outer UDP checksum of the frame just encapsulated (outer
+/// headers in place, IPv4 without options). The checksum field must be
+/// zero when this runs.
+#[inline(always)]
+pub fn write(ctx: &TcContext, udp_len: u32, v6: bool) -> Result<(), ()> {
+    let s = sum(ctx, udp_len, v6)?.0;
+    let mut check = !s;
     if check == 0 {
-        check = 0xffff; // zero means "no checksum" in UDP over IPv4
+        check = 0xffff; // zero means "no checksum"
     }
     // The sum ran over memory in network order: store it as computed.
-    ctx.store(off::UDP_CHECK, &check, 0).map_err(|_| ())
+    let at = if v6 { off::UDP6_CHECK } else { off::UDP_CHECK };
+    ctx.store(at, &check, 0).map_err(|_| ())
+}
+
+/// Whether the outer UDP checksum of a received IPv6 frame (no extension
+/// headers: UDP header at [`off::UDP6`], `udp_len` bytes) is right: the
+/// datagram, checksum included, sums to all ones; or the checksum field
+/// holds just the pseudo-header's sum: a sender on this machine left it to
+/// offload (CHECKSUM_PARTIAL across a veth), which never reaches a wire.
+/// Local checksum offload's rule applies to the inner TCP/UDP segment (it
+/// sums to the complement of its pseudo-header when its own checksum is
+/// right, which its receiver checks).
+#[inline(always)]
+pub fn verify6(ctx: &TcContext, udp_len: u32) -> bool {
+    let Ok((s, pseudo)) = sum(ctx, udp_len, true) else { return false };
+    let check: Option<u16> = SkbFrame(ctx).read(off::UDP6 + offset_of!(UdpHdr, check_be));
+    s == 0xffff || check == Some(pseudo)
 }

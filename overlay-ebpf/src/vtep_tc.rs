@@ -4,10 +4,10 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::{
-        BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK, TC_ACT_STOLEN,
-        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
+        BPF_CSUM_LEVEL_QUERY, BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6,
+        BPF_F_ADJ_ROOM_FIXED_GSO, TC_ACT_OK, TC_ACT_STOLEN, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
     },
-    helpers::bpf_skb_change_tail,
+    helpers::{bpf_csum_level, bpf_skb_change_tail},
     macros::classifier,
     programs::TcContext,
 };
@@ -15,7 +15,7 @@ use overlay_common::{
     ETH_P_IPV4, NO_VLAN, PACKET_OTHERHOST,
     counters::Counter,
     is_group_mac,
-    maps::NET_F_NO_FLOOD_UNKNOWN,
+    maps::{CFG_F_IPV6, NET_F_NO_FLOOD_UNKNOWN},
     monitor::HOOK_VTEP_TC,
     parse::{Reject, TunnelRx, parse_underlay},
     trace::{STEP_DECAP, STEP_NETWORK},
@@ -56,13 +56,14 @@ fn run<M: Mode>(ctx: &TcContext) -> i32 {
 /// header stays in place and is overwritten by the inner one). Bytes past
 /// the inner frame's length (from the UDP length) are cut off.
 #[inline(always)]
-fn decapsulate<M: Mode>(ctx: &TcContext, rx: &TunnelRx, row: u32) -> Result<(), Drop> {
+fn decapsulate<M: Mode>(ctx: &TcContext, rx: &TunnelRx, v6: bool, row: u32) -> Result<(), Drop> {
     step::<M>(STEP_DECAP, 0, 0, 0, 0);
     let room = rx.inner_off as i32;
-    // DECAP_L3_IPV4 also clears the skb's tunnel state (encapsulation bit,
+    // DECAP_L3_* also clears the skb's tunnel state (encapsulation bit,
     // tunnel GSO type), so the frame can be encapsulated again later, e.g.
     // after a router namespace forwards it into another network.
-    let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | BPF_F_ADJ_ROOM_DECAP_L3_IPV4 as u64;
+    let l3 = if v6 { BPF_F_ADJ_ROOM_DECAP_L3_IPV6 } else { BPF_F_ADJ_ROOM_DECAP_L3_IPV4 };
+    let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | l3 as u64;
     ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).or_drop(row)?;
     ctx.store(0, &rx.inner, 0).or_drop(row)?;
     if ctx.len() as usize > rx.inner_len {
@@ -72,6 +73,31 @@ fn decapsulate<M: Mode>(ctx: &TcContext, rx: &TunnelRx, row: u32) -> Result<(), 
     }
     count::<M>(row, Counter::Decap);
     Ok(())
+}
+
+/// The outer UDP checksum of a frame over IPv6 (the parser refused a zero
+/// one unless `udp6_zero_checksum` allows it). Trusted without summing
+/// when zero is allowed and sent, when the kernel verified it
+/// (CHECKSUM_UNNECESSARY, as a NIC or GRO reports it), and for GSO
+/// super-packets (built by GRO, which verified every segment, or by a
+/// sender on this machine); otherwise summed here.
+#[inline(always)]
+fn udp6_checksum_ok(ctx: &TcContext, rx: &TunnelRx, gso: bool) -> bool {
+    use overlay_common::{frame::Frame, headers::UdpHdr};
+    // The checksum code sums the addresses and datagram at fixed offsets.
+    if rx.l4_off != overlay_common::offsets::UDP6 {
+        return false;
+    }
+    let Some(udp) = SkbFrame(ctx).read::<UdpHdr>(rx.l4_off) else { return false };
+    if udp.check_be == 0 || gso {
+        return true;
+    }
+    // SAFETY: helper on our context; QUERY changes nothing.
+    if unsafe { bpf_csum_level(ctx.as_ptr() as *mut _, BPF_CSUM_LEVEL_QUERY as u64) } >= 0 {
+        return true;
+    }
+    let udp_len = u16::from_be(udp.len_be) as u32;
+    crate::udp_csum::verify6(ctx, udp_len)
 }
 
 fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
@@ -94,9 +120,13 @@ fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
     if unsafe { (*ctx.skb.skb).pkt_type } == PACKET_OTHERHOST {
         return Err(Drop::new(0, Counter::DropOtherHost));
     }
-    let Admitted { net_id, net, row } = admit(&rx, cfg.local_vtep_be)?;
+    let v6 = cfg.flags & CFG_F_IPV6 != 0;
+    if v6 && !udp6_checksum_ok(ctx, &rx, gso) {
+        return Err(Drop::new(0, Counter::DropUdpChecksum));
+    }
+    let Admitted { net_id, net, row } = admit(&rx, &cfg.local_vtep_be)?;
     step::<M>(STEP_NETWORK, NO_VLAN, net_id, cfg.underlay_ifindex, rx.vni);
-    if !source_ok::<M>(ctx.as_ptr(), cfg, cfg.underlay_ifindex, rx.src_vtep_be, cfg.local_vtep_be) {
+    if !source_ok::<M>(ctx.as_ptr(), cfg, cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be) {
         return Err(Drop::new(row, Counter::DropRpFilter));
     }
     learn::<M>(row, net_id, net, cfg.ageing_ns, rx.inner.src, at_remote(rx.src_vtep_be))?;
@@ -109,7 +139,7 @@ fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             // no receive path runs again to set skb->protocol, which still
             // says IPv4 (the outer header's) after decapsulation.
             e.peer &= rx.inner.ethertype_be == ETH_P_IPV4.to_be();
-            decapsulate::<M>(ctx, &rx, row)?;
+            decapsulate::<M>(ctx, &rx, v6, row)?;
             let v = redirect_to::<M>(ctx, out, e, row)?;
             count::<M>(row, Counter::TxLocal);
             Ok(v)
@@ -120,7 +150,7 @@ fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             Err(Drop::new(row, Counter::DropUnknownUnicast))
         }
         Hit::Miss => {
-            decapsulate::<M>(ctx, &rx, row)?;
+            decapsulate::<M>(ctx, &rx, v6, row)?;
             // Split horizon: local ports only, never other VTEPs.
             let targets = flood_local::<M>(ctx, flood_set(net_id, row)?, net_id, net, 0, row)?;
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodNoTarget)) } else { Ok(TC_ACT_STOLEN) }

@@ -18,7 +18,11 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use overlay_common::{
-    counters::Counter, frame::Frame, is_group_mac, maps::PORT_F_XDP_TARGET, parse::parse_underlay,
+    counters::Counter,
+    frame::Frame,
+    is_group_mac,
+    maps::{CFG_F_IPV6, PORT_F_XDP_TARGET},
+    parse::parse_underlay,
 };
 
 use crate::{
@@ -40,13 +44,18 @@ pub fn vtep_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
     let cfg = config()?;
+    // Over IPv6 the outer UDP checksum must be verified, which the TC
+    // program does (it knows what the kernel verified already).
+    if cfg.flags & CFG_F_IPV6 != 0 {
+        return None;
+    }
     let f = XdpFrame(ctx);
     let rx = parse_underlay(&f, cfg, false).ok()?;
     if rx.outer_dst != cfg.underlay_mac || rx.inner_off + rx.inner_len != f.wire_len() {
         return None;
     }
-    let Admitted { net_id, net, row } = admit(&rx, cfg.local_vtep_be).ok()?;
-    if !source_ok::<Live>(ctx.ctx as *mut _, cfg, cfg.underlay_ifindex, rx.src_vtep_be, cfg.local_vtep_be) {
+    let Admitted { net_id, net, row } = admit(&rx, &cfg.local_vtep_be).ok()?;
+    if !source_ok::<Live>(ctx.ctx as *mut _, cfg, cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be) {
         return None;
     }
     let (src, dst) = (rx.inner.src, rx.inner.dst);

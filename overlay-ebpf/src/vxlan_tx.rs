@@ -14,10 +14,11 @@ use core::mem::size_of;
 use aya_ebpf::{
     EbpfContext,
     bindings::{
-        __sk_buff, BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L4_GRE,
-        BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_ADJ_ROOM_FIXED_GSO, BPF_FIB_LKUP_RET_NO_NEIGH,
-        BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
-        bpf_check_mtu_flags::BPF_MTU_CHK_SEGS, bpf_fib_lookup as FibParams, bpf_redir_neigh,
+        __sk_buff, BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6,
+        BPF_F_ADJ_ROOM_ENCAP_L4_GRE, BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_ADJ_ROOM_FIXED_GSO,
+        BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT,
+        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
+        bpf_fib_lookup as FibParams, bpf_redir_neigh,
     },
     cty::c_void,
     helpers::{
@@ -27,26 +28,38 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use overlay_common::{
-    ENCAP_GENEVE, ENCAP_GRE, ENCAP_ROOM, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, GENEVE_PORT, GRE_ENCAP_ROOM,
-    MAX_FLOOD_PEERS, UDP_HLEN, VXLAN_HLEN,
+    ENCAP_GENEVE, ENCAP_GRE, ENCAP_ROOM, ENCAP_ROOM6, ETH_HLEN, ETH_P_IPV4, ETH_P_IPV6, GENEVE_PORT,
+    GRE_ENCAP_ROOM, MAX_FLOOD_PEERS, UDP_HLEN, VXLAN_HLEN, VtepAddr,
     counters::{Counter, net_row},
-    encap::{EncapParams, build_gre_outer, build_outer, csum_replace4, flow_hash, udp_src_port},
+    encap::{
+        EncapParams, build_gre_outer, build_outer, build_outer6, csum_replace4, flow_hash, udp_src_port,
+    },
     frame::Frame,
     headers::EthHdr,
-    maps::{CFG_F_UDP_CSUM, FloodSet, GlobalConfig, NEXT_HOP_TTL_NS, NetConfig, NextHop as CachedHop},
+    maps::{
+        CFG_F_IPV6, CFG_F_UDP_CSUM, CFG_F_UDP6_ZERO_CSUM, FloodSet, GlobalConfig, NEXT_HOP_TTL_NS, NetConfig,
+        NextHop as CachedHop,
+    },
     offsets as off,
     trace::*,
+    vtep::{vtep_eq, vtep_v4_be},
 };
 
 use crate::{
     access::SkbFrame,
+    fib::{AF_INET6, family, gateway, set_addrs},
     maps::{FLOOD, NEXT_HOP, config},
     stats::{Drop, OrDrop, count, helper_ok, redirect_verdict},
-    trace::{Mode, step},
+    trace::{Mode, step_at},
 };
 
-const AF_INET: u8 = 2;
 const BPF_ADJ_ROOM_ENCAP_L2_SHIFT: u64 = 56;
+
+/// Whether the instance's underlay is IPv6.
+#[inline(always)]
+fn is_v6(cfg: &GlobalConfig) -> bool {
+    cfg.flags & CFG_F_IPV6 != 0
+}
 
 #[inline(always)]
 fn skb_protocol(ctx: &TcContext) -> u16 {
@@ -72,30 +85,48 @@ fn inner_flow_hash(ctx: &TcContext) -> u32 {
     if h != 0 { h } else { flow_hash(&SkbFrame(ctx)) }
 }
 
-/// Puts outer Ethernet/IPv4 and UDP/VXLAN, UDP/GENEVE or GRE headers (as
+/// Puts outer Ethernet/IP and UDP/VXLAN, UDP/GENEVE or GRE headers (as
 /// the network's encapsulation says) in front of the frame, addressed to
 /// `dst_be`. Checks the result against the underlay MTU.
+///
+/// Over IPv6 (VXLAN only, the config refuses other encapsulations there)
+/// the outer UDP checksum is required: single frames get it here. A GSO
+/// super-packet cannot (its segments' checksums come from segmentation,
+/// which BPF cannot ask for: no adjust_room flag for
+/// SKB_GSO_UDP_TUNNEL_CSUM); it is dropped and counted (`drop_tunnel_gso`)
+/// unless `udp6_zero_checksum` is set.
 #[inline(always)]
 pub fn encapsulate<M: Mode>(
     ctx: &TcContext,
     cfg: &GlobalConfig,
     net: &NetConfig,
-    dst_be: u32,
+    dst_be: &VtepAddr,
     row: u32,
 ) -> Result<(), Drop> {
     let encap = net.encap();
-    step::<M>(STEP_ENCAP, 0, dst_be, net.vni, encap as u32);
+    step_at::<M>(STEP_ENCAP, 0, net.vni, encap as u32, dst_be);
     let inner_len = ctx.len();
     let hash = inner_flow_hash(ctx);
     let gre = encap == ENCAP_GRE;
-    let (room, inner_eth) =
-        if gre { (GRE_ENCAP_ROOM, off::GRE_INNER_ETH) } else { (ENCAP_ROOM, off::INNER_ETH) };
+    let v6 = is_v6(cfg);
+    let zero_csum6 = cfg.flags & CFG_F_UDP6_ZERO_CSUM != 0;
+    if v6 && !zero_csum6 && is_gso(ctx) {
+        return Err(Drop::new(row, Counter::DropTunnelGso));
+    }
+    let (room, inner_eth) = if gre {
+        (GRE_ENCAP_ROOM, off::GRE_INNER_ETH)
+    } else if v6 {
+        (ENCAP_ROOM6, off::INNER_ETH6)
+    } else {
+        (ENCAP_ROOM, off::INNER_ETH)
+    };
     let proto = skb_protocol(ctx);
     if proto == ETH_P_IPV4 || proto == ETH_P_IPV6 {
         let eth: EthHdr = SkbFrame(ctx).read(0).ok_or(Drop::new(row, Counter::DropMalformed))?;
         let l4 = if gre { BPF_F_ADJ_ROOM_ENCAP_L4_GRE } else { BPF_F_ADJ_ROOM_ENCAP_L4_UDP };
+        let l3 = if v6 { BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 } else { BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 };
         let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64
-            | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 as u64
+            | l3 as u64
             | l4 as u64
             | BPF_F_ADJ_ROOM_ENCAP_L2_ETH as u64
             | ((ETH_HLEN as u64) << BPF_ADJ_ROOM_ENCAP_L2_SHIFT);
@@ -121,7 +152,7 @@ pub fn encapsulate<M: Mode>(
     let dst_port = if encap == ENCAP_GENEVE { GENEVE_PORT.to_be() } else { cfg.udp_port_be };
     let p = EncapParams {
         src_be: cfg.local_vtep_be,
-        dst_be,
+        dst_be: *dst_be,
         vni: net.vni,
         ttl: cfg.ttl,
         src_port: udp_src_port(hash),
@@ -131,16 +162,20 @@ pub fn encapsulate<M: Mode>(
     if gre {
         // GRE has no ports: no flow entropy for the underlay's ECMP.
         ctx.store(off::IP, &build_gre_outer(&p, inner_len), 0).or_drop(row)?;
+    } else if v6 {
+        ctx.store(off::IP, &build_outer6(&p, hash, inner_len), 0).or_drop(row)?;
     } else {
         ctx.store(off::IP, &build_outer(&p, inner_len), 0).or_drop(row)?;
     }
-    ctx.store(off::ETH_TYPE, &ETH_P_IPV4.to_be(), 0).or_drop(row)?;
-    // Optional outer UDP checksum, for single frames only: a GSO
+    let ethertype = if v6 { ETH_P_IPV6 } else { ETH_P_IPV4 };
+    ctx.store(off::ETH_TYPE, &ethertype.to_be(), 0).or_drop(row)?;
+    // The outer UDP checksum of single frames (optional over IPv4): a GSO
     // super-packet's segments get theirs from the segmentation, which BPF
     // cannot ask for (no adjust_room flag for SKB_GSO_UDP_TUNNEL_CSUM).
-    if cfg.flags & CFG_F_UDP_CSUM != 0 && !gre && !is_gso(ctx) {
+    let csum = if v6 { !zero_csum6 } else { cfg.flags & CFG_F_UDP_CSUM != 0 };
+    if csum && !gre && !is_gso(ctx) {
         let udp_len = inner_len + (UDP_HLEN + VXLAN_HLEN) as u32;
-        crate::udp_csum::write(ctx, cfg.local_vtep_be, dst_be, udp_len).or_drop(row)?;
+        crate::udp_csum::write(ctx, udp_len, v6).or_drop(row)?;
     }
     let mut mtu: u32 = 0;
     // SAFETY: helper on our context with a valid out pointer.
@@ -155,18 +190,18 @@ pub fn encapsulate<M: Mode>(
 /// Where the outer packet goes next.
 enum NextHop {
     Resolved { ifindex: u32, smac: [u8; 6], dmac: [u8; 6] },
-    Unresolved { ifindex: u32, gw_be: u32 },
+    Unresolved { ifindex: u32, gw_be: VtepAddr },
     Unreachable,
 }
 
 impl NextHop {
     /// Trace step fields: ifindex, `HOP_*`, the address resolved.
     #[inline(always)]
-    fn describe(&self, dst_be: u32) -> (u32, u32, u32) {
+    fn describe(&self, dst_be: &VtepAddr) -> (u32, u32, VtepAddr) {
         match *self {
-            NextHop::Resolved { ifindex, .. } => (ifindex, HOP_FIB, dst_be),
+            NextHop::Resolved { ifindex, .. } => (ifindex, HOP_FIB, *dst_be),
             NextHop::Unresolved { ifindex, gw_be } => (ifindex, HOP_UNRESOLVED, gw_be),
-            NextHop::Unreachable => (0, HOP_UNREACHABLE, dst_be),
+            NextHop::Unreachable => (0, HOP_UNREACHABLE, *dst_be),
         }
     }
 }
@@ -176,20 +211,20 @@ impl NextHop {
 /// resolved; an unresolved or unreachable peer is never cached; a trace
 /// changes nothing).
 #[inline(always)]
-fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
+fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr) -> NextHop {
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain-bytes value; a concurrent update swaps in a whole new element.
     if let Some(c) = unsafe { NEXT_HOP.get(dst_be) }
         && now.wrapping_sub(c.looked_up_ns) < NEXT_HOP_TTL_NS
     {
-        step::<M>(STEP_NEXT_HOP, 0, c.ifindex, HOP_CACHED, dst_be);
+        step_at::<M>(STEP_NEXT_HOP, c.ifindex, HOP_CACHED, 0, dst_be);
         return NextHop::Resolved { ifindex: c.ifindex, smac: c.smac, dmac: c.dmac };
     }
     let nh = fib_next_hop(ctx, cfg, dst_be);
     if M::TRACE {
         let (ifindex, how, via) = nh.describe(dst_be);
-        step::<M>(STEP_NEXT_HOP, 0, ifindex, how, via);
+        step_at::<M>(STEP_NEXT_HOP, ifindex, how, 0, &via);
         return nh;
     }
     match nh {
@@ -205,23 +240,21 @@ fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHo
 }
 
 #[inline(always)]
-fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32) -> NextHop {
+fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr) -> NextHop {
     // SAFETY: all-zero is a valid bpf_fib_lookup.
     let mut params = core::mem::MaybeUninit::<FibParams>::uninit();
     let p = unsafe { crate::access::zero(&mut params) };
-    p.family = AF_INET;
     p.l4_protocol = overlay_common::IPPROTO_UDP;
     p.ifindex = cfg.underlay_ifindex;
-    p.__bindgen_anon_3.ipv4_src = cfg.local_vtep_be;
-    p.__bindgen_anon_4.ipv4_dst = dst_be;
+    set_addrs(p, cfg, &cfg.local_vtep_be, dst_be);
     // tot_len 0: the FIB's MTU check is skipped (bpf_check_mtu handles GSO).
     // SAFETY: helper with a valid parameter block of the declared size.
     let r = unsafe { bpf_fib_lookup(ctx.as_ptr(), p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_OUTPUT) };
     if r == BPF_FIB_LKUP_RET_SUCCESS as i64 {
         NextHop::Resolved { ifindex: p.ifindex, smac: p.smac, dmac: p.dmac }
     } else if r == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
-        // SAFETY: the FIB filled in the gateway (or the destination itself).
-        NextHop::Unresolved { ifindex: p.ifindex, gw_be: unsafe { p.__bindgen_anon_4.ipv4_dst } }
+        // The FIB filled in the gateway (or the destination itself).
+        NextHop::Unresolved { ifindex: p.ifindex, gw_be: gateway(p) }
     } else {
         NextHop::Unreachable
     }
@@ -237,7 +270,11 @@ fn set_macs(ctx: &TcContext, smac: &[u8; 6], dmac: &[u8; 6]) -> Result<(), ()> {
 /// checksum and, when present, the UDP checksum (its pseudo-header holds
 /// the destination address; `udp` is false for GRE).
 #[inline(always)]
-fn retarget(ctx: &TcContext, old_be: u32, new_be: u32, udp: bool) -> Result<(), ()> {
+fn retarget(ctx: &TcContext, v6: bool, old: &VtepAddr, new: &VtepAddr, udp: bool) -> Result<(), ()> {
+    if v6 {
+        return retarget6(ctx, old, new);
+    }
+    let (old_be, new_be) = (vtep_v4_be(old), vtep_v4_be(new));
     let f = SkbFrame(ctx);
     let check: u16 = f.read(off::IP_CHECK).ok_or(())?;
     let udp_check: u16 = if udp { f.read(off::UDP_CHECK).ok_or(())? } else { 0 };
@@ -253,21 +290,54 @@ fn retarget(ctx: &TcContext, old_be: u32, new_be: u32, udp: bool) -> Result<(), 
     Ok(())
 }
 
+/// [`retarget`] over IPv6: no header checksum; the UDP checksum (when not
+/// zero) follows the four words of the new destination.
+#[inline(always)]
+fn retarget6(ctx: &TcContext, old: &VtepAddr, new: &VtepAddr) -> Result<(), ()> {
+    let mut check: u16 = SkbFrame(ctx).read(off::UDP6_CHECK).ok_or(())?;
+    ctx.store(off::IP6_DST, new, 0).map_err(|_| ())?;
+    if check != 0 {
+        let mut i = 0;
+        while i < 4 {
+            check = csum_replace4(check, old[i], new[i]);
+            i += 1;
+        }
+        if check == 0 {
+            check = 0xffff;
+        }
+        ctx.store(off::UDP6_CHECK, &check, 0).map_err(|_| ())?;
+    }
+    Ok(())
+}
+
 /// Sends the encapsulated frame itself to its destination (last action).
 #[inline(always)]
-pub fn send_final<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) -> Result<i32, Drop> {
+pub fn send_final<M: Mode>(
+    ctx: &TcContext,
+    cfg: &GlobalConfig,
+    dst_be: &VtepAddr,
+    row: u32,
+) -> Result<i32, Drop> {
     match next_hop::<M>(ctx, cfg, dst_be) {
         NextHop::Resolved { ifindex, smac, dmac } => {
             set_macs(ctx, &smac, &dmac).or_drop(row)?;
             // SAFETY: plain helper call.
             redirect_verdict(unsafe { bpf_redirect(ifindex, 0) }, row)
         }
-        NextHop::Unresolved { ifindex, gw_be } if skb_protocol(ctx) == ETH_P_IPV4 => {
+        // The helper resolves IP frames only: the outer protocol is the
+        // skb's when adjust_room made the room (not change_head's ARP).
+        NextHop::Unresolved { ifindex, gw_be }
+            if skb_protocol(ctx) == if is_v6(cfg) { ETH_P_IPV6 } else { ETH_P_IPV4 } =>
+        {
             // SAFETY: all-zero is valid; the helper resolves the neighbour.
             let mut params = core::mem::MaybeUninit::<bpf_redir_neigh>::uninit();
             let nh = unsafe { crate::access::zero(&mut params) };
-            nh.nh_family = AF_INET as u32;
-            nh.__bindgen_anon_1.ipv4_nh = gw_be;
+            nh.nh_family = family(cfg) as u32;
+            if nh.nh_family == AF_INET6 as u32 {
+                nh.__bindgen_anon_1.ipv6_nh = gw_be;
+            } else {
+                nh.__bindgen_anon_1.ipv4_nh = vtep_v4_be(&gw_be);
+            }
             // SAFETY: helper with a valid parameter block.
             let r = unsafe { bpf_redirect_neigh(ifindex, nh, size_of::<bpf_redir_neigh>() as i32, 0) };
             redirect_verdict(r, row)
@@ -280,8 +350,8 @@ pub fn send_final<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row
 /// Sends a copy of the encapsulated frame; the frame is left as it was.
 /// A trace records the copy instead of sending it.
 #[inline(always)]
-fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u32) {
-    step::<M>(STEP_FLOOD_REMOTE, 0, dst_be, FLOOD_COPY, 0);
+fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, row: u32) {
+    step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_COPY, 0, dst_be);
     match next_hop::<M>(ctx, cfg, dst_be) {
         NextHop::Resolved { ifindex, smac, dmac } => {
             if set_macs(ctx, &smac, &dmac).is_ok() && (M::TRACE || ctx.clone_redirect(ifindex, 0).is_ok()) {
@@ -303,8 +373,8 @@ fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: u32, row: u3
 struct RemoteCtx {
     skb: *mut __sk_buff,
     net_id: u32,
-    /// The VTEP the outer header is addressed to now (network order).
-    cur_be: u32,
+    /// The VTEP the outer header is addressed to now.
+    cur_be: VtepAddr,
     /// The outer header has a UDP header (not GRE).
     udp: u32,
 }
@@ -323,13 +393,13 @@ extern "C" fn flood_remote_one<M: Mode>(index: u64, data: *mut c_void) -> i64 {
     }
     let ctx = TcContext::new(c.skb);
     let dst = fs.peers_be[i];
-    if dst != c.cur_be {
-        if retarget(&ctx, c.cur_be, dst, c.udp != 0).is_err() {
+    if !vtep_eq(&dst, &c.cur_be) {
+        if retarget(&ctx, is_v6(cfg), &c.cur_be, &dst, c.udp != 0).is_err() {
             return 1;
         }
         c.cur_be = dst;
     }
-    send_clone::<M>(&ctx, cfg, dst, net_row(c.net_id));
+    send_clone::<M>(&ctx, cfg, &dst, net_row(c.net_id));
     0
 }
 
@@ -349,7 +419,7 @@ pub fn flood_remote<M: Mode>(
         return Err(Drop::new(row, Counter::DropFloodNoTarget));
     }
     let first = fs.peers_be[0];
-    encapsulate::<M>(ctx, cfg, net, first, row)?;
+    encapsulate::<M>(ctx, cfg, net, &first, row)?;
     // Copies to all peers but the last...
     let copies = (n - 1) as u32;
     let udp = net.encap() != ENCAP_GRE;
@@ -362,11 +432,11 @@ pub fn flood_remote<M: Mode>(
     }
     // ...then the frame itself to the last one.
     let last = fs.peers_be[(n - 1) & (MAX_FLOOD_PEERS - 1)];
-    if last != c.cur_be && retarget(ctx, c.cur_be, last, udp).is_err() {
+    if !vtep_eq(&last, &c.cur_be) && retarget(ctx, is_v6(cfg), &c.cur_be, &last, udp).is_err() {
         return Err(Drop::new(row, Counter::DropHelperFailed));
     }
-    step::<M>(STEP_FLOOD_REMOTE, 0, last, FLOOD_FRAME, 0);
-    let v = send_final::<M>(ctx, cfg, last, row);
+    step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_FRAME, 0, &last);
+    let v = send_final::<M>(ctx, cfg, &last, row);
     if v.is_ok() {
         count::<M>(row, Counter::FloodRemoteCopies);
     }

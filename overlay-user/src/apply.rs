@@ -84,8 +84,8 @@ pub fn fresh_ids(old: &BTreeMap<String, u32>, new: &BTreeMap<String, u32>) -> BT
     new.iter().filter(|(name, id)| old.get(*name) != Some(id)).map(|(_, id)| *id).collect()
 }
 
-fn be(ip: std::net::Ipv4Addr) -> u32 {
-    u32::from_ne_bytes(ip.octets())
+fn be(ip: impl Into<std::net::IpAddr>) -> overlay_common::VtepAddr {
+    overlay_common::vtep::vtep_from_ip(ip)
 }
 
 /// The maps for `cfg` plus what the control plane installed (`remote`):
@@ -115,7 +115,6 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: 
                     RpFilter::Off => 0,
                 }
                 | claimed(cfg),
-            _pad: 0,
             ageing_ns: cfg.ageing as u64 * 1_000_000_000,
             underlay_mac: r.underlay_mac,
             _pad2: [0; 2],

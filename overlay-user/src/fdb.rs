@@ -1,6 +1,6 @@
 //! `overlayctl fdb`: listing and run-time changes of the forwarding table.
 
-use std::net::Ipv4Addr;
+use overlay_common::vtep::vtep_to_ip;
 
 use serde::Serialize;
 
@@ -56,7 +56,7 @@ pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<Fdb
             FDB_KIND_PORT => {
                 format!("port:{}", by_ifindex.get(&e.ifindex).map(|s| s.as_str()).unwrap_or("?"))
             }
-            FDB_KIND_REMOTE => format!("remote:{}", Ipv4Addr::from(e.remote_be.to_ne_bytes())),
+            FDB_KIND_REMOTE => format!("remote:{}", vtep_to_ip(&e.remote_be)),
             _ => "?".into(),
         };
         rows.push(FdbRow {

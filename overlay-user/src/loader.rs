@@ -16,7 +16,7 @@ use aya::{
         xdp::XdpMode,
     },
 };
-use overlay_common::maps::MAP_FDB;
+use overlay_common::{maps::MAP_FDB, trace::MAP_TRACE};
 
 use crate::{
     bpffs::pin_safe,
@@ -70,8 +70,16 @@ fn open_object(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
     EbpfLoader::new()
         .default_map_pin_directory(dir)
         .map_max_entries(MAP_FDB, fdb_size)
+        .map_max_entries(MAP_TRACE, per_cpu_entries()?)
         .load(OBJECT)
         .map_err(|e| Error::Object(Box::new(e)))
+}
+
+/// Entries of a [`Capacity::PerCpu`] map: one per possible CPU (`TRACE`
+/// is indexed by CPU number).
+pub fn per_cpu_entries() -> Result<u32> {
+    let n = aya::util::nr_cpus().map_err(|(_, e)| Error::Io(e))?;
+    Ok(n as u32)
 }
 
 fn loaded(prog: &str, source: ProgramError) -> Error {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, Map, MapData, MapInfo, MapType, PerCpuArray};
-use overlay_common::maps::*;
+use overlay_common::{VtepAddr, maps::*};
 
 use crate::error::{Error, Result};
 
@@ -21,8 +21,8 @@ pub struct Maps {
     pub fdb_raw: MapData,
     pub stats: PerCpuArray<MapData, u64>,
     pub net_fdb: Array<MapData, NetFdbState>,
-    pub next_hop: HashMap<MapData, u32, NextHop>,
-    pub rp_cache: HashMap<MapData, u32, u64>,
+    pub next_hop: HashMap<MapData, VtepAddr, NextHop>,
+    pub rp_cache: HashMap<MapData, VtepAddr, u64>,
     pub neigh: HashMap<MapData, NeighKey, NeighEntry>,
 }
 
@@ -56,7 +56,11 @@ pub fn check_pins(dir: &Path, instance: &str, fdb_size: u32) -> Result<()> {
                 info.value_size()
             )));
         }
-        let want_max = max.unwrap_or(fdb_size);
+        let want_max = match max {
+            Capacity::Fixed(n) => n,
+            Capacity::FdbSize => fdb_size,
+            Capacity::PerCpu => crate::loader::per_cpu_entries()?,
+        };
         if info.max_entries() != want_max {
             return Err(mismatch(format!(
                 "capacity {} but the config asks for {want_max} (fdb_size cannot change while the instance is up)",

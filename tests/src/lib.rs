@@ -26,7 +26,7 @@ pub mod prelude {
         progtest::*,
     };
     pub use overlay_common::{
-        ENCAP_GENEVE, ENCAP_GRE, ENCAP_VXLAN,
+        ENCAP_GENEVE, ENCAP_GRE, ENCAP_VXLAN, VtepAddr,
         counters::Counter::{self, *},
         encap::ipv4_checksum,
         frame::Frame,

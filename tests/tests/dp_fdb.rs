@@ -30,7 +30,7 @@ fn learned_macs_move() {
         assert_eq!(fdb_get(&f, "blue", roamer).unwrap().ifindex, f.ifindex["p2"], "moved to p2");
         f.underlay(&from_vtep(PEER, 100, &tenant_frame([0xff; 6], roamer)));
         let e = fdb_get(&f, "blue", roamer).unwrap();
-        assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, ip_be(PEER)), "moved behind the peer VTEP");
+        assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, vtep4(PEER)), "moved behind the peer VTEP");
         assert_eq!(f.count(Learned), 3);
     });
 }

@@ -97,11 +97,11 @@ fn fuzz_corpus_host_and_kernel_agree() {
                     let src = rx.inner.src;
                     if rx.outer_dst[0] & 1 == 0 && rx.outer_dst != U0_MAC {
                         DropOtherHost
-                    } else if !is_unicast_vtep(rx.src_vtep_be) || rx.src_vtep_be == ip_be(LOCAL) {
+                    } else if !is_unicast_vtep(&rx.src_vtep_be) || rx.src_vtep_be == vtep4(LOCAL) {
                         DropVtepSrcInvalid
                     } else if rx.vni != 100 {
                         DropUnknownVni
-                    } else if rx.src_vtep_be != ip_be(PEER) {
+                    } else if rx.src_vtep_be != vtep4(PEER) {
                         DropNotPeer
                     } else if inner_type == 0x8100 || inner_type == 0x88a8 {
                         DropInnerTagged

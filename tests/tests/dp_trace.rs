@@ -46,10 +46,6 @@ fn steps(t: &Raw, kind: u8) -> Vec<TraceStep> {
     t.steps.iter().filter(|s| s.kind == kind).copied().collect()
 }
 
-fn be(ip: [u8; 4]) -> u32 {
-    u32::from_ne_bytes(ip)
-}
-
 #[test]
 fn unicast_paths_are_traced_as_the_datapath_takes_them() {
     with_fixture(|mut f| {
@@ -68,7 +64,7 @@ fn unicast_paths_are_traced_as_the_datapath_takes_them() {
         // Remote hit: encapsulated to 192.0.2.2, out of u0.
         let t = traced(&f, "p1", &tenant_frame(REMOTE_VM, VM1));
         assert_eq!(t.verdict, TC_ACT_REDIRECT);
-        assert_eq!(steps(&t, STEP_ENCAP)[0].a, be(PEER));
+        assert_eq!(steps(&t, STEP_ENCAP)[0].addr, vtep4(PEER));
         let hop = steps(&t, STEP_NEXT_HOP)[0];
         assert_eq!((hop.a, hop.b), (u0, HOP_FIB));
         // The live run cached the next hop: the trace says so now.
@@ -99,8 +95,8 @@ fn flooding_lists_every_copy_the_datapath_sends() {
         let t = traced(&f, "p1", &tenant_frame([0xff; 6], VM1));
         let local: Vec<(u32, u16)> = steps(&t, STEP_FLOOD_LOCAL).iter().map(|s| (s.a, s.vid)).collect();
         assert_eq!(local, vec![(p2, NO_VLAN), (p3, 10)], "untagged p2, tagged p3, not p1 itself");
-        let remote: Vec<u32> = steps(&t, STEP_FLOOD_REMOTE).iter().map(|s| s.a).collect();
-        assert_eq!(remote, vec![be(PEER)], "the peer VTEP");
+        let remote: Vec<VtepAddr> = steps(&t, STEP_FLOOD_REMOTE).iter().map(|s| s.addr).collect();
+        assert_eq!(remote, vec![vtep4(PEER)], "the peer VTEP");
         assert_eq!(t.verdict, TC_ACT_REDIRECT, "the frame itself goes to the last peer");
         // From the underlay: local copies only (split horizon).
         let t = traced(&f, "u0", &from_vtep(PEER, 100, &tenant_frame([0xff; 6], REMOTE_VM)));
@@ -222,8 +218,8 @@ fn a_flood_to_128_peers_lists_every_copy() {
         let mut f = Fixture::new(&many_peers(n));
         f.load_trace();
         let t = traced(&f, "p1", &tenant_frame([0xff; 6], VM1));
-        let peers: Vec<u32> = steps(&t, STEP_FLOOD_REMOTE).iter().map(|s| s.a).collect();
-        let want: Vec<u32> = (0..n).map(|i| be([198, 51, 100, i as u8 + 2])).collect();
+        let peers: Vec<VtepAddr> = steps(&t, STEP_FLOOD_REMOTE).iter().map(|s| s.addr).collect();
+        let want: Vec<VtepAddr> = (0..n).map(|i| vtep4([198, 51, 100, i as u8 + 2])).collect();
         assert_eq!(peers, want, "one copy per peer, in order");
         let copies = steps(&t, STEP_FLOOD_REMOTE).iter().filter(|s| s.b == FLOOD_COPY).count();
         assert_eq!(copies, n - 1, "clones, then the frame itself");

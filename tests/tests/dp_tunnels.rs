@@ -151,7 +151,7 @@ fn scapy_built_gre_and_geneve_are_delivered_and_learned() {
         assert_eq!((v, out), (TC_ACT_REDIRECT, gnv_inner), "GENEVE decapsulated exactly");
         for (net, mac) in [("green", [2, 0, 0, 0, 0, 0x31]), ("orange", [2, 0, 0, 0, 0, 0x32])] {
             let e = fdb_get(&f, net, mac).unwrap_or_else(|| panic!("{net}: source learned"));
-            assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, ip_be(PEER)), "{net}");
+            assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, vtep4(PEER)), "{net}");
         }
         assert_eq!(f.net_count("green", Decap), 1);
         assert_eq!(f.net_count("orange", Decap), 1);
@@ -332,7 +332,7 @@ fn gre_and_geneve_are_traced_as_sent() {
             let frame = tenant_frame(dst, VM1);
             let t = f.trace(port, &frame);
             let e = t.steps.iter().find(|s| s.kind == STEP_ENCAP).expect("an encap step");
-            assert_eq!((e.c, e.a), (encap as u32, ip_be(PEER)), "{port}");
+            assert_eq!((e.c, e.addr), (encap as u32, vtep4(PEER)), "{port}");
             let (v, out) = f.live(port, &frame);
             assert_eq!((v, out), (t.verdict, t.frame_out), "{port}: live as traced");
         }

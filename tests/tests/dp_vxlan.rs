@@ -55,7 +55,7 @@ fn decapsulation_learns_remote_source() {
         let (v, _) = f.underlay(&from_vtep(PEER, 100, &tenant_frame(VM2, src)));
         assert_eq!(v, TC_ACT_REDIRECT);
         let e = fdb_get(&f, "blue", src).expect("learned");
-        assert_eq!((e.kind, e.remote_be, e.is_static()), (FDB_KIND_REMOTE, ip_be(PEER), false));
+        assert_eq!((e.kind, e.remote_be, e.is_static()), (FDB_KIND_REMOTE, vtep4(PEER), false));
         assert_eq!(f.count(Learned), 1);
     });
 }
@@ -147,7 +147,7 @@ fn unknown_peers_are_accepted_when_the_network_allows() {
         assert_eq!(v, TC_ACT_REDIRECT);
         assert_eq!(out, tenant_frame(VM2, src));
         let e = fdb_get(&f, "blue", src).expect("learned");
-        assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, ip_be(STRANGER)));
+        assert_eq!((e.kind, e.remote_be), (FDB_KIND_REMOTE, vtep4(STRANGER)));
         assert_eq!(f.count(DropNotPeer), 0);
         // Still not for an unknown VNI.
         assert_eq!(f.underlay(&from_vtep(STRANGER, 999, &tenant_frame(VM2, src))).0, TC_ACT_SHOT);

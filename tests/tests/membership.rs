@@ -74,7 +74,7 @@ fn stale_flood_members_are_skipped_one_by_one() {
 #[test]
 fn remote_entries_go_only_to_vteps_of_the_network() {
     with_fixture(|mut f| {
-        let e = FdbEntry { kind: FDB_KIND_REMOTE, remote_be: ip_be([192, 0, 2, 77]), ..Default::default() };
+        let e = FdbEntry { kind: FDB_KIND_REMOTE, remote_be: vtep4([192, 0, 2, 77]), ..Default::default() };
         stale(&mut f, "blue", e);
         let (v, _) = f.tenant("p1", &tenant_frame(STALE, VM1));
         assert_eq!(v, TC_ACT_SHOT, "192.0.2.77 is no VTEP of blue");

@@ -24,6 +24,9 @@ const PACKAGES: &[(&str, &str)] = &[
     // the etcd-client crate, curl for the tests' etcd v3 gateway requests.
     ("/usr/bin/etcd", "etcd-server"),
     ("/usr/bin/protoc", "protobuf-compiler"),
+    // protoc's well-known types (google/protobuf/descriptor.proto), which
+    // etcd-client's protos import; not a dependency of protobuf-compiler.
+    ("/usr/include/google/protobuf/descriptor.proto", "libprotobuf-dev"),
     ("/usr/bin/curl", "curl"),
     // The CNI plugin's tests: podman (rootful, CNI backend) with runc,
     // host-local IPAM, and a static busybox for the containers' image.

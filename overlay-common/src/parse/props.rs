@@ -28,8 +28,8 @@ fn tunnel_frame(encap: u8, vni: u32, src: [u8; 4], inner: &[u8]) -> Vec<u8> {
 
 fn vxlan_frame(vni: u32, src: [u8; 4], inner: &[u8]) -> Vec<u8> {
     let p = EncapParams {
-        src_be: u32::from_ne_bytes(src),
-        dst_be: LOCAL_BE,
+        src_be: crate::vtep::vtep_v4(u32::from_ne_bytes(src)),
+        dst_be: crate::vtep::vtep_v4(LOCAL_BE),
         vni,
         ttl: 64,
         src_port: 50000,
@@ -43,7 +43,7 @@ fn vxlan_frame(vni: u32, src: [u8; 4], inner: &[u8]) -> Vec<u8> {
 }
 
 fn cfg() -> GlobalConfig {
-    GlobalConfig { local_vtep_be: LOCAL_BE, udp_port_be: PORT_BE, ..Default::default() }
+    GlobalConfig { local_vtep_be: crate::vtep::vtep_v4(LOCAL_BE), udp_port_be: PORT_BE, ..Default::default() }
 }
 
 /// What an accepted VXLAN frame must satisfy.
@@ -103,7 +103,7 @@ proptest! {
         let f = vxlan_frame(vni, src, &inner);
         let rx = parse_underlay(&f[..], &cfg(), false).expect("own encapsulation parses");
         prop_assert_eq!(rx.vni, vni);
-        prop_assert_eq!(rx.src_vtep_be, u32::from_ne_bytes(src));
+        prop_assert_eq!(rx.src_vtep_be, crate::vtep::vtep_v4(u32::from_ne_bytes(src)));
         prop_assert_eq!(rx.inner_off, 50);
         prop_assert_eq!(&f[50..], &inner[..]);
     }

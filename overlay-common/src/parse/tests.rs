@@ -11,8 +11,8 @@ const BCAST: [u8; 6] = [0xff; 6];
 
 fn params(vni: u32) -> EncapParams {
     EncapParams {
-        src_be: ip_be(PEER),
-        dst_be: ip_be(LOCAL),
+        src_be: crate::vtep::vtep_v4(ip_be(PEER)),
+        dst_be: crate::vtep::vtep_v4(ip_be(LOCAL)),
         vni,
         ttl: 64,
         src_port: 50000,
@@ -34,7 +34,8 @@ fn valid_vxlan_parses() {
     let f = vxlan(M1, M2, &params(100), &inner());
     let rx = under(&f).expect("valid");
     assert_eq!(rx.vni, 100);
-    assert_eq!(rx.src_vtep_be, ip_be(PEER));
+    assert_eq!(rx.src_vtep_be, crate::vtep::vtep_v4(ip_be(PEER)));
+    assert_eq!(rx.l4_off, 34);
     assert_eq!(rx.inner_off, 50);
     assert_eq!(rx.inner.dst, M1);
     assert_eq!(rx.inner.src, M2);

@@ -13,6 +13,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use overlay_common::vtep::vtep_from_ip;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -120,7 +122,7 @@ pub fn parse(prefix: &str, key: &[u8], value: &[u8]) -> Result<Entry, Refused> {
                 return Err(Refused::AddressMismatch);
             }
             let port_ok = (value.port == 0) == (value.encap == Encap::Gre);
-            if !overlay_common::is_unicast_vtep(u32::from_ne_bytes(addr.octets())) || !port_ok {
+            if !overlay_common::is_unicast_vtep(&vtep_from_ip(addr)) || !port_ok {
                 return Err(Refused::BadValue);
             }
             Ok(Entry::Vtep { vni, value })
@@ -132,9 +134,7 @@ pub fn parse(prefix: &str, key: &[u8], value: &[u8]) -> Result<Entry, Refused> {
             }
             let value: MacValue = serde_json::from_slice(value).map_err(|_| Refused::BadValue)?;
             let ip_ok = |ip: &IpAddr| is_host_address(ip) && !is_v4_mapped(ip);
-            if !overlay_common::is_unicast_vtep(u32::from_ne_bytes(value.vtep.octets()))
-                || !value.ips.iter().all(ip_ok)
-            {
+            if !overlay_common::is_unicast_vtep(&vtep_from_ip(value.vtep)) || !value.ips.iter().all(ip_ok) {
                 return Err(Refused::BadValue);
             }
             Ok(Entry::Mac { vni, mac, value })

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use overlay_common::{MAX_NETWORKS, counters::net_row, maps::*};
+use overlay_common::{MAX_NETWORKS, VtepAddr, counters::net_row, maps::*};
 
 use super::plan::{Op, Snapshot};
 use crate::{
@@ -69,11 +69,11 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
             Op::ResetStats(id) => crate::stats::reset_row(m, net_row(*id))?,
             Op::Global(g) => m.config.set(0, g, 0).map_err(Error::map(MAP_CONFIG))?,
             Op::ClearCaches => {
-                let cached: Vec<u32> = m.next_hop.keys().filter_map(|k| k.ok()).collect();
+                let cached: Vec<VtepAddr> = m.next_hop.keys().filter_map(|k| k.ok()).collect();
                 for k in cached {
                     let _ = m.next_hop.remove(&k);
                 }
-                let cached: Vec<u32> = m.rp_cache.keys().filter_map(|k| k.ok()).collect();
+                let cached: Vec<VtepAddr> = m.rp_cache.keys().filter_map(|k| k.ok()).collect();
                 for k in cached {
                     let _ = m.rp_cache.remove(&k);
                 }

@@ -119,7 +119,11 @@ fn remote_vteps_and_macs_are_installed_and_flood_overflow_is_reported() {
     assert_eq!(nets[&ids["vlanonly"]].flags & NET_F_EVENTS, 0, "a VLAN-only network is never published");
     let fs = &d.flood[&blue];
     assert_eq!(fs.n_peers as usize, overlay_common::MAX_FLOOD_PEERS);
-    assert_eq!(fs.peers_be[0], be("198.51.100.1".parse().unwrap()), "configured peers first");
+    assert_eq!(
+        fs.peers_be[0],
+        be("198.51.100.1".parse::<std::net::Ipv4Addr>().unwrap()),
+        "configured peers first"
+    );
     assert_eq!(want.flood_overflow["blue"], 201 - overlay_common::MAX_FLOOD_PEERS);
     assert_eq!(d.peers.iter().filter(|k| k.net_id == blue).count(), 201, "every VTEP is a peer");
     assert_eq!(d.flood[&ids["vlanonly"]].n_peers, 0, "no VXLAN, no VTEPs");
@@ -355,11 +359,7 @@ mod transitions {
                 }
             } else {
                 let ip: std::net::Ipv4Addr = VTEPS[rng.below(VTEPS.len())].parse().unwrap();
-                FdbEntry {
-                    kind: FDB_KIND_REMOTE,
-                    remote_be: u32::from_ne_bytes(ip.octets()),
-                    ..Default::default()
-                }
+                FdbEntry { kind: FDB_KIND_REMOTE, remote_be: be(ip), ..Default::default() }
             };
             s.fdb.entry(FdbKey::new(net_id, mac)).or_insert(e);
             let pair = NeighEntry { mac, updated_ns: 1, ..Default::default() };

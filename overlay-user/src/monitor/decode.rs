@@ -209,8 +209,10 @@ pub fn decode(ev: &MonitorEvent, names: &impl Names) -> Event {
             };
             e.vni = net.and_then(|(_, v)| v);
             e.mac = mac_at(data, 0);
-            e.location = Some(if ev.len != 0 {
-                format!("remote:{}", Ipv4Addr::from(u32::from_be(ev.len)))
+            let vtep: Option<[u8; 16]> = data.get(6..22).and_then(|s| s.try_into().ok());
+            e.location = Some(if let Some(v) = vtep.filter(|v| *v != [0; 16]) {
+                let w = |i: usize| u32::from_ne_bytes([v[i], v[i + 1], v[i + 2], v[i + 3]]);
+                format!("remote:{}", overlay_common::vtep::vtep_to_ip(&[w(0), w(4), w(8), w(12)]))
             } else {
                 format!("port:{}", e.interface.clone().unwrap_or_else(|| ev.ifindex.to_string()))
             });

@@ -158,8 +158,8 @@ pub fn tunnel_from(o: &Outer, inner: &[u8]) -> Result<Vec<u8>> {
     }
     let geneve = o.encap == crate::config::Encap::Geneve;
     let p = EncapParams {
-        src_be: u32::from(o.vtep).to_be(),
-        dst_be: u32::from(o.local).to_be(),
+        src_be: overlay_common::vtep::vtep_from_ip(o.vtep),
+        dst_be: overlay_common::vtep::vtep_from_ip(o.local),
         vni: o.vni,
         ttl: 64,
         src_port: 50000,

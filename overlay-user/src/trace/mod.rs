@@ -14,7 +14,7 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::PerCpuArray,
+    maps::Array,
     programs::{SchedClassifier, TestRun, TestRunOptions},
 };
 use overlay_common::trace::{MAP_TRACE, TRACE_STEPS, TraceRecord, TraceStep};
@@ -76,7 +76,7 @@ pub fn run(ebpf: &Ebpf, hook: Hook, ifindex: u32, frame: &[u8]) -> Result<Raw> {
         .ok_or_else(|| Error::MissingProgram(name.into()))?
         .try_into()
         .map_err(Error::program(name))?;
-    let record: PerCpuArray<_, TraceRecord> = PerCpuArray::try_from(
+    let record: Array<_, TraceRecord> = Array::try_from(
         ebpf.map(MAP_TRACE).ok_or_else(|| Error::MissingProgram(format!("map {MAP_TRACE}")))?,
     )
     .map_err(Error::map(MAP_TRACE))?;
@@ -100,8 +100,15 @@ pub fn run(ebpf: &Ebpf, hook: Hook, ifindex: u32, frame: &[u8]) -> Result<Raw> {
                 source: io::Error::other(e.to_string()),
             })?;
         out.truncate(r.data_size_out as usize);
-        let per_cpu = record.get(&0, 0).map_err(Error::map(MAP_TRACE))?;
-        if let Some(rec) = per_cpu.iter().find(|rec| rec.nonce == n) {
+        let mut mine = None;
+        for cpu in 0..record.len() {
+            let rec = record.get(&cpu, 0).map_err(Error::map(MAP_TRACE))?;
+            if rec.nonce == n {
+                mine = Some(rec);
+                break;
+            }
+        }
+        if let Some(rec) = mine {
             let taken = rec.n as usize;
             // Past the record's end the index wrapped over the oldest steps.
             let steps = if taken <= TRACE_STEPS {

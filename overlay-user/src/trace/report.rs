@@ -2,7 +2,7 @@
 //! instance's names, the counters the live program would add to, and the
 //! verdict, like `ovs-appctl ofproto/trace`.
 
-use std::{collections::BTreeMap, fmt::Write as _, net::Ipv4Addr};
+use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr};
 
 use overlay_common::{NO_VLAN, counters::Counter, maps::FDB_KIND_PORT, trace::*};
 use serde::Serialize;
@@ -35,7 +35,7 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vni: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub vtep: Option<Ipv4Addr>,
+    pub vtep: Option<IpAddr>,
     /// learn: `new`, `move`, `refresh`, `known`, `static`,
     /// `static_elsewhere`, `limit`; fdb: `port`, `remote`, `miss`,
     /// `expired`, `group`; next_hop: `cached`, `fib`, `unresolved`,
@@ -53,7 +53,7 @@ pub struct Step {
     pub peer: Option<bool>,
     /// next_hop: the address resolved (peer or gateway).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub via: Option<Ipv4Addr>,
+    pub via: Option<IpAddr>,
 }
 
 /// The whole trace.
@@ -81,8 +81,8 @@ pub struct Report {
     pub frame_out: String,
 }
 
-fn ip(be: u32) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from_be(be))
+fn ip(a: &overlay_common::VtepAddr) -> IpAddr {
+    overlay_common::vtep::vtep_to_ip(a)
 }
 
 fn counter(id: u8) -> Option<Counter> {
@@ -145,7 +145,7 @@ impl Namer<'_> {
                 if s.b == FDB_KIND_PORT as u32 {
                     v.interface = Some(self.iface(s.c));
                 } else {
-                    v.vtep = Some(ip(s.c));
+                    v.vtep = Some(ip(&s.addr));
                 }
             }
             STEP_FDB => {
@@ -159,7 +159,7 @@ impl Namer<'_> {
                 });
                 match s.a {
                     FDB_HIT_PORT => v.interface = Some(self.iface(s.b)),
-                    FDB_HIT_REMOTE => v.vtep = Some(ip(s.b)),
+                    FDB_HIT_REMOTE => v.vtep = Some(ip(&s.addr)),
                     _ => {}
                 }
             }
@@ -171,7 +171,7 @@ impl Namer<'_> {
             }
             STEP_ENCAP => {
                 v.step = "encap";
-                v.vtep = Some(ip(s.a));
+                v.vtep = Some(ip(&s.addr));
                 v.vni = Some(s.b);
                 v.result = Some(match s.c as u8 {
                     overlay_common::ENCAP_GRE => "gre",
@@ -188,11 +188,11 @@ impl Namer<'_> {
                     _ => "unreachable",
                 });
                 v.interface = (s.a != 0).then(|| self.iface(s.a));
-                v.via = Some(ip(s.c));
+                v.via = Some(ip(&s.addr));
             }
             STEP_FLOOD_REMOTE => {
                 v.step = "flood_remote";
-                v.vtep = Some(ip(s.a));
+                v.vtep = Some(ip(&s.addr));
                 v.result = Some(if s.b == FLOOD_FRAME { "frame" } else { "copy" });
             }
             STEP_FLOOD_LOCAL => {
@@ -208,7 +208,7 @@ impl Namer<'_> {
             }
             STEP_RPF => {
                 v.step = "rp_filter";
-                v.vtep = Some(ip(s.c));
+                v.vtep = Some(ip(&s.addr));
                 v.result = Some(match (s.a, s.b) {
                     (0, _) => "fail",
                     (_, 0) => "pass",

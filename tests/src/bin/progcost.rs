@@ -229,7 +229,7 @@ fn fdb_scale_worker(n: u32) -> (std::sync::mpsc::Sender<u32>, std::sync::mpsc::R
             let e = FdbEntry {
                 kind: FDB_KIND_REMOTE,
                 flags: FDB_F_STATIC,
-                remote_be: ip_be([192, 0, 2, 2]),
+                remote_be: vtep4([192, 0, 2, 2]),
                 ..Default::default()
             };
             let (written, err) = overlay_user::batch::update(&f.maps.fdb_raw, &keys, &vec![e; keys.len()]);

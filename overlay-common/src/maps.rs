@@ -124,6 +124,11 @@ pub struct GlobalConfig {
     /// (which has no `pkt_type`) fast-paths only frames sent to it.
     pub underlay_mac: [u8; 6],
     pub _pad2: [u8; 2],
+    /// IPv6 underlay with outer UDP checksums: the kernel VXLAN device
+    /// (`external`) GSO super-packets are handed to with their tunnel key,
+    /// whose segmentation fills each segment's checksum (0 = none).
+    pub gso_tunnel_ifindex: u32,
+    pub _pad3: u32,
 }
 
 /// `GlobalConfig::flags`: compute the outer UDP checksum of single frames.
@@ -470,7 +475,7 @@ impl NeighEntry {
 const _: () = assert!(size_of::<NeighKey>() == 24);
 const _: () = assert!(size_of::<FdbEvent>() == 32);
 const _: () = assert!(size_of::<NeighEntry>() == 16);
-const _: () = assert!(size_of::<GlobalConfig>() == 48);
+const _: () = assert!(size_of::<GlobalConfig>() == 56);
 const _: () = assert!(size_of::<NetConfig>() == 12);
 const _: () = assert!(size_of::<NetFdbState>() == 16);
 const _: () = assert!(size_of::<NextHop>() == 24);

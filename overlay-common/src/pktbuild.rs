@@ -2,7 +2,7 @@
 
 use std::vec::Vec;
 
-use crate::encap::{EncapParams, OuterHdrs, build_gre_outer, build_outer};
+use crate::encap::{EncapParams, OuterHdrs, build_gre_outer, build_outer, build_outer6};
 use crate::headers::{Ipv4Hdr, UdpHdr};
 
 pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
@@ -60,8 +60,12 @@ pub fn udp4(
 }
 
 /// A complete tunnelled frame: outer Ethernet, IPv4, then UDP and VXLAN
-/// (or GENEVE) or GRE as `p.encap` says, then `inner`.
+/// (or GENEVE) or GRE as `p.encap` says, then `inner`. With IPv6
+/// addresses in `p`: [`vxlan6`] with flow label 0.
 pub fn vxlan(outer_dst: [u8; 6], outer_src: [u8; 6], p: &EncapParams, inner: &[u8]) -> Vec<u8> {
+    if !crate::vtep::vtep_is_v4(&p.src_be) {
+        return vxlan6(outer_dst, outer_src, p, 0, inner);
+    }
     let mut v = eth(outer_dst, outer_src, crate::ETH_P_IPV4);
     if p.encap == crate::ENCAP_GRE {
         v.extend_from_slice(as_bytes(&build_gre_outer(p, inner.len() as u32)));
@@ -71,6 +75,48 @@ pub fn vxlan(outer_dst: [u8; 6], outer_src: [u8; 6], p: &EncapParams, inner: &[u
     }
     v.extend_from_slice(inner);
     v
+}
+
+/// A VXLAN (or GENEVE) frame over IPv6, flow label `flow`, with its UDP
+/// checksum filled in as RFC 8200 requires.
+pub fn vxlan6(outer_dst: [u8; 6], outer_src: [u8; 6], p: &EncapParams, flow: u32, inner: &[u8]) -> Vec<u8> {
+    let mut v = eth(outer_dst, outer_src, crate::ETH_P_IPV6);
+    v.extend_from_slice(as_bytes(&build_outer6(p, flow, inner.len() as u32)));
+    v.extend_from_slice(inner);
+    let check = udp6_sum(&v).map(|s| !s).unwrap_or(0);
+    let at = crate::offsets::UDP6_CHECK;
+    v[at..at + 2].copy_from_slice(&(if check == 0 { 0xffff } else { check }).to_be_bytes());
+    v
+}
+
+/// The folded one's-complement sum of an Ethernet + IPv6 (no extension
+/// headers) + UDP frame's pseudo-header and datagram (checksum field as
+/// it is); `None` when the frame is too short for its UDP length.
+pub fn udp6_sum(frame: &[u8]) -> Option<u16> {
+    let udp = crate::offsets::UDP6;
+    let udp_len = u16::from_be_bytes([*frame.get(udp + 4)?, *frame.get(udp + 5)?]) as usize;
+    let seg = frame.get(udp..udp + udp_len)?;
+    let mut sum: u32 = 0;
+    let mut add = |b: &[u8]| {
+        for c in b.chunks(2) {
+            sum += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+        }
+    };
+    add(frame.get(crate::offsets::IP6_SRC..udp)?); // source and destination
+    add(&(udp_len as u32).to_be_bytes());
+    add(&[0, 0, 0, 17]);
+    add(seg);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    Some(sum as u16)
+}
+
+/// Whether the UDP checksum of an Ethernet + IPv6 + UDP frame is valid
+/// (zero, "none", is not).
+pub fn udp6_checksum_valid(frame: &[u8]) -> bool {
+    let at = crate::offsets::UDP6_CHECK;
+    frame.get(at..at + 2).is_some_and(|c| c != [0, 0]) && udp6_sum(frame) == Some(0xffff)
 }
 
 /// The receive side's view of the global config: local VTEP `local`, the

@@ -90,6 +90,9 @@ pub const HOP_FIB: u32 = 2;
 /// The neighbour is unresolved: `bpf_redirect_neigh` resolves it.
 pub const HOP_UNRESOLVED: u32 = 3;
 pub const HOP_UNREACHABLE: u32 = 4;
+/// A GSO super-packet handed to the kernel's VXLAN device (`a`) with its
+/// tunnel key: IPv6 underlay with checksums (see `gso_tunnel_ifindex`).
+pub const HOP_DEVICE: u32 = 5;
 
 /// One step of a path.
 #[repr(C)]

@@ -15,6 +15,7 @@ mod admit;
 mod deliver;
 mod fdb;
 mod fib;
+mod gso_tunnel;
 mod maps;
 mod monitor;
 mod neigh;

@@ -30,7 +30,7 @@ use crate::{
     neigh::{TenantFrame, on_tenant_frame},
     stats::{Drop, count, verdict},
     trace::{self, Live, Mode, Trace, step},
-    vxlan_tx::{encapsulate, flood_remote, send_final},
+    vxlan_tx::{Encapped, encapsulate, flood_remote, send_final, send_via_device},
 };
 
 #[classifier]
@@ -116,8 +116,10 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             if !is_vtep_of(net_id, net, &vtep) {
                 return Err(Drop::new(row, Counter::DropNotMember));
             }
-            encapsulate::<M>(ctx, cfg, net, &vtep, row)?;
-            let v = send_final::<M>(ctx, cfg, &vtep, row)?;
+            let v = match encapsulate::<M>(ctx, cfg, net, &vtep, row)? {
+                Encapped::Outer => send_final::<M>(ctx, cfg, &vtep, row)?,
+                Encapped::ViaDevice => send_via_device::<M>(cfg, &vtep, row)?,
+            };
             count::<M>(row, Counter::Encap);
             Ok(v)
         }

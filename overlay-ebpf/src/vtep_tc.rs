@@ -12,7 +12,7 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use overlay_common::{
-    ETH_P_IPV4, NO_VLAN, PACKET_OTHERHOST,
+    ETH_P_IPV4, ETH_P_IPV6, NO_VLAN, PACKET_OTHERHOST,
     counters::Counter,
     is_group_mac,
     maps::{CFG_F_IPV6, NET_F_NO_FLOOD_UNKNOWN},
@@ -56,14 +56,22 @@ fn run<M: Mode>(ctx: &TcContext) -> i32 {
 /// header stays in place and is overwritten by the inner one). Bytes past
 /// the inner frame's length (from the UDP length) are cut off.
 #[inline(always)]
-fn decapsulate<M: Mode>(ctx: &TcContext, rx: &TunnelRx, v6: bool, row: u32) -> Result<(), Drop> {
+fn decapsulate<M: Mode>(ctx: &TcContext, rx: &TunnelRx, row: u32) -> Result<(), Drop> {
     step::<M>(STEP_DECAP, 0, 0, 0, 0);
     let room = rx.inner_off as i32;
-    // DECAP_L3_* also clears the skb's tunnel state (encapsulation bit,
-    // tunnel GSO type), so the frame can be encapsulated again later, e.g.
-    // after a router namespace forwards it into another network.
-    let l3 = if v6 { BPF_F_ADJ_ROOM_DECAP_L3_IPV6 } else { BPF_F_ADJ_ROOM_DECAP_L3_IPV4 };
-    let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | l3 as u64;
+    // DECAP_L3_* names the L3 protocol the frame carries once the outer
+    // headers are gone (skb->protocol follows it), and the helper refuses
+    // to leave fewer bytes than that header's (without the flag: than the
+    // outer protocol's, 40 over IPv6). The inner frame's: IPv4 or IPv6; a
+    // non-IP inner frame (an ARP reply can be 42 bytes) takes IPv4's 20,
+    // and its skb->protocol is set again when the veth it goes to
+    // receives it.
+    let l3 = if rx.inner.ethertype_be == ETH_P_IPV6.to_be() {
+        BPF_F_ADJ_ROOM_DECAP_L3_IPV6
+    } else {
+        BPF_F_ADJ_ROOM_DECAP_L3_IPV4
+    } as u64;
+    let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | l3;
     ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).or_drop(row)?;
     ctx.store(0, &rx.inner, 0).or_drop(row)?;
     if ctx.len() as usize > rx.inner_len {
@@ -139,7 +147,7 @@ fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             // no receive path runs again to set skb->protocol, which still
             // says IPv4 (the outer header's) after decapsulation.
             e.peer &= rx.inner.ethertype_be == ETH_P_IPV4.to_be();
-            decapsulate::<M>(ctx, &rx, v6, row)?;
+            decapsulate::<M>(ctx, &rx, row)?;
             let v = redirect_to::<M>(ctx, out, e, row)?;
             count::<M>(row, Counter::TxLocal);
             Ok(v)
@@ -150,7 +158,7 @@ fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             Err(Drop::new(row, Counter::DropUnknownUnicast))
         }
         Hit::Miss => {
-            decapsulate::<M>(ctx, &rx, v6, row)?;
+            decapsulate::<M>(ctx, &rx, row)?;
             // Split horizon: local ports only, never other VTEPs.
             let targets = flood_local::<M>(ctx, flood_set(net_id, row)?, net_id, net, 0, row)?;
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodNoTarget)) } else { Ok(TC_ACT_STOLEN) }

@@ -48,6 +48,7 @@ use overlay_common::{
 use crate::{
     access::SkbFrame,
     fib::{AF_INET6, family, gateway, set_addrs},
+    gso_tunnel,
     maps::{FLOOD, NEXT_HOP, config},
     stats::{Drop, OrDrop, count, helper_ok, redirect_verdict},
     trace::{Mode, step_at},
@@ -85,16 +86,23 @@ fn inner_flow_hash(ctx: &TcContext) -> u32 {
     if h != 0 { h } else { flow_hash(&SkbFrame(ctx)) }
 }
 
+/// How [`encapsulate`] left the frame.
+pub enum Encapped {
+    /// Outer headers in place: [`send_final`] (or clones) sends it.
+    Outer,
+    /// Still the tenant frame, with its tunnel key: [`send_via_device`]
+    /// sends it (see `gso_tunnel`).
+    ViaDevice,
+}
+
 /// Puts outer Ethernet/IP and UDP/VXLAN, UDP/GENEVE or GRE headers (as
 /// the network's encapsulation says) in front of the frame, addressed to
 /// `dst_be`. Checks the result against the underlay MTU.
 ///
 /// Over IPv6 (VXLAN only, the config refuses other encapsulations there)
-/// the outer UDP checksum is required: single frames get it here. A GSO
-/// super-packet cannot (its segments' checksums come from segmentation,
-/// which BPF cannot ask for: no adjust_room flag for
-/// SKB_GSO_UDP_TUNNEL_CSUM); it is dropped and counted (`drop_tunnel_gso`)
-/// unless `udp6_zero_checksum` is set.
+/// the outer UDP checksum is required: single frames get it here; a GSO
+/// super-packet gets its tunnel key instead, for the kernel's VXLAN
+/// device (`gso_tunnel`), unless `udp6_zero_checksum` is set.
 #[inline(always)]
 pub fn encapsulate<M: Mode>(
     ctx: &TcContext,
@@ -102,7 +110,7 @@ pub fn encapsulate<M: Mode>(
     net: &NetConfig,
     dst_be: &VtepAddr,
     row: u32,
-) -> Result<(), Drop> {
+) -> Result<Encapped, Drop> {
     let encap = net.encap();
     step_at::<M>(STEP_ENCAP, 0, net.vni, encap as u32, dst_be);
     let inner_len = ctx.len();
@@ -110,8 +118,11 @@ pub fn encapsulate<M: Mode>(
     let gre = encap == ENCAP_GRE;
     let v6 = is_v6(cfg);
     let zero_csum6 = cfg.flags & CFG_F_UDP6_ZERO_CSUM != 0;
-    if v6 && !zero_csum6 && is_gso(ctx) {
-        return Err(Drop::new(row, Counter::DropTunnelGso));
+    if gso_tunnel::wanted(ctx, cfg) {
+        if cfg.gso_tunnel_ifindex == 0 || !gso_tunnel::set_key(ctx, cfg, net.vni, dst_be, hash) {
+            return Err(Drop::new(row, Counter::DropTunnelGso));
+        }
+        return Ok(Encapped::ViaDevice);
     }
     let (room, inner_eth) = if gre {
         (GRE_ENCAP_ROOM, off::GRE_INNER_ETH)
@@ -184,7 +195,15 @@ pub fn encapsulate<M: Mode>(
     if r != 0 {
         return Err(Drop::new(row, Counter::DropMtu));
     }
-    Ok(())
+    Ok(Encapped::Outer)
+}
+
+/// Sends a frame [`encapsulate`] left for the kernel's VXLAN device there
+/// (last action).
+#[inline(always)]
+pub fn send_via_device<M: Mode>(cfg: &GlobalConfig, dst_be: &VtepAddr, row: u32) -> Result<i32, Drop> {
+    step_at::<M>(STEP_NEXT_HOP, cfg.gso_tunnel_ifindex, HOP_DEVICE, 0, dst_be);
+    redirect_verdict(gso_tunnel::redirect(cfg), row)
 }
 
 /// Where the outer packet goes next.
@@ -419,7 +438,9 @@ pub fn flood_remote<M: Mode>(
         return Err(Drop::new(row, Counter::DropFloodNoTarget));
     }
     let first = fs.peers_be[0];
-    encapsulate::<M>(ctx, cfg, net, &first, row)?;
+    if let Encapped::ViaDevice = encapsulate::<M>(ctx, cfg, net, &first, row)? {
+        return flood_via_device::<M>(ctx, net_id, net.vni, row);
+    }
     // Copies to all peers but the last...
     let copies = (n - 1) as u32;
     let udp = net.encap() != ENCAP_GRE;
@@ -437,6 +458,74 @@ pub fn flood_remote<M: Mode>(
     }
     step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_FRAME, 0, &last);
     let v = send_final::<M>(ctx, cfg, &last, row);
+    if v.is_ok() {
+        count::<M>(row, Counter::FloodRemoteCopies);
+    }
+    v
+}
+
+/// What the `bpf_loop` callback needs to hand one copy to the GSO device.
+#[repr(C)]
+struct DeviceCtx {
+    skb: *mut __sk_buff,
+    net_id: u32,
+    vni: u32,
+    label: u32,
+}
+
+/// `bpf_loop` callback: a copy to peer `index` through the kernel's VXLAN
+/// device, with that peer's tunnel key.
+extern "C" fn flood_device_one<M: Mode>(index: u64, data: *mut c_void) -> i64 {
+    // SAFETY: `data` is the DeviceCtx on the caller's stack.
+    let c = unsafe { &mut *(data as *mut DeviceCtx) };
+    let i = index as usize;
+    let (Some(cfg), Some(fs)) = (config(), FLOOD.get(c.net_id)) else { return 1 };
+    if i >= MAX_FLOOD_PEERS {
+        return 1;
+    }
+    let ctx = TcContext::new(c.skb);
+    let dst = fs.peers_be[i];
+    step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_COPY, 0, &dst);
+    step_at::<M>(STEP_NEXT_HOP, cfg.gso_tunnel_ifindex, HOP_DEVICE, 0, &dst);
+    let row = net_row(c.net_id);
+    if gso_tunnel::set_key(&ctx, cfg, c.vni, &dst, c.label)
+        && (M::TRACE || ctx.clone_redirect(cfg.gso_tunnel_ifindex, 0).is_ok())
+    {
+        count::<M>(row, Counter::FloodRemoteCopies);
+    } else {
+        count::<M>(row, Counter::DropHelperFailed);
+    }
+    0
+}
+
+/// Head-end replication of a GSO super-packet over IPv6 with checksums:
+/// each copy, and the frame itself to the last peer, goes to the kernel's
+/// VXLAN device with its peer's tunnel key. Inlined: as a subprogram its
+/// frame (176 bytes) plus the callback's and `set_key`'s exceeded the
+/// 512-byte call-chain limit on top of the program's.
+#[inline(always)]
+fn flood_via_device<M: Mode>(ctx: &TcContext, net_id: u32, vni: u32, row: u32) -> Result<i32, Drop> {
+    let (Some(cfg), Some(fs)) = (config(), FLOOD.get(net_id)) else {
+        return Err(Drop::new(row, Counter::DropHelperFailed));
+    };
+    let n = fs.n_peers as usize;
+    if n == 0 || n > MAX_FLOOD_PEERS {
+        return Err(Drop::new(row, Counter::DropFloodNoTarget));
+    }
+    let copies = (n - 1) as u32;
+    let label = inner_flow_hash(ctx);
+    let mut c = DeviceCtx { skb: ctx.skb.skb, net_id, vni, label };
+    let cb = flood_device_one::<M> as *mut c_void;
+    // SAFETY: callback and context as bpf_loop expects.
+    if unsafe { bpf_loop(copies, cb, &mut c as *mut DeviceCtx as *mut c_void, 0) } != copies as i64 {
+        return Err(Drop::new(row, Counter::DropHelperFailed));
+    }
+    let last = fs.peers_be[(n - 1) & (MAX_FLOOD_PEERS - 1)];
+    if !gso_tunnel::set_key(ctx, cfg, vni, &last, label) {
+        return Err(Drop::new(row, Counter::DropTunnelGso));
+    }
+    step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_FRAME, 0, &last);
+    let v = send_via_device::<M>(cfg, &last, row);
     if v.is_ok() {
         count::<M>(row, Counter::FloodRemoteCopies);
     }

@@ -99,6 +99,16 @@ fn claimed(cfg: &Config) -> u8 {
     (if uses(Encap::Gre) { CFG_F_GRE } else { 0 }) | (if uses(Encap::Geneve) { CFG_F_GENEVE } else { 0 })
 }
 
+/// `CFG_F_IPV6` for an IPv6 underlay, with `CFG_F_UDP6_ZERO_CSUM` when
+/// zero UDP checksums are sent and accepted.
+fn family_flags(u: &crate::config::Underlay) -> u8 {
+    match (u.address.is_ipv6(), u.udp6_zero_checksum) {
+        (false, _) => 0,
+        (true, false) => CFG_F_IPV6,
+        (true, true) => CFG_F_IPV6 | CFG_F_UDP6_ZERO_CSUM,
+    }
+}
+
 pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: &Remote) -> Result<Desired> {
     let mut d = Snapshot {
         global: GlobalConfig {
@@ -114,10 +124,13 @@ pub fn desired(cfg: &Config, ids: &BTreeMap<String, u32>, r: &Resolved, remote: 
                     RpFilter::Loose => CFG_F_RP_LOOSE,
                     RpFilter::Off => 0,
                 }
-                | claimed(cfg),
+                | claimed(cfg)
+                | family_flags(&cfg.underlay),
             ageing_ns: cfg.ageing as u64 * 1_000_000_000,
             underlay_mac: r.underlay_mac,
             _pad2: [0; 2],
+            gso_tunnel_ifindex: 0,
+            _pad3: 0,
         },
         ..Default::default()
     };

@@ -3,7 +3,7 @@
 //! Each change is kept beside the config file's contents (see `runtime`)
 //! and applied like `up`.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use crate::{
     config::{MacAddr, Port, StaticFdb, StaticNeigh},
@@ -18,9 +18,9 @@ pub enum Refusal {
     #[error("unknown network {0:?}")]
     UnknownNetwork(String),
     #[error("peer {peer} is already in {network}")]
-    PeerPresent { peer: Ipv4Addr, network: String },
+    PeerPresent { peer: IpAddr, network: String },
     #[error("peer {peer} is not in {network}")]
-    PeerAbsent { peer: Ipv4Addr, network: String },
+    PeerAbsent { peer: IpAddr, network: String },
     #[error("{what} comes from the config file: change it there and run up")]
     InConfigFile { what: String },
     #[error("no entry for {mac} in {network}")]
@@ -40,7 +40,7 @@ fn refuse(r: Refusal) -> Error {
 }
 
 /// `peer add|del IP --network N`.
-pub fn peer(name: &str, network: &str, peer: Ipv4Addr, add: bool) -> Result<()> {
+pub fn peer(name: &str, network: &str, peer: IpAddr, add: bool) -> Result<()> {
     change_runtime(name, |s, rt| {
         let n = s.config.network(network).ok_or_else(|| refuse(Refusal::UnknownNetwork(network.into())))?;
         let in_file = s.file.network(network).is_some_and(|f| f.peers.contains(&peer));

@@ -5,7 +5,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::Ipv4Addr,
+    net::IpAddr,
     path::Path,
 };
 
@@ -49,7 +49,9 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Underlay {
     pub interface: String,
-    pub address: Ipv4Addr,
+    /// This VTEP's address, IPv4 or IPv6: the instance's underlay family
+    /// (peers and remotes must be of the same).
+    pub address: IpAddr,
     #[serde(default = "default_port")]
     pub port: u16,
     #[serde(default = "default_ttl")]
@@ -58,10 +60,16 @@ pub struct Underlay {
     /// only), "native" (driver mode) or "generic" (skb mode).
     #[serde(default)]
     pub xdp: XdpMode,
-    /// Compute the outer UDP checksum (default: zero, as RFC 7348 allows
-    /// over IPv4). Single frames only: GSO super-packets keep zero.
+    /// Compute the outer UDP checksum over IPv4 (default: zero, as RFC
+    /// 7348 allows). Single frames only: GSO super-packets keep zero. Over
+    /// IPv6 the checksum is always computed (RFC 8200).
     #[serde(default)]
     pub udp_checksum: bool,
+    /// Over IPv6: send VXLAN with a zero UDP checksum and accept it (RFC
+    /// 6935), for peers set up that way (Linux: `udp6zerocsumtx` and
+    /// `udp6zerocsumrx`). Default: checksums sent, zero ones dropped.
+    #[serde(default)]
+    pub udp6_zero_checksum: bool,
     /// Reverse-path check of VXLAN sources, as the kernel's `rp_filter`
     /// (which our hooks run before): "strict" (default), "loose" or "off".
     #[serde(default)]
@@ -174,7 +182,7 @@ pub struct Network {
     pub encap: Encap,
     pub vlan: Option<u16>,
     #[serde(default)]
-    pub peers: Vec<Ipv4Addr>,
+    pub peers: Vec<IpAddr>,
     /// Accept (and learn from) VXLAN sent by VTEPs not listed in `peers`.
     #[serde(default)]
     pub learn_unknown_peers: bool,
@@ -252,7 +260,7 @@ pub struct Port {
 pub struct StaticFdb {
     pub mac: MacAddr,
     pub network: String,
-    pub remote: Option<Ipv4Addr>,
+    pub remote: Option<IpAddr>,
     pub port: Option<String>,
     /// Addresses of this MAC, answered for by the datapath (one or a list).
     #[serde(default, deserialize_with = "neigh::one_or_many", skip_serializing_if = "Vec::is_empty")]
@@ -346,8 +354,16 @@ impl Config {
         if !valid_ifname(&u.interface) {
             return Err(bad(format!("underlay.interface {:?}: not an interface name", u.interface)));
         }
-        if u.address.is_unspecified() || u.address.is_multicast() || u.address.is_broadcast() {
-            return Err(bad(format!("underlay.address {}: not a unicast address", u.address)));
+        if let Some(why) = vtep_address_problem(&u.address) {
+            return Err(bad(format!("underlay.address {}: {why}", u.address)));
+        }
+        let v6 = u.address.is_ipv6();
+        if v6 && u.udp_checksum {
+            return Err(bad("underlay.udp_checksum: over IPv6 the outer UDP checksum is always computed \
+                 (udp6_zero_checksum = true opts out)"));
+        }
+        if !v6 && u.udp6_zero_checksum {
+            return Err(bad("underlay.udp6_zero_checksum: only for an IPv6 underlay address"));
         }
         if u.port == 0 {
             return Err(bad("underlay.port: must be 1..=65535"));
@@ -369,6 +385,12 @@ impl Config {
             }
             if n.vni.is_none() && n.vlan.is_none() {
                 return Err(bad(format!("{at}: needs a vni, a vlan, or both")));
+            }
+            if v6 && n.encap != Encap::Vxlan {
+                return Err(bad(format!(
+                    "{at}: encap = \"{}\" is not supported over an IPv6 underlay (VXLAN is)",
+                    n.encap
+                )));
             }
             if let Some(v) = n.vni {
                 unique_id(&at, "vni", v, 1..=n.encap.max_id(), &mut vnis, &n.name)?;
@@ -402,9 +424,10 @@ impl Config {
                 if *p == u.address {
                     return Err(bad(format!("{at}: peer {p} is the local VTEP address")));
                 }
-                if p.is_unspecified() || p.is_multicast() || p.is_broadcast() {
-                    return Err(bad(format!("{at}: peer {p} is not a unicast address")));
+                if let Some(why) = vtep_address_problem(p) {
+                    return Err(bad(format!("{at}: peer {p}: {why}")));
                 }
+                same_family(&format!("{at}: peer {p}"), p, &u.address)?;
                 if !seen.insert(*p) {
                     return Err(bad(format!("{at}: peer {p} listed twice")));
                 }
@@ -463,6 +486,10 @@ impl Config {
                     if *r == u.address {
                         return Err(bad(format!("{at}: remote {r} is the local VTEP")));
                     }
+                    if let Some(why) = vtep_address_problem(r) {
+                        return Err(bad(format!("{at}: remote {r}: {why}")));
+                    }
+                    same_family(&format!("{at}: remote {r}"), r, &u.address)?;
                 }
                 (None, Some(port)) => {
                     let p = self
@@ -505,7 +532,17 @@ impl Config {
             .max()
             .filter(|o| *o > 0)
             .unwrap_or(overlay_common::VXLAN_OVERHEAD);
-        underlay_mtu.saturating_sub(over)
+        underlay_mtu.saturating_sub(over + self.underlay_extra())
+    }
+
+    /// Bytes an IPv6 outer header adds over an IPv4 one (the overheads
+    /// are named for IPv4).
+    pub fn underlay_extra(&self) -> u32 {
+        if self.underlay.address.is_ipv6() {
+            overlay_common::VXLAN6_OVERHEAD - overlay_common::VXLAN_OVERHEAD
+        } else {
+            0
+        }
     }
 
     /// The networks of a port, each with whether it is carried tagged.
@@ -543,3 +580,34 @@ mod control;
 mod neigh;
 #[cfg(test)]
 mod tests;
+
+/// Why `ip` cannot be a VTEP address (the datapath's rule,
+/// `is_unicast_vtep`), if it cannot.
+pub fn vtep_address_problem(ip: &IpAddr) -> Option<&'static str> {
+    if is_v4_mapped(ip) {
+        return Some("an IPv4-mapped IPv6 address: write it as IPv4");
+    }
+    if overlay_common::is_unicast_vtep(&overlay_common::vtep::vtep_from_ip(*ip)) {
+        return None;
+    }
+    Some(match ip {
+        IpAddr::V4(_) => "not a unicast address",
+        IpAddr::V6(_) => {
+            "not a unicast address a VTEP can have (unspecified, loopback, multicast, link-local \
+             and ::/96 cannot be)"
+        }
+    })
+}
+
+/// An instance's underlay is one family: `ip` must be of `underlay`'s.
+fn same_family(what: &str, ip: &IpAddr, underlay: &IpAddr) -> Result<()> {
+    if ip.is_ipv6() == underlay.is_ipv6() {
+        return Ok(());
+    }
+    let fam = |a: &IpAddr| if a.is_ipv6() { "IPv6" } else { "IPv4" };
+    Err(bad(format!(
+        "{what} is {} but underlay.address {underlay} is {} (an instance's underlay is one family)",
+        fam(ip),
+        fam(underlay)
+    )))
+}

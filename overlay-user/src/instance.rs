@@ -221,6 +221,21 @@ fn without_vanished(runtime: &Runtime, old: Option<&State>) -> Runtime {
     rt
 }
 
+/// `State::created` value of the GSO tunnel device.
+const GSO_TUNNEL: &str = "gso-tunnel";
+
+/// The kernel VXLAN device an instance hands GSO super-packets to: over
+/// IPv6 with outer UDP checksums (a BPF program cannot ask segmentation
+/// for them). Named from the instance name (15 characters at most).
+fn gso_tunnel_name(cfg: &Config) -> Option<String> {
+    if !cfg.underlay.address.is_ipv6() || cfg.underlay.udp6_zero_checksum {
+        return None;
+    }
+    // FNV-1a: stable across builds, unlike the std hasher.
+    let h = cfg.name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+    Some(format!("ovx{h:08x}"))
+}
+
 fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptions) -> Result<()> {
     let old = load_state(&file.name)?;
     let runtime = without_vanished(runtime, old.as_ref());
@@ -256,6 +271,11 @@ fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptio
     }
 
     // From here on the kernel is changed.
+    let gso_tunnel = gso_tunnel_name(cfg);
+    if let Some(t) = &gso_tunnel {
+        want.maps.global.gso_tunnel_ifindex = netlink::ensure_gso_tunnel(t, cfg.underlay.port)
+            .map_err(Error::field(format!("GSO tunnel device {t}")))?;
+    }
     let mut progs = loader::load(&dir, &object_path(&cfg.name), cfg.fdb_size)?;
     let mut maps = Maps::open(&dir)?;
     apply(&mut maps, &want)?;
@@ -273,7 +293,7 @@ fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptio
             }
         }
     }
-    netlink::enable_forwarding(&cfg.underlay.interface)?;
+    netlink::enable_forwarding(&cfg.underlay.interface, cfg.underlay.address.is_ipv6())?;
     let mut attached = BTreeMap::new();
     loader::attach_tc(&mut progs, &dir, PROG_VTEP, &cfg.underlay.interface, opts.force)?;
     match loader::XdpAttach::from_config(cfg.underlay.xdp) {
@@ -299,8 +319,16 @@ fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptio
         for (name, ns) in &o.created {
             if attached.contains_key(name) {
                 created.insert(name.clone(), ns.clone());
+            } else if ns == GSO_TUNNEL && gso_tunnel.as_ref() != Some(name) {
+                // No longer needed (the underlay changed family or checksums).
+                if let Ok(l) = netlink::link_info(name) {
+                    netlink::delete_link(l.index)?;
+                }
             }
         }
+    }
+    if let Some(t) = gso_tunnel {
+        created.insert(t, GSO_TUNNEL.into());
     }
     prime_peers(cfg, resolved.underlay_ifindex, old.as_ref().map(|o| &o.remote), remote);
     save_state(&State {
@@ -316,11 +344,11 @@ fn apply_config(file: &Config, runtime: &Runtime, remote: &Remote, opts: UpOptio
     })
 }
 
-/// Starts ARP resolution of every configured peer's next hop, and of the
+/// Starts ARP (IPv6: NDP) resolution of every configured peer's next hop, and of the
 /// VTEPs the control plane registered since `before` (best effort; each
 /// address once).
 pub fn prime_peers(cfg: &Config, underlay_ifindex: u32, before: Option<&Remote>, remote: &Remote) {
-    let known = |net: &str, p: &std::net::Ipv4Addr| {
+    let known = |net: &str, p: &std::net::IpAddr| {
         before.and_then(|b| b.vteps.get(net)).is_some_and(|v| v.contains(p))
     };
     let mut seen = std::collections::BTreeSet::new();

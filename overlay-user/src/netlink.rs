@@ -2,7 +2,7 @@
 
 use std::{
     fs::File,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::AsRawFd,
 };
 
@@ -12,7 +12,7 @@ use netlink_packet_route::{
     neighbour::NeighbourFlags,
     route::{RouteAddress, RouteAttribute},
 };
-use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
 
@@ -115,6 +115,36 @@ pub fn delete_link(index: u32) -> Result<()> {
     with_handle(|h| async move { h.link().del(index).execute().await.map_err(nl("delete link")) })
 }
 
+/// The kernel VXLAN device an IPv6 instance hands GSO super-packets to
+/// (`external`: the datapath sets each frame's tunnel key), so that their
+/// segments carry outer UDP checksums: created (up, IPv6 off on the device
+/// itself, no learning) unless it exists. Its socket takes VXLAN on the
+/// port too, so it filters VNIs with an empty list: it receives nothing
+/// (our TC hook handles what is ours; a frame it passes to the host, an
+/// outer fragment say, must not reach the host stack through this device).
+/// Returns its ifindex.
+pub fn ensure_gso_tunnel(name: &str, port: u16) -> Result<u32> {
+    if !link_exists(name) {
+        let n = name.to_string();
+        with_handle(|h| async move {
+            let msg = LinkMessageBuilder::<LinkVxlan>::new(&n)
+                .collect_metadata(true)
+                .port(port)
+                .learning(false)
+                .udp_zero_csum6_tx(false)
+                .udp_zero_csum6_rx(false)
+                .vnifilter(true)
+                .build();
+            h.link().add(msg).execute().await.map_err(nl("add the GSO vxlan device"))
+        })?;
+    }
+    let p = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    std::fs::write(&p, "1").map_err(Error::os(format!("write {p}")))?;
+    let l = link_info(name)?;
+    set_up(l.index)?;
+    Ok(l.index)
+}
+
 /// Creates a veth pair: `host` stays here (up), `peer` moves into the named
 /// network namespace (`/run/netns/NAME`) and is brought up there.
 pub fn create_veth_into_netns(host: &str, peer: &str, netns: &str, mtu: Option<u32>) -> Result<()> {
@@ -210,16 +240,21 @@ pub(crate) fn in_netns<T: Send + 'static>(
 /// Starts neighbour resolution for the next hop towards `peer` on the
 /// underlay (`NTF_USE`), so the datapath's FIB lookups find a neighbour
 /// even for frames (ARP) that cannot trigger resolution themselves.
-pub fn prime_neighbour(underlay_index: u32, peer: Ipv4Addr) -> Result<()> {
+/// Over IPv6 the neighbour is found by NDP the same way.
+pub fn prime_neighbour(underlay_index: u32, peer: IpAddr) -> Result<()> {
     with_handle(|h| async move {
-        let msg = RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(peer, 32).build();
+        let msg = match peer {
+            IpAddr::V4(p) => RouteMessageBuilder::<Ipv4Addr>::new().destination_prefix(p, 32).build(),
+            IpAddr::V6(p) => RouteMessageBuilder::<Ipv6Addr>::new().destination_prefix(p, 128).build(),
+        };
         let mut routes = h.route().get(msg).execute();
         let mut next = peer;
         let mut oif = underlay_index;
         if let Ok(Some(r)) = routes.try_next().await {
             for a in &r.attributes {
                 match a {
-                    RouteAttribute::Gateway(RouteAddress::Inet(g)) => next = *g,
+                    RouteAttribute::Gateway(RouteAddress::Inet(g)) => next = IpAddr::V4(*g),
+                    RouteAttribute::Gateway(RouteAddress::Inet6(g)) => next = IpAddr::V6(*g),
                     RouteAttribute::Oif(i) => oif = *i,
                     _ => {}
                 }
@@ -229,7 +264,7 @@ pub fn prime_neighbour(underlay_index: u32, peer: Ipv4Addr) -> Result<()> {
             log::warn!("route to peer {peer} leaves through ifindex {oif}, not the underlay");
         }
         h.neighbours()
-            .add(oif, IpAddr::V4(next))
+            .add(oif, next)
             .flags(NeighbourFlags::Use)
             .replace()
             .execute()
@@ -238,13 +273,23 @@ pub fn prime_neighbour(underlay_index: u32, peer: Ipv4Addr) -> Result<()> {
     })
 }
 
-/// Enables IPv4 forwarding on one interface. `bpf_fib_lookup`, which the
-/// datapath uses to find the outer next hop, refuses to answer for an
-/// interface without it (`BPF_FIB_LKUP_RET_FWD_DISABLED`).
-pub fn enable_forwarding(ifname: &str) -> Result<()> {
-    let p = format!("/proc/sys/net/ipv4/conf/{ifname}/forwarding");
+/// Enables forwarding of the underlay's family on one interface.
+/// `bpf_fib_lookup`, which the datapath uses to find the outer next hop,
+/// refuses to answer for an interface without it
+/// (`BPF_FIB_LKUP_RET_FWD_DISABLED`). Over IPv6 forwarding also stops the
+/// interface taking router advertisements at `accept_ra = 1`: that becomes
+/// 2 (taken while forwarding), so the host keeps its default route.
+pub fn enable_forwarding(ifname: &str, v6: bool) -> Result<()> {
+    let conf = |key: &str| format!("/proc/sys/net/{}/conf/{ifname}/{key}", if v6 { "ipv6" } else { "ipv4" });
+    let p = conf("forwarding");
     if std::fs::read_to_string(&p).map(|v| v.trim() == "1").unwrap_or(false) {
         return Ok(());
+    }
+    if v6 {
+        let ra = conf("accept_ra");
+        if std::fs::read_to_string(&ra).map(|v| v.trim() == "1").unwrap_or(false) {
+            std::fs::write(&ra, "2").map_err(Error::os(format!("write {ra}")))?;
+        }
     }
     std::fs::write(&p, "1").map_err(Error::os(format!("write {p}")))
 }

@@ -5,7 +5,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::{IpAddr, Ipv4Addr},
+    net::IpAddr,
 };
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use crate::mac::MacAddr;
 pub struct Remote {
     /// Network name -> VTEPs of other hosts that registered its VNI.
     #[serde(default)]
-    pub vteps: BTreeMap<String, BTreeSet<Ipv4Addr>>,
+    pub vteps: BTreeMap<String, BTreeSet<IpAddr>>,
     /// Network name -> MAC -> where it lives (a VTEP of `vteps`).
     #[serde(default)]
     pub macs: BTreeMap<String, BTreeMap<MacAddr, RemoteMac>>,
@@ -24,7 +24,7 @@ pub struct Remote {
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct RemoteMac {
-    pub vtep: Ipv4Addr,
+    pub vtep: IpAddr,
     #[serde(default)]
     pub ips: Vec<IpAddr>,
 }

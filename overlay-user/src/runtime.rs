@@ -2,7 +2,7 @@
 //! config file's contents, so that re-running `up -c FILE` keeps them, as
 //! `ovs-vsctl add-port` survives in OVS.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +14,7 @@ pub struct Runtime {
     pub ports: Vec<Port>,
     /// (network, peer VTEP)
     #[serde(default)]
-    pub peers: Vec<(String, Ipv4Addr)>,
+    pub peers: Vec<(String, IpAddr)>,
     #[serde(default)]
     pub fdb: Vec<StaticFdb>,
     #[serde(default)]
@@ -139,7 +139,7 @@ mod tests {
         let (cfg, kept, warnings) = rt.merge(&file(""));
         assert!(cfg.ports.iter().any(|p| p.interface == "vm9"));
         assert_eq!(kept.ports.len(), 1);
-        assert_eq!(cfg.network("blue").unwrap().peers, vec!["192.0.2.9".parse::<Ipv4Addr>().unwrap()]);
+        assert_eq!(cfg.network("blue").unwrap().peers, vec!["192.0.2.9".parse::<IpAddr>().unwrap()]);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
 

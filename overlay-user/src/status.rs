@@ -2,7 +2,7 @@
 //! (the CLI prints it as a table or JSON; the JSON field names are part of
 //! the CLI's contract).
 
-use std::{net::Ipv4Addr, path::PathBuf};
+use std::{net::IpAddr, path::PathBuf};
 
 use serde::Serialize;
 
@@ -28,7 +28,7 @@ pub const LOG_LINES: usize = 10;
 #[derive(Clone, Debug, Serialize)]
 pub struct UnderlayStatus {
     pub interface: String,
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: u16,
     pub xdp: XdpMode,
 }
@@ -57,7 +57,7 @@ pub struct NetworkStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encap: Option<crate::config::Encap>,
     pub vlan: Option<u16>,
-    pub peers: Vec<Ipv4Addr>,
+    pub peers: Vec<IpAddr>,
     pub ports: Vec<String>,
     pub learned: u64,
     /// 0 = no limit but `fdb_size`.
@@ -67,7 +67,7 @@ pub struct NetworkStatus {
     /// Address/MAC pairs learned from tenants' announcements.
     pub learn_ip: bool,
     /// VTEPs the control plane registered for this network (beside `peers`).
-    pub remote_vteps: Vec<Ipv4Addr>,
+    pub remote_vteps: Vec<IpAddr>,
     /// Unicast to unknown MACs is flooded (else dropped and counted).
     pub flood_unknown: bool,
     /// VTEPs beyond what the flood set holds: not flooded to.

@@ -3,7 +3,7 @@
 //! so a test cannot build a config the CLI would read differently. Text
 //! is left to the tests that feed overlayctl bad input on purpose.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 pub use overlay_user::config::{
     Config, Encap, MacAddr, Network, Port, RpFilter, StaticFdb, StaticNeigh, XdpMode,
@@ -17,7 +17,7 @@ pub fn config(address: &str) -> Config {
         .expect("underlay config")
 }
 
-fn ip(s: &str) -> Ipv4Addr {
+fn ip(s: &str) -> IpAddr {
     s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 

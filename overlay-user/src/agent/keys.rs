@@ -11,7 +11,7 @@
 //! `PREFIX/v1/`, and values that do not hold together, are refused with a
 //! reason (counted and logged once by the agent, never installed).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use overlay_common::vtep::vtep_from_ip;
 
@@ -27,7 +27,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct VtepValue {
     pub host: String,
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     /// The UDP port frames go to (GRE: 0).
     pub port: u16,
     /// The network's encapsulation on that host (absent: VXLAN).
@@ -39,7 +39,7 @@ pub struct VtepValue {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MacValue {
-    pub vtep: Ipv4Addr,
+    pub vtep: IpAddr,
     #[serde(default)]
     pub ips: Vec<IpAddr>,
 }
@@ -48,7 +48,7 @@ pub fn root(prefix: &str) -> String {
     format!("{prefix}/v1/")
 }
 
-pub fn vtep_key(prefix: &str, vni: u32, addr: Ipv4Addr) -> String {
+pub fn vtep_key(prefix: &str, vni: u32, addr: IpAddr) -> String {
     format!("{prefix}/v1/vni/{vni}/vtep/{addr}")
 }
 
@@ -85,6 +85,9 @@ pub enum Refused {
     UnknownVni,
     /// A remote MAC that is local here.
     LocalMac,
+    /// A VTEP address of the other family than this host's underlay (an
+    /// instance's underlay is IPv4 or IPv6).
+    FamilyMismatch,
 }
 
 impl Refused {
@@ -98,8 +101,15 @@ impl Refused {
             Refused::OwnAddress => "own_address",
             Refused::UnknownVni => "unknown_vni",
             Refused::LocalMac => "local_mac",
+            Refused::FamilyMismatch => "family_mismatch",
         }
     }
+}
+
+/// Whether `a` can be a VTEP's address (an IPv4-mapped IPv6 one would be
+/// taken for the IPv4 address).
+fn vtep_ok(a: &IpAddr) -> bool {
+    !is_v4_mapped(a) && overlay_common::is_unicast_vtep(&vtep_from_ip(*a))
 }
 
 /// Parses a key (with the prefix) and its value.
@@ -116,13 +126,17 @@ pub fn parse(prefix: &str, key: &[u8], value: &[u8]) -> Result<Entry, Refused> {
     }
     match kind {
         "vtep" => {
-            let addr: Ipv4Addr = name.parse().map_err(|_| Refused::BadKey)?;
+            let addr: IpAddr = name.parse().map_err(|_| Refused::BadKey)?;
+            // One spelling per address (IPv6 has many).
+            if addr.to_string() != name {
+                return Err(Refused::BadKey);
+            }
             let value: VtepValue = serde_json::from_slice(value).map_err(|_| Refused::BadValue)?;
             if value.address != addr {
                 return Err(Refused::AddressMismatch);
             }
             let port_ok = (value.port == 0) == (value.encap == Encap::Gre);
-            if !overlay_common::is_unicast_vtep(&vtep_from_ip(addr)) || !port_ok {
+            if !vtep_ok(&addr) || !port_ok {
                 return Err(Refused::BadValue);
             }
             Ok(Entry::Vtep { vni, value })
@@ -134,7 +148,7 @@ pub fn parse(prefix: &str, key: &[u8], value: &[u8]) -> Result<Entry, Refused> {
             }
             let value: MacValue = serde_json::from_slice(value).map_err(|_| Refused::BadValue)?;
             let ip_ok = |ip: &IpAddr| is_host_address(ip) && !is_v4_mapped(ip);
-            if !overlay_common::is_unicast_vtep(&vtep_from_ip(value.vtep)) || !value.ips.iter().all(ip_ok) {
+            if !vtep_ok(&value.vtep) || !value.ips.iter().all(ip_ok) {
                 return Err(Refused::BadValue);
             }
             Ok(Entry::Mac { vni, mac, value })
@@ -201,5 +215,21 @@ mod tests {
         assert_eq!(p("/o/v1/vni/100/mac/02:00:00:00:00:0a", bad_ip), Err(Refused::BadValue));
         assert!(p("/o/v1/vni/100/mac/02:00:00:00:00:0a", m).is_ok());
         assert_eq!(parse("/o", &[0xff, 0xfe], b"{}"), Err(Refused::BadKey));
+    }
+
+    #[test]
+    fn ipv6_vteps_have_one_spelling_and_must_be_unicast() {
+        let v6 = r#"{"host":"h","address":"2001:db8::2","port":4789}"#;
+        assert!(p("/o/v1/vni/100/vtep/2001:db8::2", v6).is_ok());
+        assert_eq!(p("/o/v1/vni/100/vtep/2001:db8:0::2", v6), Err(Refused::BadKey), "not canonical");
+        assert_eq!(p("/o/v1/vni/100/vtep/2001:DB8::2", v6), Err(Refused::BadKey), "not canonical");
+        let ll = r#"{"host":"h","address":"fe80::2","port":4789}"#;
+        assert_eq!(p("/o/v1/vni/100/vtep/fe80::2", ll), Err(Refused::BadValue), "link-local");
+        let mapped = r#"{"host":"h","address":"::ffff:192.0.2.2","port":4789}"#;
+        assert_eq!(p("/o/v1/vni/100/vtep/::ffff:192.0.2.2", mapped), Err(Refused::BadValue), "mapped");
+        let m = r#"{"vtep":"2001:db8::2","ips":["2001:db8:1::5"]}"#;
+        assert!(p("/o/v1/vni/100/mac/02:00:00:00:00:0a", m).is_ok());
+        let m = r#"{"vtep":"ff02::1","ips":[]}"#;
+        assert_eq!(p("/o/v1/vni/100/mac/02:00:00:00:00:0a", m), Err(Refused::BadValue), "multicast");
     }
 }

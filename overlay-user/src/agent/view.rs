@@ -3,7 +3,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::{IpAddr, Ipv4Addr},
+    net::IpAddr,
 };
 
 use super::keys::{self, Entry, Refused};
@@ -19,7 +19,7 @@ pub type Local = BTreeMap<String, BTreeMap<MacAddr, Vec<IpAddr>>>;
 pub struct View {
     pub prefix: String,
     /// This host's VTEP address, UDP port and name.
-    pub me: Ipv4Addr,
+    pub me: IpAddr,
     pub port: u16,
     pub host: String,
     /// VNI -> network name and encapsulation, for this host's tunnelled
@@ -40,7 +40,7 @@ impl View {
 
     pub fn new(
         prefix: &str,
-        me: Ipv4Addr,
+        me: IpAddr,
         port: u16,
         host: &str,
         vnis: BTreeMap<u32, (String, Encap)>,
@@ -99,6 +99,9 @@ impl View {
         let Some((net, encap)) = self.vnis.get(&vni) else { return Err(Refused::UnknownVni) };
         match &e {
             Entry::Vtep { value, .. } => {
+                if value.address.is_ipv6() != self.me.is_ipv6() {
+                    return Err(Refused::FamilyMismatch);
+                }
                 if value.address == self.me && value.host != self.host {
                     return Err(Refused::OwnAddress);
                 }
@@ -110,6 +113,9 @@ impl View {
                 }
             }
             Entry::Mac { mac, value, .. } => {
+                if value.vtep.is_ipv6() != self.me.is_ipv6() {
+                    return Err(Refused::FamilyMismatch);
+                }
                 let is_local = local.get(net).is_some_and(|m| m.contains_key(mac));
                 if value.vtep == self.me && !is_local {
                     return Err(Refused::OwnAddress);
@@ -236,6 +242,12 @@ mod tests {
                 "/o/v1/vni/100/vtep/192.0.2.10".into(),
                 r#"{"host":"h10","address":"192.0.2.10","port":4790}"#.into(),
             ),
+            // This host's underlay is IPv4.
+            (
+                "/o/v1/vni/100/vtep/2001:db8::11".into(),
+                r#"{"host":"h11","address":"2001:db8::11","port":4789}"#.into(),
+            ),
+            mac("02:00:00:00:00:12", "2001:db8::11"),
         ];
         for _ in 0..2 {
             for (k, val) in &puts {
@@ -250,6 +262,7 @@ mod tests {
             ("local_mac", 1),
             ("encap_mismatch", 2),
             ("port_mismatch", 1),
+            ("family_mismatch", 2),
         ]
         .into();
         assert_eq!(v.refusals, want, "each value counted once");

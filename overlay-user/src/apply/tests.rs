@@ -83,8 +83,8 @@ fn remote_vteps_and_macs_are_installed_and_flood_overflow_is_reported() {
         peer_elsewhere: Default::default(),
     };
     let mut remote = Remote::default();
-    let vteps: std::collections::BTreeSet<std::net::Ipv4Addr> =
-        (0..200u32).map(|i| std::net::Ipv4Addr::from(0xc000_0200 + 10 + i)).collect();
+    let vteps: std::collections::BTreeSet<std::net::IpAddr> =
+        (0..200u32).map(|i| std::net::IpAddr::from(std::net::Ipv4Addr::from(0xc000_0200 + 10 + i))).collect();
     remote.vteps.insert("blue".into(), vteps.clone());
     remote.vteps.insert("vlanonly".into(), vteps.clone());
     let vtep = *vteps.iter().next().unwrap();
@@ -358,7 +358,7 @@ mod transitions {
                     ..Default::default()
                 }
             } else {
-                let ip: std::net::Ipv4Addr = VTEPS[rng.below(VTEPS.len())].parse().unwrap();
+                let ip: std::net::IpAddr = VTEPS[rng.below(VTEPS.len())].parse().unwrap();
                 FdbEntry { kind: FDB_KIND_REMOTE, remote_be: be(ip), ..Default::default() }
             };
             s.fdb.entry(FdbKey::new(net_id, mac)).or_insert(e);

@@ -1,9 +1,6 @@
 //! overlayctl: manage an eBPF VXLAN/VLAN overlay instance.
 
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    path::PathBuf,
-};
+use std::{net::IpAddr, path::PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -133,7 +130,7 @@ struct TraceArgs {
     arp: bool,
     /// --underlay: the peer VTEP that sends it (outer source).
     #[arg(long, requires = "underlay")]
-    vtep: Option<Ipv4Addr>,
+    vtep: Option<IpAddr>,
     /// --underlay: the VNI (or GRE key).
     #[arg(long, requires = "underlay")]
     vni: Option<u32>,
@@ -209,7 +206,7 @@ struct FdbTarget {
     #[arg(long)]
     network: String,
     #[arg(long, conflicts_with = "port", required_unless_present = "port")]
-    remote: Option<Ipv4Addr>,
+    remote: Option<IpAddr>,
     #[arg(long)]
     port: Option<String>,
 }
@@ -270,13 +267,15 @@ enum PortCmd {
 
 #[derive(Subcommand)]
 enum PeerCmd {
+    /// Add a peer VTEP (of the underlay's family) to a network's flood list.
     Add {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         #[arg(long)]
         network: String,
     },
+    /// Remove a run-time peer.
     Del {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         #[arg(long)]
         network: String,
     },
@@ -551,7 +550,7 @@ fn status(name: &str, json: bool) -> Result<()> {
     }
     let u = &st.underlay;
     out!("instance {name}  pins {}", st.pins.display());
-    out!("underlay {} vtep {}:{} (xdp {})", u.interface, u.address, u.port, u.xdp);
+    out!("underlay {} vtep {} (xdp {})", u.interface, std::net::SocketAddr::new(u.address, u.port), u.xdp);
     out!("\n{:<16} {:<9} {:<18} {:>8}", "interface", "role", "hook", "prog");
     for i in &st.interfaces {
         let prog = match (i.program_id, i.present) {

@@ -127,7 +127,7 @@ fn xdp_modes() {
 
 #[test]
 fn shipped_examples_are_valid() {
-    for f in ["host1.toml", "host2.toml"] {
+    for f in ["host1.toml", "host2.toml", "host1-ipv6.toml"] {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(f);
         Config::load(&p).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
@@ -246,4 +246,74 @@ fn port_mtu_default_leaves_room_for_the_largest_encap() {
     assert_eq!(c.default_port_mtu(&c.ports[0], 1500), 1450);
     let c = Config::parse(GOOD).unwrap();
     assert_eq!(c.default_port_mtu(&c.ports[0], 9000), 8950);
+}
+
+/// GOOD over an IPv6 underlay: every VTEP address of the family.
+fn good6() -> String {
+    GOOD.replace("\"192.0.2.1\"", "\"2001:db8::1\"")
+        .replace("\"192.0.2.2\"", "\"2001:db8::2\"")
+        .replace("\"192.0.2.3\"", "\"2001:db8::3\"")
+}
+
+#[test]
+fn an_ipv6_underlay_takes_ipv6_peers_and_leaves_70_bytes() {
+    let c = Config::parse(&good6()).unwrap();
+    assert_eq!(c.underlay.address, "2001:db8::1".parse::<IpAddr>().unwrap());
+    assert_eq!(c.networks[0].peers[1], "2001:db8::3".parse::<IpAddr>().unwrap());
+    assert_eq!(c.default_port_mtu(&c.ports[0], 1500), 1430, "underlay MTU - 70");
+    assert_eq!(c.default_port_mtu(&c.ports[0], 9000), 8930);
+    assert!(!c.underlay.udp6_zero_checksum, "checksums by default (RFC 8200)");
+    let c = Config::parse(
+        &good6().replace("address = \"2001:db8::1\"", "address = \"2001:db8::1\"\nudp6_zero_checksum = true"),
+    );
+    assert!(c.unwrap().underlay.udp6_zero_checksum);
+}
+
+#[test]
+fn one_family_per_instance_and_ipv6_rules() {
+    let six = good6();
+    let cases = [
+        (
+            six.replace("\"2001:db8::3\"", "\"192.0.2.3\""),
+            "network[0] \"blue\": peer 192.0.2.3 is IPv4 but underlay.address 2001:db8::1 is IPv6 (an instance's underlay is one family)",
+        ),
+        (
+            six.replace("remote = \"2001:db8::2\"", "remote = \"192.0.2.2\""),
+            "remote 192.0.2.2 is IPv4 but underlay.address 2001:db8::1 is IPv6",
+        ),
+        (
+            GOOD.replace("\"192.0.2.3\"", "\"2001:db8::3\""),
+            "peer 2001:db8::3 is IPv6 but underlay.address 192.0.2.1 is IPv4",
+        ),
+        (
+            six.replace("\"2001:db8::3\"", "\"fe80::3\""),
+            "peer fe80::3: not a unicast address a VTEP can have",
+        ),
+        (six.replace("\"2001:db8::3\"", "\"ff02::1\""), "peer ff02::1: not a unicast address"),
+        (six.replace("\"2001:db8::1\"", "\"::1\""), "underlay.address ::1: not a unicast address"),
+        (
+            six.replace("\"2001:db8::1\"", "\"::ffff:192.0.2.1\""),
+            "an IPv4-mapped IPv6 address: write it as IPv4",
+        ),
+        (
+            six.replace("address = \"2001:db8::1\"", "address = \"2001:db8::1\"\nudp_checksum = true"),
+            "underlay.udp_checksum: over IPv6 the outer UDP checksum is always computed",
+        ),
+        (
+            GOOD.replace("address = \"192.0.2.1\"", "address = \"192.0.2.1\"\nudp6_zero_checksum = true"),
+            "underlay.udp6_zero_checksum: only for an IPv6 underlay address",
+        ),
+        (
+            six.replace("vni = 100", "vni = 100\nencap = \"gre\""),
+            "network[0] \"blue\": encap = \"gre\" is not supported over an IPv6 underlay (VXLAN is)",
+        ),
+        (
+            six.replace("vni = 100", "vni = 100\nencap = \"geneve\""),
+            "encap = \"geneve\" is not supported over an IPv6",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = err_of(&text);
+        assert!(e.contains(want), "expected {want:?} in {e:?}");
+    }
 }

@@ -57,7 +57,7 @@ impl Watch {
 /// moved to another VTEP is installed again.
 pub fn diff(old: &Remote, new: &Remote, vni: &dyn Fn(&str) -> Option<u32>) -> Vec<Event> {
     let mut out = Vec::new();
-    let ev = |kind: &'static str, net: &str, vtep: std::net::Ipv4Addr| Event {
+    let ev = |kind: &'static str, net: &str, vtep: std::net::IpAddr| Event {
         kind,
         network: Some(net.into()),
         vni: vni(net),
@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn differences_become_events_in_a_stable_order() {
-        let v = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+        let v = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
         let mac = |s: &str| s.parse::<crate::mac::MacAddr>().unwrap();
         let mut old = Remote::default();
         old.vteps.entry("blue".into()).or_default().insert(v("192.0.2.2"));

@@ -52,9 +52,9 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dst_ip: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outer_src: Option<Ipv4Addr>,
+    pub outer_src: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outer_dst: Option<Ipv4Addr>,
+    pub outer_dst: Option<IpAddr>,
     /// Drops: the frame's length.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub len: Option<u32>,
@@ -120,9 +120,9 @@ fn inner(e: &mut Event, b: &[u8], o: usize) {
 /// The tunnel in an IPv4 frame whose L4 header is at `l4`: encapsulation,
 /// VNI (or GRE key) and where the inner frame starts. VXLAN to `port`,
 /// GENEVE to 6081 (options skipped), GRE with a key.
-fn tunnel(b: &[u8], l4: usize, port: u16) -> Option<(&'static str, u32, usize)> {
+fn tunnel(b: &[u8], proto: u8, l4: usize, port: u16) -> Option<(&'static str, u32, usize)> {
     let u32_at = |at: usize| Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?));
-    match *b.get(23)? {
+    match proto {
         17 if be16(b, l4 + 2)? == port => Some(("vxlan", u32_at(l4 + 12)? >> 8, l4 + 16)),
         17 if be16(b, l4 + 2)? == overlay_common::GENEVE_PORT => {
             let opts = (*b.get(l4 + 8)? & 0x3f) as usize * 4;
@@ -141,16 +141,32 @@ fn tunnel(b: &[u8], l4: usize, port: u16) -> Option<(&'static str, u32, usize)> 
     }
 }
 
-/// VXLAN, GENEVE or GRE over IPv4 at the start of `b`: outer addresses,
-/// VNI and the inner frame; anything else is decoded as a plain frame.
+/// VXLAN, GENEVE or GRE over IPv4, or VXLAN or GENEVE over IPv6 (no
+/// extension headers), at the start of `b`: outer addresses, VNI and the
+/// inner frame; anything else is decoded as a plain frame.
 fn underlay(e: &mut Event, b: &[u8], port: u16) {
     let ihl = b.get(14).map(|v| (v & 0x0f) as usize * 4).unwrap_or(0);
-    let found = if be16(b, 12) == Some(0x0800) && ihl >= 20 { tunnel(b, 14 + ihl, port) } else { None };
+    let v4 = be16(b, 12) == Some(0x0800) && ihl >= 20;
+    let v6 = be16(b, 12) == Some(0x86dd) && b.get(20) == Some(&17);
+    let found = if v4 {
+        tunnel(b, *b.get(23).unwrap_or(&0), 14 + ihl, port)
+    } else if v6 {
+        tunnel(b, 17, 54, port)
+    } else {
+        None
+    };
     let Some((encap, vni, at)) = found else {
         return inner(e, b, 0);
     };
-    e.outer_src = b.get(26..30).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Ipv4Addr::from);
-    e.outer_dst = b.get(30..34).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(Ipv4Addr::from);
+    if v4 {
+        let a = |r: std::ops::Range<usize>| b.get(r).and_then(|s| <[u8; 4]>::try_from(s).ok());
+        e.outer_src = a(26..30).map(|x| IpAddr::V4(Ipv4Addr::from(x)));
+        e.outer_dst = a(30..34).map(|x| IpAddr::V4(Ipv4Addr::from(x)));
+    } else {
+        let a = |r: std::ops::Range<usize>| b.get(r).and_then(|s| <[u8; 16]>::try_from(s).ok());
+        e.outer_src = a(22..38).map(|x| IpAddr::V6(Ipv6Addr::from(x)));
+        e.outer_dst = a(38..54).map(|x| IpAddr::V6(Ipv6Addr::from(x)));
+    }
     e.encap = Some(encap);
     e.vni = Some(vni);
     inner(e, b, at);
@@ -315,7 +331,7 @@ mod tests {
         assert_eq!(e.hook, Some("vtep_tc"));
         assert_eq!(e.interface.as_deref(), Some("eth0"));
         assert_eq!(e.vni, Some(999));
-        assert_eq!(e.outer_src, Some(Ipv4Addr::new(192, 0, 2, 9)));
+        assert_eq!(e.outer_src, Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))));
         assert_eq!(e.src_mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
         assert_eq!(e.dst_ip, Some("203.0.113.2".parse().unwrap()));
         assert!(line(&e).contains("outer 192.0.2.9 > 192.0.2.1"), "{}", line(&e));
@@ -340,7 +356,7 @@ mod tests {
             let e = decode(&event(MON_EV_DROP, HOOK_VTEP_TC, 0, &f), &N);
             assert_eq!((e.encap, e.vni), (Some(name), Some(vni)));
             assert!(line(&e).contains(&format!("outer 192.0.2.9 > 192.0.2.1 {name}")), "{}", line(&e));
-            assert_eq!(e.outer_src, Some(Ipv4Addr::new(192, 0, 2, 9)));
+            assert_eq!(e.outer_src, Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))));
             assert_eq!(e.src_mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
             assert_eq!(e.dst_ip, Some("203.0.113.2".parse().unwrap()));
         }

@@ -138,9 +138,9 @@ fn udp6(dst: [u8; 6], src: [u8; 6], a: [u8; 16], b: [u8; 16]) -> Vec<u8> {
 #[derive(Clone, Copy, Debug)]
 pub struct Outer {
     /// The sending VTEP.
-    pub vtep: Ipv4Addr,
-    /// This host's VTEP address.
-    pub local: Ipv4Addr,
+    pub vtep: IpAddr,
+    /// This host's VTEP address (the same family).
+    pub local: IpAddr,
     pub vni: u32,
     /// The encapsulation of the network with that VNI (VXLAN when none).
     pub encap: crate::config::Encap,
@@ -155,6 +155,9 @@ pub struct Outer {
 pub fn tunnel_from(o: &Outer, inner: &[u8]) -> Result<Vec<u8>> {
     if o.vni > o.encap.max_id() {
         return Err(bad(format!("--vni {}: not 0..={} ({})", o.vni, o.encap.max_id(), o.encap)));
+    }
+    if o.vtep.is_ipv6() != o.local.is_ipv6() {
+        return Err(bad(format!("--vtep {}: not of the underlay's family ({})", o.vtep, o.local)));
     }
     let geneve = o.encap == crate::config::Encap::Geneve;
     let p = EncapParams {

@@ -39,7 +39,8 @@ pub struct Step {
     /// learn: `new`, `move`, `refresh`, `known`, `static`,
     /// `static_elsewhere`, `limit`; fdb: `port`, `remote`, `miss`,
     /// `expired`, `group`; next_hop: `cached`, `fib`, `unresolved`,
-    /// `unreachable`; flood_remote: `copy` (a clone) or `frame` (the frame
+    /// `unreachable`, `gso_device` (handed to the kernel VXLAN device for
+    /// segmentation with checksums); flood_remote: `copy` (a clone) or `frame` (the frame
     /// itself, to the last peer); flood_local: `sent`, `not_member`;
     /// rp_filter: `pass`, `pass_cached`, `fail`; encap: `vxlan`, `gre`,
     /// `geneve`.
@@ -185,6 +186,7 @@ impl Namer<'_> {
                     HOP_CACHED => "cached",
                     HOP_FIB => "fib",
                     HOP_UNRESOLVED => "unresolved",
+                    HOP_DEVICE => "gso_device",
                     _ => "unreachable",
                 });
                 v.interface = (s.a != 0).then(|| self.iface(s.a));

@@ -36,11 +36,28 @@ pub enum Variant {
     Overlay,
     /// (d) this project, TC + XDP native on the underlay.
     OverlayXdp,
+    /// (e) kernel vxlan over IPv6 + bridge, static FDB, at its defaults
+    /// (outer UDP checksums).
+    KernelVxlan6,
+    /// (f) this project over IPv6, TC (checksums, GSO through the
+    /// kernel's vxlan device).
+    Overlay6,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] =
-        [Variant::Bridge, Variant::KernelVxlan, Variant::Overlay, Variant::OverlayXdp];
+    pub const ALL: [Variant; 6] = [
+        Variant::Bridge,
+        Variant::KernelVxlan,
+        Variant::Overlay,
+        Variant::OverlayXdp,
+        Variant::KernelVxlan6,
+        Variant::Overlay6,
+    ];
+
+    /// An IPv6 underlay.
+    pub fn v6(self) -> bool {
+        matches!(self, Variant::KernelVxlan6 | Variant::Overlay6)
+    }
 
     /// Short name: namespaces, instances and result keys.
     pub fn key(self) -> &'static str {
@@ -49,6 +66,8 @@ impl Variant {
             Variant::KernelVxlan => "kvxlan",
             Variant::Overlay => "overlay",
             Variant::OverlayXdp => "overlayx",
+            Variant::KernelVxlan6 => "kvxlan6",
+            Variant::Overlay6 => "overlay6",
         }
     }
 
@@ -58,6 +77,8 @@ impl Variant {
             Variant::KernelVxlan => "(b) kernel vxlan + bridge, static FDB",
             Variant::Overlay => "(c) this project, TC",
             Variant::OverlayXdp => "(d) this project, TC + XDP native on the underlay",
+            Variant::KernelVxlan6 => "(e) kernel vxlan over IPv6 + bridge, static FDB, outer UDP checksums",
+            Variant::Overlay6 => "(f) this project over IPv6, TC, outer UDP checksums",
         }
     }
 }

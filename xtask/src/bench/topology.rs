@@ -27,7 +27,7 @@ impl Drop for Bench {
     fn drop(&mut self) {
         let _ = sh_in("ovbench-cp", &format!("{} down --name ovbench-cp", self.ctl.display()));
         lab::delete_namespaces(["ovbench-cp"]);
-        for v in ["overlay", "overlayx"] {
+        for v in ["overlay", "overlayx", "overlay6"] {
             for (role, me) in [("ha", 1), ("hb", 2)] {
                 let _ =
                     sh_in(&ns(v, role), &format!("{} down --name {}", self.ctl.display(), instance(v, me)));
@@ -52,6 +52,14 @@ pub fn build(b: &Bench, variant: Variant) -> Result<()> {
         )?;
     }
     let (ta, ha, hb, tb) = (ns(v, "ta"), ns(v, "ha"), ns(v, "hb"), ns(v, "tb"));
+    // The underlay's addresses: 192.0.2.i, or 2001:db8::i (IPv6 on for the
+    // hosts then; the tenants stay IPv4 only).
+    let addr = |i: u32| if variant.v6() { format!("2001:db8::{i}") } else { format!("192.0.2.{i}") };
+    if variant.v6() {
+        for h in [&ha, &hb] {
+            sh_in(h, "sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0")?;
+        }
+    }
     sh_root(&format!("ip link add u netns {ha} type veth peer name u netns {hb}"))?;
     for (t, h, i) in [(&ta, &ha, 1), (&tb, &hb, 2)] {
         sh_root(&format!("ip link add vm netns {h} type veth peer name eth0 netns {t}"))?;
@@ -61,10 +69,12 @@ pub fn build(b: &Bench, variant: Variant) -> Result<()> {
                 "ip link set eth0 address 02:00:00:00:00:0{i} mtu 1500 up && ip addr add 203.0.113.{i}/24 dev eth0"
             ),
         )?;
-        sh_in(
-            h,
-            &format!("ip link set u mtu 1600 up && ip link set vm up && ip addr add 192.0.2.{i}/24 dev u"),
-        )?;
+        let a = if variant.v6() {
+            format!("-6 addr add {}/64 dev u nodad", addr(i))
+        } else {
+            format!("addr add {}/24 dev u", addr(i))
+        };
+        sh_in(h, &format!("ip link set u mtu 1600 up && ip link set vm up && ip {a}"))?;
     }
     for (h, me, peer, rmac) in [(&ha, 1, 2, 2), (&hb, 2, 1, 1)] {
         match variant {
@@ -74,29 +84,31 @@ pub fn build(b: &Bench, variant: Variant) -> Result<()> {
                     "ip link add br0 type bridge && ip link set vm master br0 && ip link set u master br0 && ip link set br0 up",
                 )?;
             }
-            Variant::KernelVxlan => {
+            Variant::KernelVxlan | Variant::KernelVxlan6 => {
+                let (local, dst) = (addr(me), addr(peer));
                 sh_in(
                     h,
                     &format!(
-                        "ip link add vx type vxlan id 100 local 192.0.2.{me} dstport 4789 dev u nolearning && ip link set vx mtu 1500 && \
+                        "ip link add vx type vxlan id 100 local {local} dstport 4789 dev u nolearning && ip link set vx mtu 1500 && \
                      ip link add br0 type bridge && ip link set vm master br0 && ip link set vx master br0 && \
                      ip link set vx up && ip link set br0 up && \
-                     bridge fdb append 00:00:00:00:00:00 dev vx dst 192.0.2.{peer} && \
-                     bridge fdb add 02:00:00:00:00:0{rmac} dev vx dst 192.0.2.{peer} self permanent"
+                     bridge fdb append 00:00:00:00:00:00 dev vx dst {dst} && \
+                     bridge fdb add 02:00:00:00:00:0{rmac} dev vx dst {dst} self permanent"
                     ),
                 )?;
             }
-            Variant::Overlay | Variant::OverlayXdp => {
+            Variant::Overlay | Variant::OverlayXdp | Variant::Overlay6 => {
+                let (local, dst) = (addr(me), addr(peer));
                 let xdp = if variant == Variant::OverlayXdp { "native" } else { "off" };
                 let cfg = root().join(format!("lab/bench-{v}-h{me}.toml"));
                 std::fs::create_dir_all(root().join("lab"))?;
                 std::fs::write(
                     &cfg,
                     format!(
-                        "name = \"{}\"\n[underlay]\ninterface = \"u\"\naddress = \"192.0.2.{me}\"\nxdp = \"{xdp}\"\n\
-                         [[network]]\nname = \"t\"\nvni = 100\npeers = [\"192.0.2.{peer}\"]\n\
+                        "name = \"{}\"\n[underlay]\ninterface = \"u\"\naddress = \"{local}\"\nxdp = \"{xdp}\"\n\
+                         [[network]]\nname = \"t\"\nvni = 100\npeers = [\"{dst}\"]\n\
                          [[port]]\ninterface = \"vm\"\nnetwork = \"t\"\nmtu = 1500\nxdp_target = {}\n\
-                         [[fdb]]\nmac = \"02:00:00:00:00:0{rmac}\"\nnetwork = \"t\"\nremote = \"192.0.2.{peer}\"\n",
+                         [[fdb]]\nmac = \"02:00:00:00:00:0{rmac}\"\nnetwork = \"t\"\nremote = \"{dst}\"\n",
                         instance(v, me),
                         variant == Variant::OverlayXdp
                     ),

@@ -27,6 +27,7 @@ mod udp_csum;
 mod vtep_tc;
 mod vtep_xdp;
 mod vxlan_tx;
+mod xdp_csum;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -10,6 +10,7 @@
 //! (`bpf_xdp_adjust_head`, nothing is copied) and redirected to the port.
 //! Everything else, including every frame that is dropped, goes on to the TC
 //! program with XDP_PASS, which decides and counts: nothing is counted twice.
+//! Over IPv6 the outer UDP checksum is summed first (`xdp_csum`).
 
 use aya_ebpf::{
     bindings::xdp_action::{XDP_PASS, XDP_REDIRECT},
@@ -20,8 +21,10 @@ use aya_ebpf::{
 use overlay_common::{
     counters::Counter,
     frame::Frame,
+    headers::UdpHdr,
     is_group_mac,
     maps::{CFG_F_IPV6, PORT_F_XDP_TARGET},
+    offsets as off,
     parse::parse_underlay,
 };
 
@@ -33,6 +36,7 @@ use crate::{
     rpf::source_ok,
     stats::count_live as count,
     trace::Live,
+    xdp_csum::udp6_ok,
 };
 
 #[xdp]
@@ -44,15 +48,18 @@ pub fn vtep_xdp(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
     let cfg = config()?;
-    // Over IPv6 the outer UDP checksum must be verified, which the TC
-    // program does (it knows what the kernel verified already).
-    if cfg.flags & CFG_F_IPV6 != 0 {
-        return None;
-    }
     let f = XdpFrame(ctx);
     let rx = parse_underlay(&f, cfg, false).ok()?;
     if rx.outer_dst != cfg.underlay_mac || rx.inner_off + rx.inner_len != f.wire_len() {
         return None;
+    }
+    // Over IPv6 the outer UDP checksum (a zero one the parser let through
+    // only where allowed) is summed here; a frame that fails goes to TC.
+    if cfg.flags & CFG_F_IPV6 != 0 {
+        let udp: UdpHdr = f.read(off::UDP6)?;
+        if rx.l4_off != off::UDP6 || (udp.check_be != 0 && !udp6_ok(ctx, u16::from_be(udp.len_be) as u32)) {
+            return None;
+        }
     }
     let Admitted { net_id, net, row } = admit(&rx, &cfg.local_vtep_be).ok()?;
     if !source_ok::<Live>(ctx.ctx as *mut _, cfg, cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be) {

@@ -64,6 +64,15 @@ pub fn measure(variant: Variant, s: &Settings, out: &mut BTreeMap<&'static str, 
     out.entry("tcp_1_gbps").or_default().push(gbps(&iperf(v, "", s.secs)?)?);
     eprintln!("      {v}: TCP, 2 streams");
     out.entry("tcp_2_gbps").or_default().push(gbps(&iperf(v, "-P 2", s.secs)?)?);
+    if variant == Variant::Overlay6 {
+        // The alternative to the GSO device: the sender segments, and every
+        // segment is encapsulated and checksummed in BPF.
+        eprintln!("      {v}: TCP, 1 stream, the sender's TSO and GSO off");
+        sh_in(&ns(v, "ta"), "ethtool -K eth0 tso off gso off >/dev/null")?;
+        let r = iperf(v, "", s.secs);
+        sh_in(&ns(v, "ta"), "ethtool -K eth0 tso on gso on >/dev/null")?;
+        out.entry("tcp_1_nogso_gbps").or_default().push(gbps(&r?)?);
+    }
     eprintln!("      {v}: 64-byte frames (trafgen, one core)");
     let rx0 = rx_packets(&ns(v, "tb"))?;
     // `timeout` ends trafgen with SIGINT (status 124); anything else is a

@@ -1,9 +1,7 @@
 //! The outer UDP checksum of an encapsulated single frame (optional over
 //! IPv4, RFC 7348; required over IPv6, RFC 8200), written on transmit and
 //! verified on receive over IPv6. Computed over the pseudo-header and the
-//! UDP datagram in 64-byte chunks read with `bpf_skb_load_bytes` and summed
-//! with `bpf_csum_diff`, in a `bpf_loop` callback so the verifier checks one
-//! chunk, not a loop over frame sizes. The inner TCP/UDP segment is not read
+//! UDP datagram in 64-byte chunks (`csum_chunks`). The inner TCP/UDP segment is not read
 //! at all: local checksum offload (see [`lco`]) stands in for it, which also
 //! keeps the sum right when the inner checksum is left to offload.
 //!
@@ -12,13 +10,7 @@
 //! the stack: addresses are summed where they lie in the packet, and the
 //! chunk buffer is a per-CPU map value.
 
-use aya_ebpf::{
-    EbpfContext,
-    bindings::__sk_buff,
-    cty::c_void,
-    helpers::{bpf_csum_diff, bpf_loop, bpf_skb_load_bytes},
-    programs::TcContext,
-};
+use aya_ebpf::{EbpfContext, bindings::__sk_buff, cty::c_void, helpers::bpf_loop, programs::TcContext};
 use core::mem::offset_of;
 use overlay_common::{
     ETH_P_IPV4, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_HLEN, IPV6_HLEN,
@@ -29,77 +21,8 @@ use overlay_common::{
 
 use crate::{
     access::{SkbFrame, packet_csum},
-    maps::CSUM_CHUNK,
+    csum_chunks::{self, Chunks, Skb, fold, proto_len_word},
 };
-
-const CHUNK: usize = overlay_common::maps::CSUM_CHUNK_LEN;
-
-#[repr(C)]
-struct SumCtx {
-    skb: *mut __sk_buff,
-    /// Offset of the outer UDP header.
-    udp_off: u32,
-    /// Bytes to sum from the UDP header on.
-    len: u32,
-    sum: u32,
-    failed: u32,
-}
-
-extern "C" fn sum_chunk(index: u64, data: *mut c_void) -> i64 {
-    // SAFETY: `data` is the SumCtx on the caller's stack.
-    let c = unsafe { &mut *(data as *mut SumCtx) };
-    let start = index as u32 * CHUNK as u32;
-    if start >= c.len || start > 0xffff {
-        return 1;
-    }
-    let Some(buf) = CSUM_CHUNK.get_ptr_mut(0) else {
-        c.failed = 1;
-        return 1;
-    };
-    // SAFETY: this CPU's buffer; one program runs at a time on a CPU.
-    let buf = unsafe { &mut *buf };
-    let left = c.len - start;
-    let n = if left > CHUNK as u32 { CHUNK as u32 } else { left };
-    // 1..=CHUNK by construction, in a form the verifier keeps (a range check
-    // alone gets reordered away from the helper call by LLVM).
-    let n = ((n.wrapping_sub(1)) & (CHUNK as u32 - 1)) + 1;
-    // Zero padding up to a multiple of four does not change the sum: clear
-    // the last word, which the load may fill only in part.
-    buf[((n - 1) >> 2) as usize & (CHUNK / 4 - 1)] = 0;
-    // SAFETY: `n` (1..=CHUNK) bytes into a CHUNK-byte buffer.
-    let r = unsafe {
-        bpf_skb_load_bytes(c.skb as *const c_void, c.udp_off + start, buf.as_mut_ptr() as *mut c_void, n)
-    };
-    if r != 0 {
-        c.failed = 1;
-        return 1;
-    }
-    // n rounded up to a multiple of 4, 4..=CHUNK by construction.
-    let padded = ((((n - 1) >> 2) & (CHUNK as u32 / 4 - 1)) + 1) << 2;
-    // SAFETY: `padded` bytes of `buf` are initialised (loaded or cleared).
-    let s = unsafe { bpf_csum_diff(core::ptr::null_mut(), 0, buf.as_mut_ptr(), padded, c.sum) };
-    if s < 0 {
-        c.failed = 1;
-        return 1;
-    }
-    c.sum = s as u32;
-    0
-}
-
-#[inline(always)]
-fn fold(mut s: u64) -> u16 {
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s as u16
-}
-
-/// The pseudo-header's protocol and length as one word in memory order
-/// (the same 16-bit sum for IPv4's and IPv6's layouts).
-#[inline(always)]
-fn proto_len_word(proto: u8, len: u32) -> u32 {
-    ((proto as u32) << 16 | (len & 0xffff)).to_be()
-}
 
 /// The folded sum of a pseudo-header whose addresses lie in the packet at
 /// `addrs` (source then destination), IPv4 or IPv6.
@@ -165,7 +88,7 @@ struct CsumCtx {
     /// the datagram to sum (local checksum offload stops early), the
     /// running sum (the pseudo-header's, first), local checksum offload's
     /// stand-in for the rest, and the pseudo-header's folded sum.
-    sum: SumCtx,
+    sum: Chunks,
     tail: u32,
     pseudo: u32,
 }
@@ -183,7 +106,7 @@ extern "C" fn prepare(_index: u64, data: *mut c_void) -> i64 {
     let Some(seed) = pseudo_sum(&ctx, v6, addrs, IPPROTO_UDP, c.udp_len) else { return 1 };
     let shift = if v6 { off::V6_SHIFT } else { 0 };
     let (len, tail) = lco(&ctx, shift).unwrap_or((c.udp_len, 0));
-    c.sum.udp_off = udp_off(v6) as u32;
+    c.sum.off = udp_off(v6) as u32;
     c.sum.len = len;
     c.sum.sum = seed as u32;
     c.sum.failed = 0;
@@ -207,7 +130,7 @@ fn sum(ctx: &TcContext, udp_len: u32, v6: bool) -> Result<(u16, u16), ()> {
         skb,
         udp_len,
         v6: v6 as u32,
-        sum: SumCtx { skb, udp_off: 0, len: 0, sum: 0, failed: 1 },
+        sum: Chunks { ctx: skb as *mut c_void, off: 0, len: 0, sum: 0, failed: 1 },
         tail: 0,
         pseudo: 0,
     };
@@ -217,11 +140,7 @@ fn sum(ctx: &TcContext, udp_len: u32, v6: bool) -> Result<(u16, u16), ()> {
     if c.sum.failed != 0 {
         return Err(());
     }
-    let chunks = c.sum.len.div_ceil(CHUNK as u32);
-    let data = &mut c.sum as *mut SumCtx as *mut c_void;
-    // SAFETY: callback and context as bpf_loop expects.
-    unsafe { bpf_loop(chunks, sum_chunk as *mut c_void, data, 0) };
-    if c.sum.failed != 0 {
+    if !csum_chunks::sum::<Skb>(&mut c.sum) {
         return Err(());
     }
     // `tail` is in the same memory-order domain as the chunk sums.

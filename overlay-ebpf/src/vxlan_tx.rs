@@ -180,9 +180,10 @@ pub fn encapsulate<M: Mode>(
     }
     let ethertype = if v6 { ETH_P_IPV6 } else { ETH_P_IPV4 };
     ctx.store(off::ETH_TYPE, &ethertype.to_be(), 0).or_drop(row)?;
-    // The outer UDP checksum of single frames (optional over IPv4): a GSO
-    // super-packet's segments get theirs from the segmentation, which BPF
-    // cannot ask for (no adjust_room flag for SKB_GSO_UDP_TUNNEL_CSUM).
+    // The outer UDP checksum of single frames (optional over IPv4). A GSO
+    // super-packet cannot have one from here (no adjust_room flag for
+    // SKB_GSO_UDP_TUNNEL_CSUM): over IPv4 it keeps zero; over IPv6 it went
+    // to the GSO device above, unless zero checksums are allowed.
     let csum = if v6 { !zero_csum6 } else { cfg.flags & CFG_F_UDP_CSUM != 0 };
     if csum && !gre && !is_gso(ctx) {
         let udp_len = inner_len + (UDP_HLEN + VXLAN_HLEN) as u32;

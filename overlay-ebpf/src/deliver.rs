@@ -87,9 +87,12 @@ pub fn redirect_to<M: Mode>(ctx: &TcContext, ifindex: u32, e: Egress, row: u32) 
     step::<M>(STEP_EGRESS, e.vid, ifindex, e.peer as u32, 0);
     push(ctx, e.vid, row)?;
     if e.peer {
-        // SAFETY: helper calls on our own context.
+        // SAFETY: reading a context field; helper calls on our own context.
         unsafe {
-            helper_ok(bpf_skb_change_type(ctx.as_ptr() as *mut _, PACKET_HOST), row)?;
+            // A decapsulated frame came to this host's own MAC: already so.
+            if (*ctx.skb.skb).pkt_type != PACKET_HOST {
+                helper_ok(bpf_skb_change_type(ctx.as_ptr() as *mut _, PACKET_HOST), row)?;
+            }
             return redirect_verdict(bpf_redirect_peer(ifindex, 0), row);
         }
     }

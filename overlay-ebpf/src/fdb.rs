@@ -10,7 +10,7 @@ use core::{
 
 use aya_ebpf::{
     bindings::{BPF_EXIST, BPF_NOEXIST},
-    helpers::{bpf_for_each_map_elem, bpf_ktime_get_ns},
+    helpers::bpf_for_each_map_elem,
 };
 use aya_log_ebpf::warn;
 use overlay_common::{
@@ -26,6 +26,7 @@ use overlay_common::{
 use overlay_common::trace::*;
 
 use crate::{
+    clock::Ageing,
     maps::{FDB, FDB_EVENTS, NET_FDB, network},
     stats::{Drop, count, count_live},
     trace::{Live, Mode, step, step_at},
@@ -105,16 +106,16 @@ fn expire<M: Mode>(k: &FdbKey, e: &FdbEntry) {
 
 /// The destination's FDB entry, when the destination is unicast.
 #[inline(always)]
-pub fn lookup_dst<M: Mode>(net_id: u32, dst: [u8; 6], ageing_ns: u64) -> Hit {
+pub fn lookup_dst<M: Mode>(net_id: u32, dst: [u8; 6], t: Ageing) -> Hit {
     if is_group_mac(&dst) {
         step::<M>(STEP_FDB, 0, FDB_GROUP, 0, 0);
         return Hit::Miss;
     }
-    lookup::<M>(net_id, dst, ageing_ns)
+    lookup::<M>(net_id, dst, t)
 }
 
 #[inline(always)]
-pub fn lookup<M: Mode>(net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
+pub fn lookup<M: Mode>(net_id: u32, mac: [u8; 6], t: Ageing) -> Hit {
     let k = FdbKey::new(net_id, mac);
     // SAFETY: plain-bytes value; see maps::port.
     let Some(e) = (unsafe { FDB.get(k) }) else {
@@ -122,7 +123,7 @@ pub fn lookup<M: Mode>(net_id: u32, mac: [u8; 6], ageing_ns: u64) -> Hit {
         return Hit::Miss;
     };
     let e = *e;
-    if e.expired(unsafe { bpf_ktime_get_ns() }, ageing_ns) {
+    if e.expired(t.now_ns, t.ageing_ns) {
         step::<M>(STEP_FDB, 0, FDB_EXPIRED, 0, 0);
         expire::<M>(&k, &e);
         return Hit::Miss;
@@ -218,12 +219,12 @@ pub fn learn<M: Mode>(
     row: u32,
     net_id: u32,
     net: &NetConfig,
-    ageing_ns: u64,
+    t: Ageing,
     mac: [u8; 6],
     place: FdbEntry,
 ) -> Result<(), Drop> {
     let k = FdbKey::new(net_id, mac);
-    let now = unsafe { bpf_ktime_get_ns() };
+    let (now, ageing_ns) = (t.now_ns, t.ageing_ns);
     let e = FdbEntry { seen_ns: now, flags: 0, ..place };
     // SAFETY: plain-bytes value; see maps::port.
     if let Some(old) = unsafe { FDB.get(k) } {

@@ -12,6 +12,7 @@
 
 mod access;
 mod admit;
+mod clock;
 mod csum_chunks;
 mod deliver;
 mod fdb;

@@ -2,11 +2,7 @@
 //! the replies are `overlay_common::neigh`'s; this file looks up and
 //! updates `NEIGH` and sends the answer back out of the asking port.
 
-use aya_ebpf::{
-    EbpfContext,
-    helpers::{bpf_ktime_get_ns, bpf_skb_change_tail},
-    programs::TcContext,
-};
+use aya_ebpf::{EbpfContext, helpers::bpf_skb_change_tail, programs::TcContext};
 use overlay_common::{
     ETH_P_ARP, ETH_P_IPV6,
     counters::Counter,
@@ -140,16 +136,14 @@ fn try_nd<M: Mode>(t: &TenantFrame) -> Result<Option<i32>, Drop> {
 fn known(key: &NeighKey, ageing_ns: u64) -> Option<[u8; 6]> {
     // SAFETY: plain-bytes value.
     let e = unsafe { NEIGH.get(key) }?;
-    // SAFETY: plain helper call.
-    if e.expired(unsafe { bpf_ktime_get_ns() }, ageing_ns) { None } else { Some(e.mac) }
+    if e.expired(crate::clock::now_ns(), ageing_ns) { None } else { Some(e.mac) }
 }
 
 /// Learns `key` -> `mac` unless a configured pair says otherwise (counted
 /// as a conflict). A trace writes nothing.
 #[inline(always)]
 fn learn_pair<M: Mode>(key: NeighKey, mac: [u8; 6], row: u32) {
-    // SAFETY: plain helper call.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = crate::clock::now_ns();
     // SAFETY: plain-bytes value.
     let moved = match unsafe { NEIGH.get(key) } {
         Some(e) if e.is_static() => {

@@ -13,7 +13,7 @@ use aya_ebpf::{
         bpf_fib_lookup as FibParams,
     },
     cty::c_void,
-    helpers::{bpf_fib_lookup, bpf_ktime_get_ns},
+    helpers::bpf_fib_lookup,
 };
 use overlay_common::{
     IPPROTO_UDP, VtepAddr,
@@ -28,8 +28,8 @@ use crate::{
 };
 
 /// Whether a frame from `src_be` to `dst_be` that arrived on `ifindex`
-/// passes the configured check. `ctx` is the program's context. A trace
-/// does not cache the result.
+/// at `now` passes the configured check. `ctx` is the program's context.
+/// A trace does not cache the result.
 #[inline(always)]
 pub fn source_ok<M: Mode>(
     ctx: *mut c_void,
@@ -37,12 +37,11 @@ pub fn source_ok<M: Mode>(
     ifindex: u32,
     src_be: &VtepAddr,
     dst_be: &VtepAddr,
+    now: u64,
 ) -> bool {
     if cfg.flags & (CFG_F_RP_STRICT | CFG_F_RP_LOOSE) == 0 {
         return true;
     }
-    // SAFETY: plain helper call.
-    let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: plain u64 value.
     if let Some(t) = unsafe { RP_CACHE.get(src_be) }
         && now.wrapping_sub(*t) < RP_CACHE_TTL_NS

@@ -24,6 +24,7 @@ use overlay_common::{
 use crate::{
     access::{SkbFrame, pull_headers},
     admit::is_vtep_of,
+    clock::Ageing,
     deliver::{egress, flood_local, flood_set, pop, redirect_to},
     fdb::{Hit, at_port, learn, lookup_dst},
     maps::{TRUNK_VLANS, config, network, port},
@@ -94,7 +95,8 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
     if l2.has_tag {
         pop::<M>(ctx, l2.vid, row)?;
     }
-    learn::<M>(row, net_id, net, cfg.ageing_ns, l2.eth.src, at_port(ifindex))?;
+    let t = Ageing::now(cfg.ageing_ns);
+    learn::<M>(row, net_id, net, t, l2.eth.src, at_port(ifindex))?;
     if net.flags & (NET_F_SUPPRESS | NET_F_LEARN_IP) != 0 {
         let t = TenantFrame { ctx, cfg, ifindex, net_id, net, row, eth: l2.eth };
         let v = on_tenant_frame::<M>(&t);
@@ -104,7 +106,7 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
     }
 
     let dst = l2.eth.dst;
-    match lookup_dst::<M>(net_id, dst, cfg.ageing_ns) {
+    match lookup_dst::<M>(net_id, dst, t) {
         Hit::Port(out) if out == ifindex => Err(Drop::new(row, Counter::DropHairpin)),
         Hit::Port(out) => {
             let e = egress(out, net_id, net, row)?;
@@ -117,7 +119,7 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
                 return Err(Drop::new(row, Counter::DropNotMember));
             }
             let v = match encapsulate::<M>(ctx, cfg, net, &vtep, row)? {
-                Encapped::Outer => send_final::<M>(ctx, cfg, &vtep, row)?,
+                Encapped::Outer => send_final::<M>(ctx, cfg, &vtep, row, t.now_ns)?,
                 Encapped::ViaDevice => send_via_device::<M>(cfg, &vtep, row)?,
             };
             count::<M>(row, Counter::Encap);
@@ -131,7 +133,7 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             let fs = flood_set(net_id, row)?;
             let targets = flood_local::<M>(ctx, fs, net_id, net, ifindex, row)?;
             if net.flags & NET_F_VXLAN != 0 && fs.n_peers != 0 {
-                return flood_remote::<M>(ctx, cfg, fs, net_id, net, row);
+                return flood_remote::<M>(ctx, cfg, fs, net_id, net, row, t.now_ns);
             }
             // Every copy was a clone; the frame itself is consumed.
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodNoTarget)) } else { Ok(TC_ACT_STOLEN) }

@@ -24,6 +24,7 @@ use overlay_common::{
 use crate::{
     access::{SkbFrame, pull_headers},
     admit::{Admitted, admit},
+    clock::Ageing,
     deliver::{egress, flood_local, flood_set, redirect_to},
     fdb::{Hit, at_remote, learn, lookup_dst},
     maps::config,
@@ -134,13 +135,15 @@ fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
     }
     let Admitted { net_id, net, row } = admit(&rx, &cfg.local_vtep_be)?;
     step::<M>(STEP_NETWORK, NO_VLAN, net_id, cfg.underlay_ifindex, rx.vni);
-    if !source_ok::<M>(ctx.as_ptr(), cfg, cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be) {
+    let t = Ageing::now(cfg.ageing_ns);
+    if !source_ok::<M>(ctx.as_ptr(), cfg, cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be, t.now_ns)
+    {
         return Err(Drop::new(row, Counter::DropRpFilter));
     }
-    learn::<M>(row, net_id, net, cfg.ageing_ns, rx.inner.src, at_remote(rx.src_vtep_be))?;
+    learn::<M>(row, net_id, net, t, rx.inner.src, at_remote(rx.src_vtep_be))?;
 
     let dst = rx.inner.dst;
-    match lookup_dst::<M>(net_id, dst, cfg.ageing_ns) {
+    match lookup_dst::<M>(net_id, dst, t) {
         Hit::Port(out) => {
             let mut e = egress(out, net_id, net, row)?;
             // Straight to a namespace only when the inner frame is IPv4:

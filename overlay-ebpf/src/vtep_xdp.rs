@@ -31,6 +31,7 @@ use overlay_common::{
 use crate::{
     access::XdpFrame,
     admit::{Admitted, admit},
+    clock::Ageing,
     fdb::{Hit, at_remote, learn, lookup},
     maps::{config, port},
     rpf::source_ok,
@@ -62,21 +63,29 @@ fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
         }
     }
     let Admitted { net_id, net, row } = admit(&rx, &cfg.local_vtep_be).ok()?;
-    if !source_ok::<Live>(ctx.ctx as *mut _, cfg, cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be) {
+    let t = Ageing::now(cfg.ageing_ns);
+    if !source_ok::<Live>(
+        ctx.ctx as *mut _,
+        cfg,
+        cfg.underlay_ifindex,
+        &rx.src_vtep_be,
+        &cfg.local_vtep_be,
+        t.now_ns,
+    ) {
         return None;
     }
     let (src, dst) = (rx.inner.src, rx.inner.dst);
     if is_group_mac(&dst) {
         return None;
     }
-    let Hit::Port(out) = lookup::<Live>(net_id, dst, cfg.ageing_ns) else { return None };
+    let Hit::Port(out) = lookup::<Live>(net_id, dst, t) else { return None };
     // One PORTS lookup: the port takes this network untagged (access or
     // trunk-native) and is marked as an XDP target.
     let p = port(out)?;
     if p.net_id != net_id || p.flags & PORT_F_XDP_TARGET == 0 {
         return None;
     }
-    learn::<Live>(row, net_id, net, cfg.ageing_ns, src, at_remote(rx.src_vtep_be)).ok()?;
+    learn::<Live>(row, net_id, net, t, src, at_remote(rx.src_vtep_be)).ok()?;
     let off = rx.inner_off as i32;
     // SAFETY: helper on our own context; the verifier re-checks pointers.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, off) } != 0 {

@@ -22,8 +22,7 @@ use aya_ebpf::{
     },
     cty::c_void,
     helpers::{
-        bpf_check_mtu, bpf_fib_lookup, bpf_ktime_get_ns, bpf_loop, bpf_redirect, bpf_redirect_neigh,
-        bpf_skb_change_head,
+        bpf_check_mtu, bpf_fib_lookup, bpf_loop, bpf_redirect, bpf_redirect_neigh, bpf_skb_change_head,
     },
     programs::TcContext,
 };
@@ -32,7 +31,8 @@ use overlay_common::{
     GRE_ENCAP_ROOM, MAX_FLOOD_PEERS, UDP_HLEN, VXLAN_HLEN, VtepAddr,
     counters::{Counter, net_row},
     encap::{
-        EncapParams, build_gre_outer, build_outer, build_outer6, csum_replace4, flow_hash, udp_src_port,
+        EncapHead, EncapParams, build_gre_outer, build_outer, build_outer6, csum_replace4, flow_hash,
+        udp_src_port,
     },
     frame::Frame,
     headers::EthHdr,
@@ -124,16 +124,14 @@ pub fn encapsulate<M: Mode>(
         }
         return Ok(Encapped::ViaDevice);
     }
-    let (room, inner_eth) = if gre {
-        (GRE_ENCAP_ROOM, off::GRE_INNER_ETH)
+    let room = if gre {
+        GRE_ENCAP_ROOM
     } else if v6 {
-        (ENCAP_ROOM6, off::INNER_ETH6)
+        ENCAP_ROOM6
     } else {
-        (ENCAP_ROOM, off::INNER_ETH)
+        ENCAP_ROOM
     };
-    let proto = skb_protocol(ctx);
-    if proto == ETH_P_IPV4 || proto == ETH_P_IPV6 {
-        let eth: EthHdr = SkbFrame(ctx).read(0).ok_or(Drop::new(row, Counter::DropMalformed))?;
+    if is_ip(ctx) {
         let l4 = if gre { BPF_F_ADJ_ROOM_ENCAP_L4_GRE } else { BPF_F_ADJ_ROOM_ENCAP_L4_UDP };
         let l3 = if v6 { BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 } else { BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 };
         let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64
@@ -152,7 +150,6 @@ pub fn encapsulate<M: Mode>(
             }
             ctx.adjust_room(room as i32, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO as u64).or_drop(row)?;
         }
-        ctx.store(inner_eth, &eth, 0).or_drop(row)?;
     } else {
         if is_gso(ctx) {
             return Err(Drop::new(row, Counter::DropHelperFailed));
@@ -160,26 +157,9 @@ pub fn encapsulate<M: Mode>(
         // SAFETY: helper on our context; the original frame becomes the inner one.
         helper_ok(unsafe { bpf_skb_change_head(ctx.as_ptr() as *mut _, room, 0) }, row)?;
     }
-    let dst_port = if encap == ENCAP_GENEVE { GENEVE_PORT.to_be() } else { cfg.udp_port_be };
-    let p = EncapParams {
-        src_be: cfg.local_vtep_be,
-        dst_be: *dst_be,
-        vni: net.vni,
-        ttl: cfg.ttl,
-        src_port: udp_src_port(hash),
-        dst_port_be: dst_port,
-        encap,
-    };
-    if gre {
-        // GRE has no ports: no flow entropy for the underlay's ECMP.
-        ctx.store(off::IP, &build_gre_outer(&p, inner_len), 0).or_drop(row)?;
-    } else if v6 {
-        ctx.store(off::IP, &build_outer6(&p, hash, inner_len), 0).or_drop(row)?;
-    } else {
-        ctx.store(off::IP, &build_outer(&p, inner_len), 0).or_drop(row)?;
+    if put_head(ctx, net, dst_be, hash, inner_len) != 0 {
+        return Err(Drop::new(row, Counter::DropHelperFailed));
     }
-    let ethertype = if v6 { ETH_P_IPV6 } else { ETH_P_IPV4 };
-    ctx.store(off::ETH_TYPE, &ethertype.to_be(), 0).or_drop(row)?;
     // The outer UDP checksum of single frames (optional over IPv4). A GSO
     // super-packet cannot have one from here (no adjust_room flag for
     // SKB_GSO_UDP_TUNNEL_CSUM): over IPv4 it keeps zero; over IPv6 it went
@@ -197,6 +177,68 @@ pub fn encapsulate<M: Mode>(
         return Err(Drop::new(row, Counter::DropMtu));
     }
     Ok(Encapped::Outer)
+}
+
+/// Whether the frame is IP (`bpf_skb_adjust_room` makes its room) rather
+/// than ARP and the like (`bpf_skb_change_head`).
+#[inline(always)]
+fn is_ip(ctx: &TcContext) -> bool {
+    let proto = skb_protocol(ctx);
+    proto == ETH_P_IPV4 || proto == ETH_P_IPV6
+}
+
+/// Writes everything of the encapsulation but the MAC addresses, after
+/// the room was made, in one store (a helper call each costs ~20 ns): the
+/// ethertype, the outer headers of `net`'s encapsulation to `dst_be`, and
+/// the frame's Ethernet header as the inner one (still at the start after
+/// `bpf_skb_adjust_room`, already in place after `bpf_skb_change_head`).
+/// Returns the helper's code. Not inlined: the headers stay out of the
+/// program's frame.
+#[inline(never)]
+fn put_head(ctx: &TcContext, net: &NetConfig, dst_be: &VtepAddr, hash: u32, inner_len: u32) -> i64 {
+    let Some(cfg) = config() else { return -1 };
+    let encap = net.encap();
+    // Constant offsets: the verifier bounds a packet read only by one.
+    let f = SkbFrame(ctx);
+    let eth = if is_ip(ctx) {
+        f.read::<EthHdr>(0)
+    } else if encap == ENCAP_GRE {
+        f.read(off::GRE_INNER_ETH)
+    } else if is_v6(cfg) {
+        f.read(off::INNER_ETH6)
+    } else {
+        f.read(off::INNER_ETH)
+    };
+    let Some(inner_eth) = eth else { return -1 };
+    let p = EncapParams {
+        src_be: cfg.local_vtep_be,
+        dst_be: *dst_be,
+        vni: net.vni,
+        ttl: cfg.ttl,
+        src_port: udp_src_port(hash),
+        dst_port_be: if encap == ENCAP_GENEVE { GENEVE_PORT.to_be() } else { cfg.udp_port_be },
+        encap,
+    };
+    let r = if encap == ENCAP_GRE {
+        // GRE has no ports: no flow entropy for the underlay's ECMP.
+        let h =
+            EncapHead { ethertype_be: ETH_P_IPV4.to_be(), outer: build_gre_outer(&p, inner_len), inner_eth };
+        ctx.store(off::ETH_TYPE, &h, 0)
+    } else if is_v6(cfg) {
+        let h = EncapHead {
+            ethertype_be: ETH_P_IPV6.to_be(),
+            outer: build_outer6(&p, hash, inner_len),
+            inner_eth,
+        };
+        ctx.store(off::ETH_TYPE, &h, 0)
+    } else {
+        let h = EncapHead { ethertype_be: ETH_P_IPV4.to_be(), outer: build_outer(&p, inner_len), inner_eth };
+        ctx.store(off::ETH_TYPE, &h, 0)
+    };
+    match r {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
 }
 
 /// Sends a frame [`encapsulate`] left for the kernel's VXLAN device there
@@ -231,9 +273,7 @@ impl NextHop {
 /// resolved; an unresolved or unreachable peer is never cached; a trace
 /// changes nothing).
 #[inline(always)]
-fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr) -> NextHop {
-    // SAFETY: plain helper call.
-    let now = unsafe { bpf_ktime_get_ns() };
+fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now: u64) -> NextHop {
     // SAFETY: plain-bytes value; a concurrent update swaps in a whole new element.
     if let Some(c) = unsafe { NEXT_HOP.get(dst_be) }
         && now.wrapping_sub(c.looked_up_ns) < NEXT_HOP_TTL_NS
@@ -280,10 +320,14 @@ fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr) -> NextH
     }
 }
 
+/// The outer MAC addresses, in one store.
 #[inline(always)]
 fn set_macs(ctx: &TcContext, smac: &[u8; 6], dmac: &[u8; 6]) -> Result<(), ()> {
-    ctx.store(off::ETH_DST, dmac, 0).map_err(|_| ())?;
-    ctx.store(off::ETH_SRC, smac, 0).map_err(|_| ())
+    const { assert!(off::ETH_DST + 6 == off::ETH_SRC) };
+    let mut macs = [0u8; 12];
+    macs[..6].copy_from_slice(dmac);
+    macs[6..].copy_from_slice(smac);
+    ctx.store(off::ETH_DST, &macs, 0).map_err(|_| ())
 }
 
 /// Rewrites the outer destination for the next peer, with the IPv4
@@ -296,10 +340,11 @@ fn retarget(ctx: &TcContext, v6: bool, old: &VtepAddr, new: &VtepAddr, udp: bool
     }
     let (old_be, new_be) = (vtep_v4_be(old), vtep_v4_be(new));
     let f = SkbFrame(ctx);
-    let check: u16 = f.read(off::IP_CHECK).ok_or(())?;
+    let mut h: CheckAddrs = f.read(off::IP_CHECK).ok_or(())?;
     let udp_check: u16 = if udp { f.read(off::UDP_CHECK).ok_or(())? } else { 0 };
-    ctx.store(off::IP_DST, &new_be, 0).map_err(|_| ())?;
-    ctx.store(off::IP_CHECK, &csum_replace4(check, old_be, new_be), 0).map_err(|_| ())?;
+    h.check_be = csum_replace4(h.check_be, old_be, new_be);
+    h.daddr_be = new_be;
+    ctx.store(off::IP_CHECK, &h, 0).map_err(|_| ())?;
     if udp_check != 0 {
         let mut c = csum_replace4(udp_check, old_be, new_be);
         if c == 0 {
@@ -309,6 +354,19 @@ fn retarget(ctx: &TcContext, v6: bool, old: &VtepAddr, new: &VtepAddr, udp: bool
     }
     Ok(())
 }
+
+/// The end of the outer IPv4 header, which [`retarget`] rewrites in one
+/// store (a helper call per copy less): the header checksum, the source
+/// (as it is) and the destination.
+#[repr(C, packed)]
+#[derive(Clone, Copy)]
+struct CheckAddrs {
+    check_be: u16,
+    saddr_be: u32,
+    daddr_be: u32,
+}
+
+const _: () = assert!(off::IP_CHECK + 2 == off::IP_SRC && off::IP_SRC + 4 == off::IP_DST);
 
 /// [`retarget`] over IPv6: no header checksum; the UDP checksum (when not
 /// zero) follows the four words of the new destination.
@@ -337,8 +395,9 @@ pub fn send_final<M: Mode>(
     cfg: &GlobalConfig,
     dst_be: &VtepAddr,
     row: u32,
+    now: u64,
 ) -> Result<i32, Drop> {
-    match next_hop::<M>(ctx, cfg, dst_be) {
+    match next_hop::<M>(ctx, cfg, dst_be, now) {
         NextHop::Resolved { ifindex, smac, dmac } => {
             set_macs(ctx, &smac, &dmac).or_drop(row)?;
             // SAFETY: plain helper call.
@@ -370,9 +429,9 @@ pub fn send_final<M: Mode>(
 /// Sends a copy of the encapsulated frame; the frame is left as it was.
 /// A trace records the copy instead of sending it.
 #[inline(always)]
-fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, row: u32) {
+fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, row: u32, now: u64) {
     step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_COPY, 0, dst_be);
-    match next_hop::<M>(ctx, cfg, dst_be) {
+    match next_hop::<M>(ctx, cfg, dst_be, now) {
         NextHop::Resolved { ifindex, smac, dmac } => {
             if set_macs(ctx, &smac, &dmac).is_ok() && (M::TRACE || ctx.clone_redirect(ifindex, 0).is_ok()) {
                 count::<M>(row, Counter::FloodRemoteCopies);
@@ -397,6 +456,8 @@ struct RemoteCtx {
     cur_be: VtepAddr,
     /// The outer header has a UDP header (not GRE).
     udp: u32,
+    /// The frame's time ([`crate::clock::Ageing`]), for the next hops.
+    now_ns: u64,
 }
 
 /// `bpf_loop` callback: readdresses the outer header to peer `index` and
@@ -419,7 +480,7 @@ extern "C" fn flood_remote_one<M: Mode>(index: u64, data: *mut c_void) -> i64 {
         }
         c.cur_be = dst;
     }
-    send_clone::<M>(&ctx, cfg, &dst, net_row(c.net_id));
+    send_clone::<M>(&ctx, cfg, &dst, net_row(c.net_id), c.now_ns);
     0
 }
 
@@ -433,6 +494,7 @@ pub fn flood_remote<M: Mode>(
     net_id: u32,
     net: &NetConfig,
     row: u32,
+    now: u64,
 ) -> Result<i32, Drop> {
     let n = fs.n_peers as usize;
     if n == 0 || n > MAX_FLOOD_PEERS {
@@ -445,7 +507,7 @@ pub fn flood_remote<M: Mode>(
     // Copies to all peers but the last...
     let copies = (n - 1) as u32;
     let udp = net.encap() != ENCAP_GRE;
-    let mut c = RemoteCtx { skb: ctx.skb.skb, net_id, cur_be: first, udp: udp as u32 };
+    let mut c = RemoteCtx { skb: ctx.skb.skb, net_id, cur_be: first, udp: udp as u32, now_ns: now };
     let cb = flood_remote_one::<M> as *mut c_void;
     // SAFETY: callback and context as bpf_loop expects. It returns how
     // many iterations ran: fewer when one stopped the loop.
@@ -458,7 +520,7 @@ pub fn flood_remote<M: Mode>(
         return Err(Drop::new(row, Counter::DropHelperFailed));
     }
     step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_FRAME, 0, &last);
-    let v = send_final::<M>(ctx, cfg, &last, row);
+    let v = send_final::<M>(ctx, cfg, &last, row, now);
     if v.is_ok() {
         count::<M>(row, Counter::FloodRemoteCopies);
     }

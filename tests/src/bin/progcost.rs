@@ -52,7 +52,7 @@ fn frame(dst: [u8; 6], src: [u8; 6], size: usize) -> Vec<u8> {
 /// One timed case: a frame on a device, and what the program must do with
 /// it.
 struct Case<'a> {
-    name: &'a str,
+    name: String,
     prog: &'a str,
     dev: &'a str,
     input: Vec<u8>,
@@ -63,7 +63,8 @@ struct Case<'a> {
 }
 
 impl Case<'_> {
-    fn tenant<'a>(name: &'a str, dev: &'a str, input: Vec<u8>, counter: Counter, copies: u64) -> Case<'a> {
+    fn tenant<'a>(name: &str, dev: &'a str, input: Vec<u8>, counter: Counter, copies: u64) -> Case<'a> {
+        let name = name.to_string();
         Case { name, prog: "tenant_ingress", dev, input, verdict: TC_ACT_REDIRECT, counter, copies }
     }
 
@@ -86,23 +87,24 @@ impl Case<'_> {
         );
     }
 
-    /// Checks the case, then its mean cost over `runs`.
+    /// Checks the case, then its cost over `runs`: the median of
+    /// [`BATCHES`] batch means.
     fn cost(&self, f: &Fixture, runs: u32) -> f64 {
         self.check(f);
-        avg_ns(f, self.prog, self.dev, &self.input, runs)
+        let per = (runs / BATCHES).max(1);
+        median_of((0..BATCHES).map(|_| batch_mean(f, self, per)).collect())
     }
 }
 
-/// The cost of one run: the median of [`BATCHES`] batch means (a stall of
-/// the machine during one batch moves one mean, not the figure).
-fn avg_ns(f: &Fixture, prog: &str, dev: &str, input: &[u8], runs: u32) -> f64 {
-    let per = (runs / BATCHES).max(1);
-    let mut means: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let total: u128 = (0..per).map(|_| f.run_timed(prog, dev, input).2.as_nanos()).sum();
-            total as f64 / per as f64
-        })
-        .collect();
+/// The mean cost of `per` runs of case `c`.
+fn batch_mean(f: &Fixture, c: &Case, per: u32) -> f64 {
+    let total: u128 = (0..per).map(|_| f.run_timed(c.prog, c.dev, &c.input).2.as_nanos()).sum();
+    total as f64 / per as f64
+}
+
+/// The median of batch means (a stall of the machine during one batch
+/// moves one mean, not the figure).
+fn median_of(mut means: Vec<f64>) -> f64 {
     means.sort_by(f64::total_cmp);
     means[means.len() / 2]
 }
@@ -134,46 +136,55 @@ fn peer_vxlan(inner: &[u8]) -> Vec<u8> {
 
 const ME: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
-/// Encap, decap, FDB hit and miss, VLAN push and pop; 64 and 1400 bytes.
+/// One row of the per-case table: a case, the frame size it is listed
+/// under, and whether a monitor runs while it is timed.
+struct Row<'a> {
+    case: Case<'a>,
+    bytes: usize,
+    monitor: bool,
+}
+
+/// Encap, decap, FDB hit and miss, VLAN push and pop (64 and 1400 bytes),
+/// GRE and GENEVE, answered ARP and NS, against the baseline. Every case is
+/// checked first; then the batches of all cases take turns ([`BATCHES`]
+/// rounds), so a slow spell of the machine falls on every row alike (the
+/// baseline included) instead of on the rows timed during it, and each
+/// row is the median of its batch means.
 fn per_case(runs: u32) {
     in_private_netns(move || {
         let f = fixture(config());
+        let mut rows = Vec::new();
+        let mut add =
+            |case: Case<'static>, bytes: usize, monitor: bool| rows.push(Row { case, bytes, monitor });
         // Overhead of the harness and the entry point: a frame on an
         // interface that is not a port is refused after two lookups.
-        let base = Case {
+        let refused = |name: &str, counter| Case {
             verdict: TC_ACT_SHOT,
-            dev: "u0",
-            ..Case::tenant("baseline", "u0", frame([2, 0, 0, 0, 0, 2], ME, 64), DropNotAPort, 1)
+            ..Case::tenant(name, "u0", frame([2, 0, 0, 0, 0, 2], ME, 64), counter, 1)
         };
-        println!("baseline\t64\t{:.1}", base.cost(&f, runs));
+        add(refused("baseline", DropNotAPort), 64, false);
         // The same drop while a monitor runs (over its rate, the usual case
         // under a flood of drops: counted as monitor_lost, no record).
-        let ctl = set_monitor(&f, 0);
-        let lost = Case { name: "baseline, monitor on (over its rate)", counter: MonitorLost, ..base };
-        lost.check(&f);
-        println!("{}\t64\t{:.1}", lost.name, lost.cost(&f, runs));
-        drop(ctl);
+        add(refused("baseline, monitor on (over its rate)", MonitorLost), 64, true);
         for size in [64usize, 1400] {
             let decap = peer_vxlan(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 9], size));
             let tagged = push_tag(&frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 4], size), 0x8100, 10);
-            let cases = [
-                Case::tenant("encap", "p1", frame([2, 0, 0, 0, 0, 9], ME, size), Encap, 1),
-                Case { prog: "vtep_ingress", ..Case::tenant("decap", "u0", decap, Decap, 1) },
+            add(Case::tenant("encap", "p1", frame([2, 0, 0, 0, 0, 9], ME, size), Encap, 1), size, false);
+            add(Case { prog: "vtep_ingress", ..Case::tenant("decap", "u0", decap, Decap, 1) }, size, false);
+            add(
                 Case::tenant("fdb_hit_local", "p1", frame([2, 0, 0, 0, 0, 2], ME, size), TxLocal, 1),
-                // Copies to p2 and trunk p3; the frame itself goes to the peer.
-                Case::tenant(
-                    "fdb_miss_flood",
-                    "p1",
-                    frame([2, 0, 0, 0, 0, 0x77], ME, size),
-                    FloodLocalCopies,
-                    2,
-                ),
+                size,
+                false,
+            );
+            // Copies to p2 and trunk p3; the frame itself goes to the peer.
+            let miss = frame([2, 0, 0, 0, 0, 0x77], ME, size);
+            add(Case::tenant("fdb_miss_flood", "p1", miss, FloodLocalCopies, 2), size, false);
+            add(
                 Case::tenant("vlan_push", "p1", frame([2, 0, 0, 0, 0, 3], ME, size), TxLocal, 1),
-                Case::tenant("vlan_pop", "p3", tagged, TxLocal, 1),
-            ];
-            for c in cases {
-                println!("{}\t{size}\t{:.1}", c.name, c.cost(&f, runs));
-            }
+                size,
+                false,
+            );
+            add(Case::tenant("vlan_pop", "p3", tagged, TxLocal, 1), size, false);
         }
         // The same encap and decap in the GRE and GENEVE networks.
         for (encap, name, vni, port, local, remote) in
@@ -182,13 +193,10 @@ fn per_case(runs: u32) {
             let peer = ([2, 0, 0, 0, 0xaa, 1], [2, 0, 0, 0, 0xaa, 2]);
             let inner = frame([2, 0, 0, 0, 0, local], [2, 0, 0, 0, 0, remote], 64);
             let decap = tunnel_from(encap, peer, [192, 0, 2, 2], [192, 0, 2, 1], vni, &inner);
-            let (en, de) = (format!("encap ({name})"), format!("decap ({name})"));
-            for c in [
-                Case::tenant(&en, port, frame([2, 0, 0, 0, 0, remote], [2, 0, 0, 0, 0, local], 64), Encap, 1),
-                Case { prog: "vtep_ingress", ..Case::tenant(&de, "u0", decap, Decap, 1) },
-            ] {
-                println!("{}\t64\t{:.1}", c.name, c.cost(&f, runs));
-            }
+            let out = frame([2, 0, 0, 0, 0, remote], [2, 0, 0, 0, 0, local], 64);
+            add(Case::tenant(&format!("encap ({name})"), port, out, Encap, 1), 64, false);
+            let de = Case::tenant(&format!("decap ({name})"), "u0", decap, Decap, 1);
+            add(Case { prog: "vtep_ingress", ..de }, 64, false);
         }
         // Answered from the neighbour table, back out of the asking port.
         let arp = scapy::bytes(
@@ -200,11 +208,24 @@ fn per_case(runs: u32) {
              IPv6(src='2001:db8::1', dst='ff02::1:ff00:2', hlim=255)/ICMPv6ND_NS(tgt='2001:db8::2')/\
              ICMPv6NDOptSrcLLAddr(lladdr='02:00:00:00:00:01')",
         );
-        for c in [
-            Case::tenant("arp_suppressed", "p1", arp, ArpSuppressed, 1),
-            Case::tenant("nd_suppressed", "p1", ns, NdSuppressed, 1),
-        ] {
-            println!("{}\t{}\t{:.1}", c.name, c.input.len(), c.cost(&f, runs));
+        let (arp_len, ns_len) = (arp.len(), ns.len());
+        add(Case::tenant("arp_suppressed", "p1", arp, ArpSuppressed, 1), arp_len, false);
+        add(Case::tenant("nd_suppressed", "p1", ns, NdSuppressed, 1), ns_len, false);
+        rows.retain(|r| wanted(&r.case.name));
+        for r in &rows {
+            let _monitor = r.monitor.then(|| set_monitor(&f, 0));
+            r.case.check(&f);
+        }
+        let per = (runs / BATCHES).max(1);
+        let mut means = vec![Vec::new(); rows.len()];
+        for _ in 0..BATCHES {
+            for (r, m) in rows.iter().zip(means.iter_mut()) {
+                let _monitor = r.monitor.then(|| set_monitor(&f, 0));
+                m.push(batch_mean(&f, &r.case, per));
+            }
+        }
+        for (r, m) in rows.iter().zip(means) {
+            println!("{}\t{}\t{:.1}", r.case.name, r.bytes, median_of(m));
         }
     });
 }
@@ -280,6 +301,12 @@ fn flood_peers(runs: u32, n: usize) {
         let c = Case::tenant(&name, "p1", frame([0xff; 6], ME, 64), FloodRemoteCopies, n as u64);
         println!("{name}\t64\t{:.1}", c.cost(&f, runs));
     });
+}
+
+/// `progcost RUNS cases NAME`: only the per-case rows named NAME (for a
+/// profiler attached to one case).
+fn wanted(name: &str) -> bool {
+    std::env::args().nth(3).is_none_or(|w| w == name)
 }
 
 fn main() {

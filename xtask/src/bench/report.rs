@@ -157,7 +157,7 @@ pub fn report(
     )?;
     writeln!(
         r,
-        "\nPer-packet program cost from BPF_PROG_TEST_RUN (kernel-measured duration of one run, fresh frame per run: the median of 5 batch means; expect ±20% between runs of the bench on this shared 2-core machine; `baseline` is a frame refused after two map lookups, i.e. the harness and entry overhead). Each case's verdict and counters were checked before it was timed. Under test-run `bpf_redirect` only sets the target (no transmit is timed), while a flood's `bpf_clone_redirect` copies are transmitted inside the run, so `fdb_miss_flood` and the peer rows include transmit:\n"
+        "\nPer-packet program cost from BPF_PROG_TEST_RUN (kernel-measured duration of one run, fresh frame per run: the median of 5 batch means, the batches of all cases taking turns so that a slow spell of the machine falls on every row alike; expect ±20% between runs of the bench on this shared 2-core machine; `baseline` is a frame refused after two map lookups, i.e. the harness and entry overhead). Each case's verdict and counters were checked before it was timed. Under test-run `bpf_redirect` only sets the target (no transmit is timed), while a flood's `bpf_clone_redirect` copies are transmitted inside the run, so `fdb_miss_flood` and the peer rows include transmit:\n"
     )?;
     writeln!(r, "| case | frame bytes | ns | ns over baseline |")?;
     writeln!(r, "|---|---:|---:|---:|")?;
@@ -237,6 +237,19 @@ Where (c) and (b) differ, and why:
   all. There is no CPU-per-frame row: trafgen keeps one core busy whatever
   the datapath costs, so CPU time per frame over the run would only restate
   the rate (its inverse).
+- **(c) against (a), small frames.** Where (c) trails the plain bridge,
+  profiles (perf, cpu-clock, outside the bench) put the difference in two
+  allocations that (a) does not make: a packet socket (or UDP socket)
+  reserves the tenant device's own headroom, 16 bytes, so
+  `bpf_skb_adjust_room` reallocates the head of every such frame to make
+  room for the outer headers, and the tenant program pulls the frame's
+  headers into the linear area (trafgen's frames arrive with all but the
+  Ethernet header in pages). The kernel's vxlan (b) avoids the first: the
+  bridge passes the vxlan device's `needed_headroom` on to its ports, which
+  only in-kernel callers (bridge, Open vSwitch) can do, not BPF or
+  netlink. The pull is not avoidable either: the receiving stack would
+  pull the same headers. TCP senders reserve ample headroom, so TCP does
+  not pay this.
 - **TCP** rides as GSO super-packets in both (b) and (c): 64 KB segments are
   encapsulated once (`bpf_skb_adjust_room` with the UDP-tunnel flags in (c))
   and cross the veth underlay unsegmented, so throughput is bounded by the
@@ -268,14 +281,20 @@ Program cost, case by case:
 - **Encap** is the flow hash for the UDP source port (the skb's own when a
   socket gave it one; otherwise a hash of the inner addresses, protocol and
   ports computed in the program, as a test-run frame, a forwarded frame or
-  trafgen's has none: the kernel's flow dissector, which
-  `bpf_get_hash_recalc` would run, cost ~200 ns more per frame), the cached
-  next hop (a FIB lookup at most every 0.5 s per peer), `bpf_skb_adjust_room`,
-  header stores, the FDB lookups (destination, and the source for learning)
-  and the redirect.
+  trafgen's has none: a multilinear hash whose products the CPU computes
+  side by side, where `bpf_get_hash_recalc` would run the kernel's flow
+  dissector), the cached next hop (a FIB lookup at most every 0.5 s per
+  peer), `bpf_skb_adjust_room`, one store for the ethertype, outer headers
+  and inner Ethernet header and one for the MAC addresses, the MTU check,
+  the PORTS, PEERS, NEXT_HOP and FDB lookups (destination, and the source
+  for learning: five hash lookups, the largest share after the
+  program's own instructions) and the redirect. The clock is read once per
+  frame.
 - **Decap** is the parse and the outer header checksum, the VNI, peer and
   FDB lookups, the reverse-path check (one FIB lookup per source at most
-  every 0.5 s, `RP_CACHE`), learning, `bpf_skb_adjust_room` and the redirect.
+  every 0.5 s, `RP_CACHE`), learning, `bpf_skb_adjust_room`, the inner
+  Ethernet header's store and the redirect: six hash lookups (VNI, peer,
+  reverse path, source and destination MAC, egress port).
 - **GRE and GENEVE** (`encap (gre)`, `decap (geneve)`, ...) run the same
   code as VXLAN with another header: GRE writes 28 bytes of outer header
   instead of 36 and has no UDP header (so no source port to hash into);
@@ -286,7 +305,13 @@ Program cost, case by case:
 - **Flooding** costs one `bpf_clone_redirect` per peer VTEP, each copy
   readdressed and sent by a `bpf_loop` callback with the next hop from
   `NEXT_HOP` (head-end replication; the kernel's vxlan device clones per
-  FDB `00:00:00:00:00:00` entry in the same way).
+  FDB `00:00:00:00:00:00` entry in the same way). Profiled (outside the
+  bench), most of a copy is the kernel's: the clone, its transmit
+  (included here), and a copy of the frame's head, which
+  `bpf_clone_redirect` makes so that the program may rewrite the outer
+  header for the next peer; the program's own share is the readdressing
+  (one store for the IPv4 checksum and addresses, one for the MACs), the
+  `NEXT_HOP` lookup and the loop.
 - **Answered ARP and NS** (`arp_suppressed`, `nd_suppressed`): the parse
   (for NS with the ICMPv6 checksum, by `bpf_csum_diff`), one `NEIGH`
   lookup, the reply written over the request in place (`bpf_skb_change_tail`
@@ -294,8 +319,10 @@ Program cost, case by case:
   in a BPF function of its own.
 - **1M FDB entries:** a MAC picked at random among 1M entries misses the
   CPU caches (the table does not fit), so each lookup pays DRAM misses for
-  the bucket and the element; with a working set that fits the cache the
-  table size does not matter (the lookup is O(1)).
+  the bucket and the element, and TLB misses too (a preallocated hash
+  map lives in 4 KiB pages; in a VM each TLB miss is a nested page walk);
+  with a working set that fits the cache the table size does not matter
+  (the lookup is O(1)).
 - **Control plane:** static entries are written in batches
   (`BPF_MAP_UPDATE_BATCH`); most of an `up` is loading and verifying the
   programs (the "nothing to program" row).

@@ -19,6 +19,7 @@ use crate::{
     netlink,
     remote::Remote,
     runtime::Runtime,
+    statefile,
 };
 
 /// What `up` did, kept in `/run/overlayctl/NAME.json`.
@@ -89,22 +90,21 @@ pub fn state_path_exists(name: &str) -> bool {
 }
 
 pub fn load_state(name: &str) -> Result<Option<State>> {
+    Ok(load_state_version(name)?.map(|(s, _)| s))
+}
+
+/// The state and which write of the state file it is (see [`statefile`]).
+pub fn load_state_version(name: &str) -> Result<Option<(State, statefile::Version)>> {
     let p = state_path(name);
-    match fs::read_to_string(&p) {
-        Ok(t) => {
-            serde_json::from_str(&t).map(Some).map_err(|source| Error::StateFile { path: p.clone(), source })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    let Some((bytes, v)) = statefile::read(&p)? else { return Ok(None) };
+    let s = serde_json::from_slice(&bytes).map_err(|source| Error::StateFile { path: p.clone(), source })?;
+    Ok(Some((s, v)))
 }
 
 fn save_state(s: &State) -> Result<()> {
     let p = state_path(&s.config.name);
-    let tmp = p.with_extension("json.tmp");
-    fs::write(&tmp, serde_json::to_vec(s).map_err(|source| Error::StateFile { path: p.clone(), source })?)?;
-    fs::rename(tmp, p)?;
-    Ok(())
+    let bytes = serde_json::to_vec(s).map_err(|source| Error::StateFile { path: p.clone(), source })?;
+    Ok(statefile::replace(&p, &bytes)?)
 }
 
 /// Instances that are up in this network namespace (by name, sorted).
@@ -127,14 +127,19 @@ pub fn instances_here() -> Vec<String> {
 
 /// The state of an instance that must be up, checked to be in this netns.
 pub fn require_state(name: &str) -> Result<State> {
-    let s = load_state(name)?.ok_or_else(|| Error::NotUp(name.into(), state_path(name)))?;
+    require_state_version(name).map(|(s, _)| s)
+}
+
+/// [`require_state`] and which write of the state file it is.
+pub fn require_state_version(name: &str) -> Result<(State, statefile::Version)> {
+    let (s, v) = load_state_version(name)?.ok_or_else(|| Error::NotUp(name.into(), state_path(name)))?;
     if s.netns != current_netns() {
         return Err(Error::OtherNetns {
             name: name.into(),
             what: "lives in another network namespace; run overlayctl there (ip netns exec ...)",
         });
     }
-    Ok(s)
+    Ok((s, v))
 }
 
 /// Resolves every interface of `cfg` in this namespace, naming the first
@@ -175,11 +180,13 @@ pub fn up(file: &Config, opts: UpOptions) -> Result<()> {
 
 /// Replaces what the control plane installed (`overlayctl agent`) and
 /// programs the maps accordingly; the config and run-time changes stay.
-pub fn set_remote(name: &str, remote: &Remote) -> Result<State> {
+/// Returns the state this wrote and its version, read under the lock: a
+/// change that follows (`port add`, a CNI ADD) is another version.
+pub fn set_remote(name: &str, remote: &Remote) -> Result<(State, statefile::Version)> {
     let _lock = lock(name)?;
     let s = require_state(name)?;
     apply_config(&s.file, &s.runtime, remote, UpOptions::default())?;
-    require_state(name)
+    require_state_version(name)
 }
 
 /// Changes the run-time additions of a running instance and applies them.

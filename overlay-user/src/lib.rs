@@ -21,6 +21,7 @@ pub mod neigh;
 pub mod netlink;
 pub mod remote;
 pub mod runtime;
+pub mod statefile;
 pub mod stats;
 pub mod status;
 pub mod tap;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use overlay_tests::{
     cni::{CniDir, attach_call, call, host_ends},
     conf::blue_host,
-    lab::{Host, hosts_with_vms},
+    etcd::{self, Agent, Etcd, control_rows, control_status},
+    lab::{Host, Underlay, Vm, hosts_with_vms, wait_until},
     netns::Netns,
 };
 use serde_json::{Value, json};
@@ -281,13 +282,9 @@ fn tap_port_carries_traffic_for_a_vm() {
     assert!(err.contains("already"), "{err}");
 }
 
-#[test]
-fn a_container_is_published_to_the_control_plane() {
-    use overlay_tests::{
-        conf::{Config, access, config, host_ip, vxlan},
-        etcd::{self, Agent, Etcd, control_rows},
-        lab::wait_until,
-    };
+/// Two hosts with agents on one etcd cluster, network blue on VNI 100.
+fn hosts_with_agents() -> (Vec<Host>, Underlay, Vec<Vm>, Etcd, Vec<Agent>) {
+    use overlay_tests::conf::{Config, access, config, host_ip, vxlan};
     let (hosts, u, vms) = hosts_with_vms(2);
     let etcd = Etcd::start(&u);
     let cfg = |i: usize| Config {
@@ -296,13 +293,23 @@ fn a_container_is_published_to_the_control_plane() {
         control: Some(etcd::control(10)),
         ..config(&host_ip(i))
     };
-    let _agents: Vec<Agent> = hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &cfg(i), "")).collect();
+    let agents = hosts.iter().enumerate().map(|(i, h)| Agent::start(h, &cfg(i), "")).collect();
+    (hosts, u, vms, etcd, agents)
+}
+
+fn mac_key(mac: &str) -> String {
+    format!("/overlay/v1/vni/100/mac/{mac}")
+}
+
+#[test]
+fn a_container_is_published_to_the_control_plane() {
+    let (hosts, _u, vms, etcd, _agents) = hosts_with_agents();
     let dir = CniDir::new();
     let c = Netns::new("ct");
     let conf = dir.conf("1.0.0", "blue", 100, 199);
     let r = attach_call(&hosts[0], &dir, "ADD", "pub-a", &netns_path(&c), &conf).expect("ADD");
     let mac = r["interfaces"][1]["mac"].as_str().unwrap().to_string();
-    let key = format!("/overlay/v1/vni/100/mac/{mac}");
+    let key = mac_key(&mac);
     wait_until("the container's MAC is in etcd", 5, || !etcd.get(&key).is_empty());
     let v: Value = serde_json::from_str(&etcd.get(&key)).expect("key value");
     assert_eq!(v["ips"], json!(["203.0.113.100"]), "{v}");
@@ -315,6 +322,76 @@ fn a_container_is_published_to_the_control_plane() {
     wait_until("withdrawn from etcd and from host 2", 5, || {
         etcd.get(&key).is_empty() && !control_rows(&hosts[1]).contains(&row)
     });
+}
+
+/// Whether process `pid` waits for a file lock (a `->` line of
+/// /proc/locks: pid is the sixth field).
+fn waits_for_a_lock(pid: u32) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks");
+    let pid = pid.to_string();
+    locks.lines().any(|l| l.contains("->") && l.split_whitespace().nth(5) == Some(pid.as_str()))
+}
+
+/// Whether every thread of `pid` is stopped (state T).
+fn all_threads_stopped(pid: u32) -> bool {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/PID/task");
+    tasks.flatten().all(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // "tid (comm) STATE ...": comm may hold anything but the last ')'.
+        stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+    })
+}
+
+/// SIGSTOP for a process of ours, returned once every thread stopped (a
+/// thread waiting for a lock leaves the wait to stop; it waits again when
+/// continued); SIGCONT when dropped.
+struct Stopped(i32);
+
+impl Stopped {
+    fn new(pid: u32) -> Stopped {
+        // SAFETY: signals a process this test started.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0, "SIGSTOP {pid}");
+        let s = Stopped(pid as i32);
+        wait_until("every thread of the agent stopped", 10, || all_threads_stopped(pid));
+        s
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+#[test]
+fn a_container_added_while_the_agent_waits_to_install_is_published() {
+    // An ADD holds the instance's lock while it programs the datapath; an
+    // agent install that waits for that lock reads the ADD's state back.
+    // The agent once took that state for its own write and never published
+    // the container (one CI run in four). Made certain here: the agent
+    // waits for the lock, is stopped, the ADD runs, the agent goes on.
+    let (hosts, _u, _vms, etcd, _agents) = hosts_with_agents();
+    let pid = control_status(&hosts[0]).and_then(|c| c["pid"].as_u64()).expect("agent pid") as u32;
+    let dir = CniDir::new();
+    let conf = dir.conf("1.0.0", "blue", 100, 199);
+    let lock = overlay_user::instance::lock(&hosts[0].instance).expect("the instance lock");
+    // Another host's MAC: the agent has something to install.
+    let vtep = r#"{"host":"other","address":"192.0.2.9","port":4789}"#;
+    etcd.put("/overlay/v1/vni/100/vtep/192.0.2.9", vtep);
+    wait_until("the agent waits for the instance lock to install", 10, || waits_for_a_lock(pid));
+    let stopped = Stopped::new(pid);
+    drop(lock);
+    let c = Netns::new("ct");
+    let r = attach_call(&hosts[0], &dir, "ADD", "late", &netns_path(&c), &conf).expect("ADD");
+    let mac = r["interfaces"][1]["mac"].as_str().expect("mac").to_string();
+    drop(stopped);
+    wait_until("the agent installed the other host", 10, || {
+        control_status(&hosts[0]).is_some_and(|c| c["remote_vteps"] == 2)
+    });
+    wait_until("the container's MAC is in etcd", 10, || !etcd.get(&mac_key(&mac)).is_empty());
+    let v: Value = serde_json::from_str(&etcd.get(&mac_key(&mac))).expect("key value");
+    assert_eq!(v, json!({"vtep": "192.0.2.1", "ips": ["203.0.113.100"]}));
 }
 
 #[test]

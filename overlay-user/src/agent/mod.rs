@@ -150,14 +150,15 @@ struct Agent {
     /// What the status file holds (written only when it changes).
     written: Option<AgentStatus>,
     installed: Remote,
-    state_mtime: Option<std::time::SystemTime>,
+    /// Which write of the state file `state` is; another one is reloaded.
+    state_version: crate::statefile::Version,
     /// The datapath log could not be read (said once).
     dplog_failed: bool,
 }
 
 impl Agent {
     fn new(file: &Config, control: Control, opts: AgentOptions) -> Result<Agent> {
-        let state = instance::require_state(&file.name)?;
+        let (state, version) = instance::require_state_version(&file.name)?;
         let dir = pin_dir(&file.name);
         let maps = Maps::open(&dir)?;
         let data = MapData::from_pin(dir.join(MAP_FDB_EVENTS)).map_err(Error::map(MAP_FDB_EVENTS))?;
@@ -195,7 +196,7 @@ impl Agent {
             status,
             written: None,
             installed,
-            state_mtime: None,
+            state_version: version,
             dplog_failed: false,
         };
         a.rescan()?;
@@ -276,7 +277,9 @@ impl Agent {
                 timed("watch", client.watch(root.as_str(), Some(opts))).await?
             }
         };
-        self.install().await?;
+        // Local MACs read again by the install change what is remote: once
+        // more on the first tick.
+        let again = self.install().await?;
         self.sync_own(&mut client, lease).await?;
         self.status.connected = true;
         self.status.retries = 0;
@@ -284,7 +287,7 @@ impl Agent {
         let ka_every = Duration::from_millis(u64::from(self.control.lease_ttl) * 1000 / 3);
         let mut keep = tokio::time::interval(ka_every);
         let mut tick = tokio::time::interval(BATCH);
-        let (mut dirty, mut local_dirty) = (false, false);
+        let (mut dirty, mut local_dirty) = (again, false);
         loop {
             tokio::select! {
                 _ = keep.tick() => {
@@ -370,13 +373,15 @@ impl Agent {
                         dirty = true;
                     }
                     local_dirty |= self.ageing.expire(&self.state, &self.maps, &mut self.local);
+                    if dirty {
+                        // Again on the next tick when the local MACs were
+                        // read again (they decide which claims are remote).
+                        dirty = self.install().await?;
+                        local_dirty |= dirty;
+                    }
                     if local_dirty {
                         self.sync_own(&mut client, lease).await?;
                         local_dirty = false;
-                    }
-                    if dirty {
-                        self.install().await?;
-                        dirty = false;
                     }
                     self.write_status();
                 }
@@ -472,18 +477,20 @@ impl Agent {
         Ok(())
     }
 
-    /// Installs the view's remote VTEPs and MACs, when they changed.
-    async fn install(&mut self) -> Session<()> {
+    /// Installs the view's remote VTEPs and MACs, when they changed;
+    /// returns whether the local MACs were read again (the instance had
+    /// changed under us) and must be published.
+    async fn install(&mut self) -> Session<bool> {
         let remote = self.view.remote(&self.local);
         self.status.ignored = self.view.refusals.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         self.status.revision = self.revision;
         (self.status.remote_vteps, self.status.remote_macs) = remote.counts();
         if remote == self.installed {
-            return Ok(());
+            return Ok(false);
         }
         let name = self.name.clone();
         let r = remote.clone();
-        let state = tokio::task::spawn_blocking(move || instance::set_remote(&name, &r))
+        let (state, version) = tokio::task::spawn_blocking(move || instance::set_remote(&name, &r))
             .await
             .map_err(|e| format!("install: {e}"))?
             .map_err(|e| format!("install: {e}"))?;
@@ -494,26 +501,33 @@ impl Agent {
                 overlay_common::MAX_FLOOD_PEERS
             );
         }
-        self.state = state;
-        self.state_mtime = mtime(&self.name);
+        // The state read back under the lock also holds what others
+        // changed before this install (a CNI ADD, `port add`): that write is
+        // behind us now, so its ports and MACs are taken in here.
+        let theirs = state.config != self.state.config || state.net_ids != self.state.net_ids;
+        (self.state, self.state_version) = (state, version);
         self.installed = remote;
-        Ok(())
+        if theirs {
+            self.view.vnis = View::vnis_of(&self.state.config);
+            self.rescan().map_err(|e| e.to_string())?;
+        }
+        Ok(theirs)
     }
 
     fn state_changed(&self) -> bool {
-        mtime(&self.name) != self.state_mtime
+        !self.state_version.is_current()
     }
 
     /// The instance changed under us (`up`, `port add`...): new ports,
     /// networks, MACs to publish.
     fn reload_state(&mut self) -> Result<()> {
-        self.state = instance::require_state(&self.name)?;
+        let (state, version) = instance::require_state_version(&self.name)?;
+        (self.state, self.state_version) = (state, version);
         self.view.vnis = View::vnis_of(&self.state.config);
         self.rescan()
     }
 
     fn rescan(&mut self) -> Result<()> {
-        self.state_mtime = mtime(&self.name);
         self.local = local::scan(&self.state, &self.maps)?;
         self.ageing.watch_all(&self.state, &self.maps)
     }
@@ -528,10 +542,6 @@ impl Agent {
             Err(e) => log::warn!("agent status file: {e}"),
         }
     }
-}
-
-fn mtime(name: &str) -> Option<std::time::SystemTime> {
-    std::fs::metadata(crate::bpffs::state_path(name)).and_then(|m| m.modified()).ok()
 }
 
 /// Client options from `[control]`: TLS and authentication as configured.

@@ -3,47 +3,35 @@
 //! file (`State.remote`); the monitor compares it with what it saw last,
 //! when the file changed, and reports each difference as an event.
 
-use std::{net::IpAddr, time::SystemTime};
+use std::net::IpAddr;
 
-use crate::{bpffs::state_path, instance, remote::Remote};
+use crate::{instance, remote::Remote, statefile};
 
 use super::decode::Event;
 
-/// The state file's identity: a change of either means a rewrite.
-type Stamp = (SystemTime, u64);
-
-fn stamp(name: &str) -> Option<Stamp> {
-    let m = std::fs::metadata(state_path(name)).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
 pub struct Watch {
-    stamp: Option<Stamp>,
+    /// Which write of the state file `last` came from (none: not up).
+    version: Option<statefile::Version>,
     last: Remote,
 }
 
 impl Watch {
-    /// Starts from the state file as it is (read again should it change
-    /// while being read).
+    /// Starts from the state file as it is.
     pub fn new(name: &str) -> Watch {
-        loop {
-            let before = stamp(name);
-            let last = instance::load_state(name).ok().flatten().map(|s| s.remote).unwrap_or_default();
-            if stamp(name) == before {
-                return Watch { stamp: before, last };
-            }
+        match instance::load_state_version(name).ok().flatten() {
+            Some((s, v)) => Watch { version: Some(v), last: s.remote },
+            None => Watch { version: None, last: Remote::default() },
         }
     }
 
     /// The differences since the last call (nothing when the state file is
     /// unchanged); only network `network`'s when given.
     pub fn poll(&mut self, name: &str, network: Option<&str>) -> Vec<Event> {
-        let now = stamp(name);
-        if now.is_none() || now == self.stamp {
+        if self.version.as_ref().is_some_and(statefile::Version::is_current) {
             return Vec::new();
         }
-        self.stamp = now;
-        let Ok(Some(state)) = instance::load_state(name) else { return Vec::new() };
+        let Ok(Some((state, v))) = instance::load_state_version(name) else { return Vec::new() };
+        self.version = Some(v);
         let vni = |n: &str| state.config.network(n).and_then(|x| x.vni);
         let mut out = diff(&self.last, &state.remote, &vni);
         out.retain(|e| network.is_none_or(|n| e.network.as_deref() == Some(n)));

@@ -217,7 +217,7 @@ pub struct NetFdbState {
     /// Learned entries of this network in the FDB.
     pub learned: u64,
     /// When the datapath last swept the FDB for aged entries on behalf of
-    /// this network (`bpf_ktime_get_ns`).
+    /// this network (the datapath clock, `bpf_ktime_get_coarse_ns`).
     pub swept_ns: u64,
 }
 
@@ -230,7 +230,7 @@ pub struct NextHop {
     pub ifindex: u32,
     pub smac: [u8; 6],
     pub dmac: [u8; 6],
-    /// `bpf_ktime_get_ns()` of the FIB lookup.
+    /// Datapath clock (`bpf_ktime_get_coarse_ns`) of the FIB lookup.
     pub looked_up_ns: u64,
 }
 
@@ -338,7 +338,8 @@ pub struct FdbEntry {
     pub ifindex: u32,
     /// Remote VTEP (kind = [`FDB_KIND_REMOTE`]).
     pub remote_be: VtepAddr,
-    /// `bpf_ktime_get_ns()` when last seen (learned entries).
+    /// Datapath clock (`bpf_ktime_get_coarse_ns`) when last seen (learned
+    /// entries).
     pub seen_ns: u64,
 }
 
@@ -450,8 +451,9 @@ pub struct NeighEntry {
     pub mac: [u8; 6],
     pub flags: u8,
     pub _pad: u8,
-    /// `bpf_ktime_get_ns()` when learned or last confirmed (learned
-    /// entries; answered only within the FDB ageing time).
+    /// Datapath clock (`bpf_ktime_get_coarse_ns`) when learned or last
+    /// confirmed (learned entries; answered only within the FDB ageing
+    /// time).
     pub updated_ns: u64,
 }
 

@@ -1,16 +1,17 @@
 //! The datapath's clock.
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 
-/// CLOCK_MONOTONIC (`bpf_ktime_get_ns`, the clock userspace reads), read
-/// once per frame ([`Ageing`]). The tick-resolution clock
-/// (`bpf_ktime_get_coarse_ns`) was cheaper but made
-/// `cni_e2e::a_container_is_published_to_the_control_plane` fail about one
-/// run in four (cause not yet found): not used until it is.
+/// CLOCK_MONOTONIC_COARSE (`bpf_ktime_get_coarse_ns`: the time of the last
+/// tick, a few ms fine, cheaper than reading the clock source), read once
+/// per frame ([`Ageing`]). Every interval the datapath keeps is 0.5 s or
+/// more. Userspace compares against these timestamps with the same clock
+/// (`overlay_user::fdb::datapath_now_ns`). The monitor keeps the precise
+/// clock for its event times.
 #[inline(always)]
 pub fn now_ns() -> u64 {
     // SAFETY: plain helper call.
-    unsafe { bpf_ktime_get_ns() }
+    unsafe { bpf_ktime_get_coarse_ns() }
 }
 
 /// The time a frame is handled at (read once per frame) and the

@@ -27,17 +27,30 @@ pub struct FdbRow {
     pub age: Option<u64>,
 }
 
-pub fn monotonic_ns() -> u64 {
-    // bpf_ktime_get_ns is CLOCK_MONOTONIC.
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_MONOTONIC (`bpf_ktime_get_ns`): the monitor's clock.
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// CLOCK_MONOTONIC_COARSE (`bpf_ktime_get_coarse_ns`): the clock of the
+/// FDB's, the neighbour table's and the caches' timestamps. Compared with
+/// the finer clock, which runs up to a tick ahead, an entry would age here
+/// before it ages in the datapath, and the agent would withdraw a MAC the
+/// datapath then refreshes without an event.
+pub fn datapath_now_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<FdbRow>> {
     let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
-    let now = monotonic_ns();
+    let now = datapath_now_ns();
     let by_id: std::collections::BTreeMap<u32, &String> =
         state.net_ids.iter().map(|(n, i)| (*i, n)).collect();
     let by_ifindex: std::collections::BTreeMap<u32, &String> =

@@ -9,7 +9,7 @@ use overlay_common::maps::{MAP_NEIGH, NeighKey};
 
 use crate::{
     error::{Error, Result},
-    fdb::monotonic_ns,
+    fdb::datapath_now_ns,
     instance::State,
     mac::MacAddr,
     maps::Maps,
@@ -49,7 +49,7 @@ pub fn key(net_id: u32, ip: IpAddr) -> NeighKey {
 /// time (which the datapath no longer answers for) are left out.
 pub fn show(state: &State, maps: &Maps, network: Option<&str>) -> Result<Vec<NeighRow>> {
     let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
-    let now = monotonic_ns();
+    let now = datapath_now_ns();
     let by_id: std::collections::BTreeMap<u32, &String> =
         state.net_ids.iter().map(|(n, i)| (*i, n)).collect();
     let mut rows = Vec::new();

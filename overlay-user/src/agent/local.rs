@@ -52,7 +52,7 @@ fn addresses(
 pub fn scan(state: &State, maps: &Maps) -> Result<Local> {
     let nets = vxlan_nets(state);
     let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
-    let now = crate::fdb::monotonic_ns();
+    let now = crate::fdb::datapath_now_ns();
     let ips = addresses(maps, None)?;
     let mut local = Local::new();
     for n in nets.values() {
@@ -80,7 +80,7 @@ pub fn apply_events(
 ) -> Result<bool> {
     let nets = vxlan_nets(state);
     let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
-    let now = crate::fdb::monotonic_ns();
+    let now = crate::fdb::datapath_now_ns();
     let mut arrived = BTreeSet::new();
     let mut changed = false;
     for ev in events {
@@ -126,7 +126,7 @@ pub struct Ageing {
 }
 
 impl Ageing {
-    /// Looks at (net_id, mac) again at `at_ns` (CLOCK_MONOTONIC).
+    /// Looks at (net_id, mac) again at `at_ns` (the datapath's clock).
     pub fn watch(&mut self, at_ns: u64, net_id: u32, mac: [u8; 6]) {
         self.due.push(std::cmp::Reverse((at_ns, net_id, mac)));
     }
@@ -152,7 +152,7 @@ impl Ageing {
     /// whether any did. Entries still fresh are looked at again later.
     pub fn expire(&mut self, state: &State, maps: &Maps, local: &mut Local) -> bool {
         let ageing_ns = state.config.ageing as u64 * 1_000_000_000;
-        let now = crate::fdb::monotonic_ns();
+        let now = crate::fdb::datapath_now_ns();
         let nets = vxlan_nets(state);
         let mut changed = false;
         while let Some(std::cmp::Reverse((at, net_id, mac))) = self.due.peek().copied() {

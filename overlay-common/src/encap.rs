@@ -160,15 +160,17 @@ pub struct OuterHdrs6 {
 
 const _: () = assert!(core::mem::size_of::<OuterHdrs6>() == IPV6_HLEN + UDP_HLEN + VXLAN_HLEN);
 
-/// What encapsulation writes after the outer MAC addresses, in one store:
-/// the outer ethertype, the outer headers `T` ([`OuterHdrs`],
-/// [`OuterHdrs6`] or [`GreOuterHdrs`]) and the inner Ethernet header
-/// (`bpf_skb_adjust_room` inserts the room after the frame's own, which
-/// becomes the outer one). Starts at [`crate::offsets::ETH_TYPE`]; the
-/// MAC addresses follow with the next hop.
+/// What encapsulation writes, in one store from the start of the frame:
+/// the outer MAC addresses (the next hop's), the outer ethertype, the
+/// outer headers `T` ([`OuterHdrs`], [`OuterHdrs6`] or [`GreOuterHdrs`])
+/// and the inner Ethernet header (`bpf_skb_adjust_room` inserts the room
+/// after the frame's own, which becomes the outer one).
 #[repr(C, packed)]
 #[derive(Clone, Copy, Debug)]
 pub struct EncapHead<T: Copy> {
+    /// Destination, then source MAC address (zero when the next hop is
+    /// not resolved yet: `bpf_redirect_neigh` writes them then).
+    pub macs: [u8; 12],
     pub ethertype_be: u16,
     pub outer: T,
     pub inner_eth: EthHdr,
@@ -176,9 +178,10 @@ pub struct EncapHead<T: Copy> {
 
 const _: () = {
     use crate::offsets as off;
-    assert!(off::ETH_TYPE + size_of::<EncapHead<OuterHdrs>>() == off::INNER_ETH + ETH_HLEN);
-    assert!(off::ETH_TYPE + size_of::<EncapHead<OuterHdrs6>>() == off::INNER_ETH6 + ETH_HLEN);
-    assert!(off::ETH_TYPE + size_of::<EncapHead<GreOuterHdrs>>() == off::GRE_INNER_ETH + ETH_HLEN);
+    assert!(off::ETH_DST == 0 && off::ETH_SRC == 6 && off::ETH_TYPE == 12);
+    assert!(size_of::<EncapHead<OuterHdrs>>() == off::INNER_ETH + ETH_HLEN);
+    assert!(size_of::<EncapHead<OuterHdrs6>>() == off::INNER_ETH6 + ETH_HLEN);
+    assert!(size_of::<EncapHead<GreOuterHdrs>>() == off::GRE_INNER_ETH + ETH_HLEN);
 };
 
 /// Parameters of one encapsulation.

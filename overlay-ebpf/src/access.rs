@@ -35,6 +35,23 @@ impl Frame for SkbFrame<'_> {
     }
 }
 
+impl SkbFrame<'_> {
+    /// Writes `v` at `off` of the linear data, directly (no helper call;
+    /// the verifier's prologue makes a cloned head private first). Data
+    /// pointers are read afresh, so this is right after `adjust_room` too.
+    #[inline(always)]
+    pub fn write<T: Copy>(&self, off: usize, v: &T) -> Option<()> {
+        let start = self.0.data();
+        let end = self.0.data_end();
+        if off > 0xffff || start + off + size_of::<T>() > end {
+            return None;
+        }
+        // SAFETY: the range was checked against data_end just above.
+        unsafe { core::ptr::write_unaligned((start + off) as *mut T, *v) };
+        Some(())
+    }
+}
+
 /// [`Frame::sum16`] of the linear packet data, by `bpf_csum_diff`.
 #[inline(always)]
 fn packet_sum16<const N: usize>(ctx: &TcContext, off: usize) -> Option<u16> {

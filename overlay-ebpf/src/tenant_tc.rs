@@ -118,8 +118,8 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             if !is_vtep_of(net_id, net, &vtep) {
                 return Err(Drop::new(row, Counter::DropNotMember));
             }
-            let v = match encapsulate::<M>(ctx, cfg, net, &vtep, row)? {
-                Encapped::Outer => send_final::<M>(ctx, cfg, &vtep, row, t.now_ns)?,
+            let v = match encapsulate::<M>(ctx, cfg, net, &vtep, row, t.now_ns)? {
+                Encapped::Outer(hop) => send_final::<M>(ctx, cfg, &vtep, hop, row)?,
                 Encapped::ViaDevice => send_via_device::<M>(cfg, &vtep, row)?,
             };
             count::<M>(row, Counter::Encap);

@@ -74,7 +74,9 @@ fn decapsulate<M: Mode>(ctx: &TcContext, rx: &TunnelRx, row: u32) -> Result<(), 
     } as u64;
     let flags = BPF_F_ADJ_ROOM_FIXED_GSO as u64 | l3;
     ctx.adjust_room(-room, BPF_ADJ_ROOM_MAC, flags).or_drop(row)?;
-    ctx.store(0, &rx.inner, 0).or_drop(row)?;
+    // The inner Ethernet header over the outer one: written directly
+    // (the adjusted head is linear: the parser pulled the inner header).
+    SkbFrame(ctx).write(0, &rx.inner).ok_or(Drop::new(row, Counter::DropHelperFailed))?;
     if ctx.len() as usize > rx.inner_len {
         // SAFETY: helper on our own context (never a GSO frame: the parser
         // refuses super-packets with trailing bytes).

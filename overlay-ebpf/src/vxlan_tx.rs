@@ -88,8 +88,9 @@ fn inner_flow_hash(ctx: &TcContext) -> u32 {
 
 /// How [`encapsulate`] left the frame.
 pub enum Encapped {
-    /// Outer headers in place: [`send_final`] (or clones) sends it.
-    Outer,
+    /// Outer headers in place, addressed to the next hop: [`send_final`]
+    /// (or clones) sends it.
+    Outer(Hop),
     /// Still the tenant frame, with its tunnel key: [`send_via_device`]
     /// sends it (see `gso_tunnel`).
     ViaDevice,
@@ -97,7 +98,8 @@ pub enum Encapped {
 
 /// Puts outer Ethernet/IP and UDP/VXLAN, UDP/GENEVE or GRE headers (as
 /// the network's encapsulation says) in front of the frame, addressed to
-/// `dst_be`. Checks the result against the underlay MTU.
+/// `dst_be` and to its next hop (looked up at `now`; its trace step is
+/// [`send_final`]'s). Checks the result against the underlay MTU.
 ///
 /// Over IPv6 (VXLAN only, the config refuses other encapsulations there)
 /// the outer UDP checksum is required: single frames get it here; a GSO
@@ -110,6 +112,7 @@ pub fn encapsulate<M: Mode>(
     net: &NetConfig,
     dst_be: &VtepAddr,
     row: u32,
+    now: u64,
 ) -> Result<Encapped, Drop> {
     let encap = net.encap();
     step_at::<M>(STEP_ENCAP, 0, net.vni, encap as u32, dst_be);
@@ -124,13 +127,8 @@ pub fn encapsulate<M: Mode>(
         }
         return Ok(Encapped::ViaDevice);
     }
-    let room = if gre {
-        GRE_ENCAP_ROOM
-    } else if v6 {
-        ENCAP_ROOM6
-    } else {
-        ENCAP_ROOM
-    };
+    let hop = lookup_hop::<M>(ctx, cfg, dst_be, now);
+    let room = encap_room(gre, v6);
     if is_ip(ctx) {
         let l4 = if gre { BPF_F_ADJ_ROOM_ENCAP_L4_GRE } else { BPF_F_ADJ_ROOM_ENCAP_L4_UDP };
         let l3 = if v6 { BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 } else { BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 };
@@ -157,7 +155,7 @@ pub fn encapsulate<M: Mode>(
         // SAFETY: helper on our context; the original frame becomes the inner one.
         helper_ok(unsafe { bpf_skb_change_head(ctx.as_ptr() as *mut _, room, 0) }, row)?;
     }
-    if put_head(ctx, net, dst_be, hash, inner_len) != 0 {
+    if put_head(ctx, net, dst_be, hash, &hop.macs()) != 0 {
         return Err(Drop::new(row, Counter::DropHelperFailed));
     }
     // The outer UDP checksum of single frames (optional over IPv4). A GSO
@@ -176,7 +174,19 @@ pub fn encapsulate<M: Mode>(
     if r != 0 {
         return Err(Drop::new(row, Counter::DropMtu));
     }
-    Ok(Encapped::Outer)
+    Ok(Encapped::Outer(hop))
+}
+
+/// The bytes encapsulation puts in front of the frame.
+#[inline(always)]
+fn encap_room(gre: bool, v6: bool) -> u32 {
+    if gre {
+        GRE_ENCAP_ROOM
+    } else if v6 {
+        ENCAP_ROOM6
+    } else {
+        ENCAP_ROOM
+    }
 }
 
 /// Whether the frame is IP (`bpf_skb_adjust_room` makes its room) rather
@@ -187,17 +197,18 @@ fn is_ip(ctx: &TcContext) -> bool {
     proto == ETH_P_IPV4 || proto == ETH_P_IPV6
 }
 
-/// Writes everything of the encapsulation but the MAC addresses, after
-/// the room was made, in one store (a helper call each costs ~20 ns): the
-/// ethertype, the outer headers of `net`'s encapsulation to `dst_be`, and
-/// the frame's Ethernet header as the inner one (still at the start after
-/// `bpf_skb_adjust_room`, already in place after `bpf_skb_change_head`).
-/// Returns the helper's code. Not inlined: the headers stay out of the
-/// program's frame.
+/// Writes the encapsulation after the room was made, in one store (a
+/// helper call each costs ~20 ns): the next hop's MAC addresses `macs`,
+/// the ethertype, the outer headers of `net`'s encapsulation to `dst_be`,
+/// and the frame's Ethernet header as the inner one (still at the start
+/// after `bpf_skb_adjust_room`, already in place after
+/// `bpf_skb_change_head`). Returns the helper's code. Not inlined: the
+/// headers stay out of the program's frame.
 #[inline(never)]
-fn put_head(ctx: &TcContext, net: &NetConfig, dst_be: &VtepAddr, hash: u32, inner_len: u32) -> i64 {
+fn put_head(ctx: &TcContext, net: &NetConfig, dst_be: &VtepAddr, hash: u32, macs: &[u8; 12]) -> i64 {
     let Some(cfg) = config() else { return -1 };
     let encap = net.encap();
+    let inner_len = ctx.len() - encap_room(encap == ENCAP_GRE, is_v6(cfg));
     // Constant offsets: the verifier bounds a packet read only by one.
     let f = SkbFrame(ctx);
     let eth = if is_ip(ctx) {
@@ -221,19 +232,17 @@ fn put_head(ctx: &TcContext, net: &NetConfig, dst_be: &VtepAddr, hash: u32, inne
     };
     let r = if encap == ENCAP_GRE {
         // GRE has no ports: no flow entropy for the underlay's ECMP.
-        let h =
-            EncapHead { ethertype_be: ETH_P_IPV4.to_be(), outer: build_gre_outer(&p, inner_len), inner_eth };
-        ctx.store(off::ETH_TYPE, &h, 0)
+        let outer = build_gre_outer(&p, inner_len);
+        let h = EncapHead { macs: *macs, ethertype_be: ETH_P_IPV4.to_be(), outer, inner_eth };
+        ctx.store(off::ETH_DST, &h, 0)
     } else if is_v6(cfg) {
-        let h = EncapHead {
-            ethertype_be: ETH_P_IPV6.to_be(),
-            outer: build_outer6(&p, hash, inner_len),
-            inner_eth,
-        };
-        ctx.store(off::ETH_TYPE, &h, 0)
+        let outer = build_outer6(&p, hash, inner_len);
+        let h = EncapHead { macs: *macs, ethertype_be: ETH_P_IPV6.to_be(), outer, inner_eth };
+        ctx.store(off::ETH_DST, &h, 0)
     } else {
-        let h = EncapHead { ethertype_be: ETH_P_IPV4.to_be(), outer: build_outer(&p, inner_len), inner_eth };
-        ctx.store(off::ETH_TYPE, &h, 0)
+        let outer = build_outer(&p, inner_len);
+        let h = EncapHead { macs: *macs, ethertype_be: ETH_P_IPV4.to_be(), outer, inner_eth };
+        ctx.store(off::ETH_DST, &h, 0)
     };
     match r {
         Ok(()) => 0,
@@ -250,6 +259,7 @@ pub fn send_via_device<M: Mode>(cfg: &GlobalConfig, dst_be: &VtepAddr, row: u32)
 }
 
 /// Where the outer packet goes next.
+#[derive(Clone, Copy)]
 enum NextHop {
     Resolved { ifindex: u32, smac: [u8; 6], dmac: [u8; 6] },
     Unresolved { ifindex: u32, gw_be: VtepAddr },
@@ -268,24 +278,62 @@ impl NextHop {
     }
 }
 
+/// A next hop and whether it came from the cache.
+#[derive(Clone, Copy)]
+pub struct Hop {
+    nh: NextHop,
+    cached: bool,
+}
+
+impl Hop {
+    /// The outer destination and source MAC addresses (zero unless
+    /// resolved).
+    #[inline(always)]
+    fn macs(&self) -> [u8; 12] {
+        let mut m = [0u8; 12];
+        if let NextHop::Resolved { smac, dmac, .. } = self.nh {
+            m[..6].copy_from_slice(&dmac);
+            m[6..].copy_from_slice(&smac);
+        }
+        m
+    }
+
+    /// The trace step of the next hop towards `dst_be`.
+    #[inline(always)]
+    fn step<M: Mode>(&self, dst_be: &VtepAddr) {
+        let (ifindex, how, via) = self.nh.describe(dst_be);
+        let how = if self.cached { HOP_CACHED } else { how };
+        step_at::<M>(STEP_NEXT_HOP, ifindex, how, 0, &via);
+    }
+}
+
+/// [`lookup_hop`] and its trace step.
+#[inline(always)]
+fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now: u64) -> NextHop {
+    let hop = lookup_hop::<M>(ctx, cfg, dst_be, now);
+    hop.step::<M>(dst_be);
+    hop.nh
+}
+
 /// The next hop towards `dst_be`: from `NEXT_HOP` while the entry is
 /// younger than `NEXT_HOP_TTL_NS`, else from the FIB (and cached when
 /// resolved; an unresolved or unreachable peer is never cached; a trace
 /// changes nothing).
 #[inline(always)]
-fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now: u64) -> NextHop {
+fn lookup_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now: u64) -> Hop {
     // SAFETY: plain-bytes value; a concurrent update swaps in a whole new element.
     if let Some(c) = unsafe { NEXT_HOP.get(dst_be) }
         && now.wrapping_sub(c.looked_up_ns) < NEXT_HOP_TTL_NS
     {
-        step_at::<M>(STEP_NEXT_HOP, c.ifindex, HOP_CACHED, 0, dst_be);
-        return NextHop::Resolved { ifindex: c.ifindex, smac: c.smac, dmac: c.dmac };
+        return Hop {
+            nh: NextHop::Resolved { ifindex: c.ifindex, smac: c.smac, dmac: c.dmac },
+            cached: true,
+        };
     }
     let nh = fib_next_hop(ctx, cfg, dst_be);
+    let hop = Hop { nh, cached: false };
     if M::TRACE {
-        let (ifindex, how, via) = nh.describe(dst_be);
-        step_at::<M>(STEP_NEXT_HOP, ifindex, how, 0, &via);
-        return nh;
+        return hop;
     }
     match nh {
         NextHop::Resolved { ifindex, smac, dmac } => {
@@ -296,7 +344,7 @@ fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now
             let _ = NEXT_HOP.remove(dst_be);
         }
     }
-    nh
+    hop
 }
 
 #[inline(always)]
@@ -388,18 +436,19 @@ fn retarget6(ctx: &TcContext, old: &VtepAddr, new: &VtepAddr) -> Result<(), ()> 
     Ok(())
 }
 
-/// Sends the encapsulated frame itself to its destination (last action).
+/// Sends the encapsulated frame itself to its destination through `hop`
+/// (last action); the outer MAC addresses are the hop's already.
 #[inline(always)]
 pub fn send_final<M: Mode>(
     ctx: &TcContext,
     cfg: &GlobalConfig,
     dst_be: &VtepAddr,
+    hop: Hop,
     row: u32,
-    now: u64,
 ) -> Result<i32, Drop> {
-    match next_hop::<M>(ctx, cfg, dst_be, now) {
-        NextHop::Resolved { ifindex, smac, dmac } => {
-            set_macs(ctx, &smac, &dmac).or_drop(row)?;
+    hop.step::<M>(dst_be);
+    match hop.nh {
+        NextHop::Resolved { ifindex, .. } => {
             // SAFETY: plain helper call.
             redirect_verdict(unsafe { bpf_redirect(ifindex, 0) }, row)
         }
@@ -501,7 +550,7 @@ pub fn flood_remote<M: Mode>(
         return Err(Drop::new(row, Counter::DropFloodNoTarget));
     }
     let first = fs.peers_be[0];
-    if let Encapped::ViaDevice = encapsulate::<M>(ctx, cfg, net, &first, row)? {
+    if let Encapped::ViaDevice = encapsulate::<M>(ctx, cfg, net, &first, row, now)? {
         return flood_via_device::<M>(ctx, net_id, net.vni, row);
     }
     // Copies to all peers but the last...
@@ -520,7 +569,11 @@ pub fn flood_remote<M: Mode>(
         return Err(Drop::new(row, Counter::DropHelperFailed));
     }
     step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_FRAME, 0, &last);
-    let v = send_final::<M>(ctx, cfg, &last, row, now);
+    let hop = lookup_hop::<M>(ctx, cfg, &last, now);
+    if let NextHop::Resolved { smac, dmac, .. } = hop.nh {
+        set_macs(ctx, &smac, &dmac).or_drop(row)?;
+    }
+    let v = send_final::<M>(ctx, cfg, &last, hop, row);
     if v.is_ok() {
         count::<M>(row, Counter::FloodRemoteCopies);
     }

@@ -284,17 +284,18 @@ Program cost, case by case:
   trafgen's has none: a multilinear hash whose products the CPU computes
   side by side, where `bpf_get_hash_recalc` would run the kernel's flow
   dissector), the cached next hop (a FIB lookup at most every 0.5 s per
-  peer), `bpf_skb_adjust_room`, one store for the ethertype, outer headers
-  and inner Ethernet header and one for the MAC addresses, the MTU check,
-  the PORTS, PEERS, NEXT_HOP and FDB lookups (destination, and the source
-  for learning: five hash lookups, the largest share after the
-  program's own instructions) and the redirect. The clock is read once per
-  frame.
+  peer), `bpf_skb_adjust_room`, one store for the next hop's MAC
+  addresses, the ethertype, the outer headers and the inner Ethernet
+  header, the MTU check, the PORTS, PEERS, NEXT_HOP and FDB lookups
+  (destination, and the source for learning: five hash lookups, the
+  largest share after the program's own instructions) and the redirect.
+  The clock (`bpf_ktime_get_coarse_ns`) is read once per frame.
 - **Decap** is the parse and the outer header checksum, the VNI, peer and
   FDB lookups, the reverse-path check (one FIB lookup per source at most
   every 0.5 s, `RP_CACHE`), learning, `bpf_skb_adjust_room`, the inner
-  Ethernet header's store and the redirect: six hash lookups (VNI, peer,
-  reverse path, source and destination MAC, egress port).
+  Ethernet header written directly over the outer one and the redirect:
+  six hash lookups (VNI, peer, reverse path, source and destination MAC,
+  egress port).
 - **GRE and GENEVE** (`encap (gre)`, `decap (geneve)`, ...) run the same
   code as VXLAN with another header: GRE writes 28 bytes of outer header
   instead of 36 and has no UDP header (so no source port to hash into);

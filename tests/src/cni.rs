@@ -88,11 +88,15 @@ impl Drop for CniDir {
     }
 }
 
+const CALL_TIMEOUT_S: &str = "120";
+
 /// One plugin call from `host`'s network namespace with exactly these
 /// variables (PATH aside): Ok(stdout as JSON, or Null), Err(error JSON).
+/// A call that hangs (waiting for a lock nobody releases) is killed after
+/// `CALL_TIMEOUT_S` and fails the test.
 pub fn call(host: &Host, vars: &[(&str, &str)], stdin: &[u8]) -> Result<Value, Value> {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", &host.ns.name])
+    let mut c = Command::new("timeout");
+    c.args([CALL_TIMEOUT_S, "ip", "netns", "exec", &host.ns.name])
         .arg(plugin_bin())
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -103,6 +107,7 @@ pub fn call(host: &Host, vars: &[(&str, &str)], stdin: &[u8]) -> Result<Value, V
     let mut child = c.spawn().expect("spawn overlay-cni");
     child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
     let out = child.wait_with_output().expect("overlay-cni");
+    assert_ne!(out.status.code(), Some(124), "overlay-cni took more than {CALL_TIMEOUT_S} s");
     let text = String::from_utf8_lossy(&out.stdout);
     let v = if text.trim().is_empty() {
         Value::Null

@@ -37,6 +37,7 @@ const REFRESH_NS: u64 = 1_000_000_000;
 /// A network sweeps the FDB for expired entries at most this often.
 const SWEEP_NS: u64 = 1_000_000_000;
 const E2BIG: i32 = -7;
+const EEXIST: i32 = -17;
 
 pub enum Hit {
     Port(u32),
@@ -296,7 +297,8 @@ pub fn learn<M: Mode>(
             report(FDB_EV_LEARNED, &k, &e);
         }
         // Another CPU learned it at the same moment: one entry, counted once.
-        Err(e) if e != E2BIG => {}
+        Err(EEXIST) => {}
+        // Full, or (the FDB allocates entries as they come) no memory.
         Err(_) => {
             count::<M>(row, Counter::LearnFdbFull);
             // At most once a second per network: only right after a sweep

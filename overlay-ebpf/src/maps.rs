@@ -28,9 +28,15 @@ pub static PORTS: HashMap<u32, PortConfig> = HashMap::pinned(MAX_PORT_ENTRIES, 0
 #[map(name = "TRUNK_VLANS")]
 pub static TRUNK_VLANS: HashMap<TrunkKey, u32> = HashMap::pinned(MAX_TRUNK_ENTRIES, 0);
 
-/// Resized from config at load time (`fdb_size`).
+/// Resized from config at load time (`fdb_size`). Entries are allocated as
+/// they are added (`BPF_F_NO_PREALLOC`): memory follows the entries, not the
+/// capacity, and they come from the kernel's linear map, whose large pages
+/// cost fewer TLB misses than a preallocated vmalloc area (measured with
+/// `progcost RUNS fdb`: 1M entries +89% over 100 instead of +104%). A
+/// pinned FDB from before keeps its preallocation until `down`/`up`.
 #[map(name = "FDB")]
-pub static FDB: HashMap<FdbKey, FdbEntry> = HashMap::pinned(DEFAULT_FDB_ENTRIES, 0);
+pub static FDB: HashMap<FdbKey, FdbEntry> =
+    HashMap::pinned(DEFAULT_FDB_ENTRIES, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
 
 #[map(name = "STATS")]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(STATS_SLOTS, 0);

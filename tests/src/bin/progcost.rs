@@ -311,6 +311,10 @@ fn wanted(name: &str) -> bool {
 
 fn main() {
     let runs: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    // `progcost RUNS fdb`: the FDB scale rows only.
+    if std::env::args().nth(2).as_deref() == Some("fdb") {
+        return fdb_scale(runs);
+    }
     per_case(runs);
     // `progcost RUNS cases`: the per-case table only (for quick comparisons).
     if std::env::args().nth(2).as_deref() == Some("cases") {

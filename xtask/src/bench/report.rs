@@ -319,11 +319,16 @@ Program cost, case by case:
   to its length, the NA checksum) and the redirect back out of the port,
   in a BPF function of its own.
 - **1M FDB entries:** a MAC picked at random among 1M entries misses the
-  CPU caches (the table does not fit), so each lookup pays DRAM misses for
-  the bucket and the element, and TLB misses too (a preallocated hash
-  map lives in 4 KiB pages; in a VM each TLB miss is a nested page walk);
-  with a working set that fits the cache the table size does not matter
-  (the lookup is O(1)).
+  CPU caches (the table does not fit), so each lookup pays two misses:
+  the bucket (an array in 4 KiB vmalloc pages, so a TLB miss too; in a VM
+  each is a nested page walk) and the element. A profile (outside the
+  bench) puts the two at about the same share. The FDB's entries are
+  allocated as they are added (`BPF_F_NO_PREALLOC`), from the kernel's
+  linear map, whose large pages spare most of the element's TLB misses; a
+  preallocated map keeps them in vmalloc pages too. With a working set
+  that fits the cache the table size does not matter (the lookup is
+  O(1)); the remaining gap would need a table with one miss a lookup
+  (open addressing, key and value in the slot).
 - **Control plane:** static entries are written in batches
   (`BPF_MAP_UPDATE_BATCH`); most of an `up` is loading and verifying the
   programs (the "nothing to program" row).

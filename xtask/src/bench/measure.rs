@@ -96,10 +96,13 @@ pub fn measure(variant: Variant, s: &Settings, out: &mut BTreeMap<&'static str, 
     }
     out.entry("small_kpps").or_default().push(delivered as f64 / s.secs as f64 / 1e3);
     eprintln!("      {v}: latency (sockperf ping-pong, {} s)", s.secs);
-    sh_in(&ns(v, "tb"), "sockperf sr -i 203.0.113.2 -p 11111 >/dev/null 2>&1 &")?;
+    // Ended by its own pid afterwards, never by name.
+    let server = sh_in(&ns(v, "tb"), "sockperf sr -i 203.0.113.2 -p 11111 >/dev/null 2>&1 & echo $!")?;
+    let server: u32 =
+        server.trim().parse().with_context(|| format!("{v}: sockperf server pid {server:?}"))?;
     wait_listening(&ns(v, "tb"), "u", 11111)?;
     let pp = sh_in(&ns(v, "ta"), &format!("sockperf pp -i 203.0.113.2 -p 11111 -m 64 -t {} 2>&1", s.secs));
-    let _ = sh_in(&ns(v, "tb"), "pkill -x sockperf");
+    let _ = sh_in(&ns(v, "tb"), &format!("kill {server}"));
     let pp = pp?;
     let pct = |p: &str| -> Result<f64> {
         pp.lines()

@@ -237,19 +237,27 @@ Where (c) and (b) differ, and why:
   all. There is no CPU-per-frame row: trafgen keeps one core busy whatever
   the datapath costs, so CPU time per frame over the run would only restate
   the rate (its inverse).
-- **(c) against (a), small frames.** Where (c) trails the plain bridge,
-  profiles (perf, cpu-clock, outside the bench) put the difference in two
-  allocations that (a) does not make: a packet socket (or UDP socket)
-  reserves the tenant device's own headroom, 16 bytes, so
-  `bpf_skb_adjust_room` reallocates the head of every such frame to make
-  room for the outer headers, and the tenant program pulls the frame's
-  headers into the linear area (trafgen's frames arrive with all but the
-  Ethernet header in pages). The kernel's vxlan (b) avoids the first: the
-  bridge passes the vxlan device's `needed_headroom` on to its ports, which
-  only in-kernel callers (bridge, Open vSwitch) can do, not BPF or
-  netlink. The pull is not avoidable either: the receiving stack would
-  pull the same headers. TCP senders reserve ample headroom, so TCP does
-  not pay this.
+- **(c) against (a), small frames.** The whole path runs on trafgen's
+  core (a veth hands each frame to the backlog of the sending CPU), so the
+  rate is the inverse of what one frame costs from sender to receiver. A
+  profile of both variants (perf, cpu-clock, outside the bench) shows
+  what each spends that the other does not. (a): the bridge twice (input,
+  FDB lookup, forward, its netfilter hook stubs) and one veth hop more.
+  (c): the two programs' own instructions (the largest share: long
+  programs whose path spreads over many cache lines), eleven hash-map
+  lookups a frame (each a call, a hash, a bucket and an entry: `PORTS`,
+  `FDB` twice and `PEERS` on both sides, `NEXT_HOP` when sending,
+  `VNI_TO_NET` and `RP_CACHE` when receiving), the reallocation of the
+  frame's head, and two redirects, each resolving an ifindex. The
+  reallocation: a packet socket (or UDP socket) reserves the tenant
+  device's own headroom, 16 bytes, so `bpf_skb_adjust_room` reallocates
+  the head of every such frame to make room for the outer headers. The
+  kernel's vxlan (b) avoids it: the bridge passes the vxlan device's
+  `needed_headroom` on to its ports, which only in-kernel callers (bridge,
+  Open vSwitch) can do, not BPF or netlink; TCP senders reserve ample
+  headroom, so TCP does not pay it. Closing the gap takes fewer lookups a
+  frame (per-VTEP state in one map, ports in an array) and a shorter hot
+  path, not another hook.
 - **TCP** rides as GSO super-packets in both (b) and (c): 64 KB segments are
   encapsulated once (`bpf_skb_adjust_room` with the UDP-tunnel flags in (c))
   and cross the veth underlay unsegmented, so throughput is bounded by the

@@ -74,7 +74,7 @@ pub const MAPS: &[MapSpec] = &[
     spec::<u32, GlobalConfig>(MAP_CONFIG, MapKind::Array, Capacity::Fixed(1)),
     spec::<u32, NetConfig>(MAP_NETWORKS, MapKind::Array, Capacity::Fixed(crate::MAX_NETWORKS)),
     spec::<u32, u32>(MAP_VNI_TO_NET, MapKind::Hash, Capacity::Fixed(crate::MAX_NETWORKS)),
-    spec::<PeerKey, u32>(MAP_PEERS, MapKind::Hash, Capacity::Fixed(MAX_PEER_ENTRIES)),
+    spec::<PeerKey, PeerState>(MAP_PEERS, MapKind::Hash, Capacity::Fixed(MAX_PEER_ENTRIES)),
     spec::<u32, FloodSet>(MAP_FLOOD, MapKind::Array, Capacity::Fixed(crate::MAX_NETWORKS)),
     spec::<u32, PortConfig>(MAP_PORTS, MapKind::Hash, Capacity::Fixed(MAX_PORT_ENTRIES)),
     spec::<TrunkKey, u32>(MAP_TRUNK_VLANS, MapKind::Hash, Capacity::Fixed(MAX_TRUNK_ENTRIES)),
@@ -238,10 +238,11 @@ pub struct NextHop {
 /// route or neighbour change reaches the datapath within this time.
 pub const NEXT_HOP_TTL_NS: u64 = 500_000_000;
 
-/// `RP_CACHE[outer source]`: when the source last passed the reverse-path
-/// check (`bpf_ktime_get_ns`); trusted for [`RP_CACHE_TTL_NS`] instead of
-/// a FIB lookup per received frame. Only passes are cached (an LRU map, so
-/// many sources cannot crowd out the peers for long).
+/// How long a pass of the reverse-path check is trusted instead of a FIB
+/// lookup per received frame: in [`PeerState::rp_ok_ns`] for a configured
+/// peer, in `RP_CACHE[outer source]` for other sources (only passes are
+/// cached there; an LRU map, so many sources cannot crowd out each other
+/// for long).
 pub const RP_CACHE_TTL_NS: u64 = NEXT_HOP_TTL_NS;
 
 /// Key of `PEERS`: (network, peer VTEP).
@@ -250,6 +251,19 @@ pub const RP_CACHE_TTL_NS: u64 = NEXT_HOP_TTL_NS;
 pub struct PeerKey {
     pub net_id: u32,
     pub vtep_be: VtepAddr,
+}
+
+/// Value of `PEERS`: the entry makes the VTEP a peer of the network, and
+/// holds what the receive path caches about it, so that the lookup that
+/// admits a frame also answers the reverse-path check. Userspace writes it
+/// zeroed (nothing cached, as every `up` leaves it); the datapath rewrites
+/// it whole.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerState {
+    /// Datapath clock (`bpf_ktime_get_coarse_ns`) of the last pass of the
+    /// reverse-path check; 0: none.
+    pub rp_ok_ns: u64,
 }
 
 /// `FLOOD[net_id]`: where broadcast, multicast and unknown unicast go.
@@ -482,6 +496,7 @@ const _: () = assert!(size_of::<NetConfig>() == 12);
 const _: () = assert!(size_of::<NetFdbState>() == 16);
 const _: () = assert!(size_of::<NextHop>() == 24);
 const _: () = assert!(size_of::<PeerKey>() == 20);
+const _: () = assert!(size_of::<PeerState>() == 8);
 const _: () =
     assert!(size_of::<FloodSet>() == 8 + 4 * 2 * crate::MAX_FLOOD_PORTS + 16 * crate::MAX_FLOOD_PEERS);
 const _: () = assert!(size_of::<PortConfig>() == 8);
@@ -499,6 +514,7 @@ mod pod {
     unsafe impl aya::Pod for NetFdbState {}
     unsafe impl aya::Pod for NextHop {}
     unsafe impl aya::Pod for PeerKey {}
+    unsafe impl aya::Pod for PeerState {}
     unsafe impl aya::Pod for FloodSet {}
     unsafe impl aya::Pod for PortConfig {}
     unsafe impl aya::Pod for TrunkKey {}

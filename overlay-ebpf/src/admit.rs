@@ -1,11 +1,12 @@
 //! Who may send VXLAN into a network: the admission rules shared by the
 //! TC and XDP underlay programs, so both enforce exactly the same policy.
 
+use aya_ebpf::bindings::BPF_EXIST;
 use overlay_common::{
     ETH_P_8021AD, ETH_P_8021Q, VtepAddr,
     counters::{Counter, net_row},
     is_group_mac, is_unicast_vtep, is_zero_mac,
-    maps::{NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, NetConfig, PeerKey},
+    maps::{NET_F_ALLOW_INNER_TAG, NET_F_LEARN_UNKNOWN_PEERS, NET_F_VXLAN, NetConfig, PeerKey, PeerState},
     parse::TunnelRx,
     vtep::vtep_eq,
 };
@@ -20,6 +21,7 @@ pub struct Admitted {
     pub net_id: u32,
     pub net: &'static NetConfig,
     pub row: u32,
+    pub sender: Sender,
 }
 
 /// Whether `vtep_be` is a VTEP of network `net_id` right now: a
@@ -28,8 +30,42 @@ pub struct Admitted {
 #[inline(always)]
 pub fn is_vtep_of(net_id: u32, net: &NetConfig, vtep_be: &VtepAddr) -> bool {
     let peer = PeerKey { net_id, vtep_be: *vtep_be };
-    // SAFETY: plain u32 value.
+    // SAFETY: plain-bytes value.
     net.flags & NET_F_LEARN_UNKNOWN_PEERS != 0 || unsafe { PEERS.get(peer) }.is_some()
+}
+
+/// How the sender of a received frame belongs to its network: a
+/// configured peer (or static FDB remote) with a copy of its `PEERS`
+/// entry, or (`peer` false, `state` zero) a VTEP the network accepts
+/// because it learns unknown peers. A copy, not a pointer into the map:
+/// plain values keep the verifier's path count down.
+#[derive(Clone, Copy)]
+pub struct Sender {
+    pub peer: bool,
+    pub state: PeerState,
+}
+
+/// The sender `vtep_be` as a VTEP of network `net_id`, if it is one (see
+/// [`is_vtep_of`]).
+#[inline(always)]
+fn sender(net_id: u32, net: &NetConfig, vtep_be: &VtepAddr) -> Option<Sender> {
+    let peer = PeerKey { net_id, vtep_be: *vtep_be };
+    // SAFETY: plain-bytes value; the datapath replaces the whole entry.
+    match unsafe { PEERS.get(peer) } {
+        Some(p) => Some(Sender { peer: true, state: *p }),
+        None if net.flags & NET_F_LEARN_UNKNOWN_PEERS != 0 => {
+            Some(Sender { peer: false, state: PeerState::default() })
+        }
+        None => None,
+    }
+}
+
+/// Rewrites the `PEERS` entry of `vtep_be` in `net_id`, only while it
+/// exists (a peer removed meanwhile stays removed).
+#[inline(always)]
+pub fn update_peer(net_id: u32, vtep_be: &VtepAddr, state: &PeerState) {
+    let peer = PeerKey { net_id, vtep_be: *vtep_be };
+    let _ = PEERS.insert(peer, *state, BPF_EXIST as u64);
 }
 
 /// Outer source a VTEP can have (not this host's own address), known VNI
@@ -49,9 +85,9 @@ pub fn admit(rx: &TunnelRx, local_vtep_be: &VtepAddr) -> Result<Admitted, Drop> 
         return Err(Drop::new(0, Counter::DropUnknownVni));
     }
     let row = net_row(net_id);
-    if !is_vtep_of(net_id, net, &rx.src_vtep_be) {
+    let Some(sender) = sender(net_id, net, &rx.src_vtep_be) else {
         return Err(Drop::new(row, Counter::DropNotPeer));
-    }
+    };
     let inner_type = u16::from_be(rx.inner.ethertype_be);
     if (inner_type == ETH_P_8021Q || inner_type == ETH_P_8021AD) && net.flags & NET_F_ALLOW_INNER_TAG == 0 {
         return Err(Drop::new(row, Counter::DropInnerTagged));
@@ -59,5 +95,5 @@ pub fn admit(rx: &TunnelRx, local_vtep_be: &VtepAddr) -> Result<Admitted, Drop> 
     if is_group_mac(&rx.inner.src) || is_zero_mac(&rx.inner.src) {
         return Err(Drop::new(row, Counter::DropSrcMacInvalid));
     }
-    Ok(Admitted { net_id, net, row })
+    Ok(Admitted { net_id, net, row, sender })
 }

@@ -17,7 +17,7 @@ pub static NETWORKS: Array<NetConfig> = Array::pinned(MAX_NETWORKS, 0);
 pub static VNI_TO_NET: HashMap<u32, u32> = HashMap::pinned(MAX_NETWORKS, 0);
 
 #[map(name = "PEERS")]
-pub static PEERS: HashMap<PeerKey, u32> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
+pub static PEERS: HashMap<PeerKey, PeerState> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
 
 #[map(name = "FLOOD")]
 pub static FLOOD: Array<FloodSet> = Array::pinned(MAX_NETWORKS, 0);

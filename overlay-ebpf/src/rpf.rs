@@ -2,8 +2,8 @@
 //! for what reaches `ip_rcv` (the TC and XDP hooks run before it): the
 //! route back to the outer source must leave by the interface the frame
 //! came in on (strict), or exist at all (loose). A pass is cached per
-//! source for `RP_CACHE_TTL_NS` (a route change is followed within it;
-//! every `up` clears the cache).
+//! peer (or per source that is no configured peer) for `RP_CACHE_TTL_NS`
+//! (a route change is followed within it; every `up` clears the cache).
 
 use core::mem::size_of;
 
@@ -17,24 +17,30 @@ use aya_ebpf::{
 };
 use overlay_common::{
     IPPROTO_UDP, VtepAddr,
-    maps::{CFG_F_RP_LOOSE, CFG_F_RP_STRICT, GlobalConfig, RP_CACHE_TTL_NS},
+    maps::{CFG_F_RP_LOOSE, CFG_F_RP_STRICT, GlobalConfig, PeerState, RP_CACHE_TTL_NS},
     trace::STEP_RPF,
 };
 
 use crate::{
+    admit::{Sender, update_peer},
     fib::set_addrs,
     maps::RP_CACHE,
     trace::{Mode, step_at},
 };
 
-/// Whether a frame from `src_be` to `dst_be` that arrived on `ifindex`
-/// at `now` passes the configured check. `ctx` is the program's context.
-/// A trace does not cache the result.
+/// Whether a frame from `src_be` (the sender, a VTEP of network
+/// `net_id`) to `dst_be` that arrived on `ifindex` at `now` passes the
+/// configured check. `ctx` is the program's context. A pass is cached in
+/// the peer's `PEERS` entry, or in `RP_CACHE` for a source that is no
+/// configured peer. A trace does not cache the result.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn source_ok<M: Mode>(
     ctx: *mut c_void,
     cfg: &GlobalConfig,
     ifindex: u32,
+    net_id: u32,
+    sender: Sender,
     src_be: &VtepAddr,
     dst_be: &VtepAddr,
     now: u64,
@@ -42,17 +48,24 @@ pub fn source_ok<M: Mode>(
     if cfg.flags & (CFG_F_RP_STRICT | CFG_F_RP_LOOSE) == 0 {
         return true;
     }
-    // SAFETY: plain u64 value.
-    if let Some(t) = unsafe { RP_CACHE.get(src_be) }
-        && now.wrapping_sub(*t) < RP_CACHE_TTL_NS
-    {
+    let passed_ns = if sender.peer {
+        sender.state.rp_ok_ns
+    } else {
+        // SAFETY: plain u64 value.
+        unsafe { RP_CACHE.get(src_be) }.copied().unwrap_or(0)
+    };
+    if passed_ns != 0 && now.wrapping_sub(passed_ns) < RP_CACHE_TTL_NS {
         step_at::<M>(STEP_RPF, 1, 1, 0, src_be);
         return true;
     }
     let ok = routed_back(ctx, cfg, ifindex, src_be, dst_be);
     step_at::<M>(STEP_RPF, ok as u32, 0, 0, src_be);
     if ok && !M::TRACE {
-        let _ = RP_CACHE.insert(src_be, now, 0);
+        if sender.peer {
+            update_peer(net_id, src_be, &PeerState { rp_ok_ns: now });
+        } else {
+            let _ = RP_CACHE.insert(src_be, now, 0);
+        }
     }
     ok
 }

@@ -135,11 +135,11 @@ fn try_vtep_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
     if v6 && !udp6_checksum_ok(ctx, &rx, gso) {
         return Err(Drop::new(0, Counter::DropUdpChecksum));
     }
-    let Admitted { net_id, net, row } = admit(&rx, &cfg.local_vtep_be)?;
+    let Admitted { net_id, net, row, sender } = admit(&rx, &cfg.local_vtep_be)?;
     step::<M>(STEP_NETWORK, NO_VLAN, net_id, cfg.underlay_ifindex, rx.vni);
     let t = Ageing::now(cfg.ageing_ns);
-    if !source_ok::<M>(ctx.as_ptr(), cfg, cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be, t.now_ns)
-    {
+    let (underlay, src, local) = (cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be);
+    if !source_ok::<M>(ctx.as_ptr(), cfg, underlay, net_id, sender, src, local, t.now_ns) {
         return Err(Drop::new(row, Counter::DropRpFilter));
     }
     learn::<M>(row, net_id, net, t, rx.inner.src, at_remote(rx.src_vtep_be))?;

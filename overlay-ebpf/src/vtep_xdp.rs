@@ -62,16 +62,10 @@ fn try_vtep_xdp(ctx: &XdpContext) -> Option<u32> {
             return None;
         }
     }
-    let Admitted { net_id, net, row } = admit(&rx, &cfg.local_vtep_be).ok()?;
+    let Admitted { net_id, net, row, sender } = admit(&rx, &cfg.local_vtep_be).ok()?;
     let t = Ageing::now(cfg.ageing_ns);
-    if !source_ok::<Live>(
-        ctx.ctx as *mut _,
-        cfg,
-        cfg.underlay_ifindex,
-        &rx.src_vtep_be,
-        &cfg.local_vtep_be,
-        t.now_ns,
-    ) {
+    let (underlay, src, local) = (cfg.underlay_ifindex, &rx.src_vtep_be, &cfg.local_vtep_be);
+    if !source_ok::<Live>(ctx.ctx as *mut _, cfg, underlay, net_id, sender, src, local, t.now_ns) {
         return None;
     }
     let (src, dst) = (rx.inner.src, rx.inner.dst);

@@ -12,7 +12,7 @@ pub struct Maps {
     pub config: Array<MapData, GlobalConfig>,
     pub networks: Array<MapData, NetConfig>,
     pub vni: HashMap<MapData, u32, u32>,
-    pub peers: HashMap<MapData, PeerKey, u32>,
+    pub peers: HashMap<MapData, PeerKey, PeerState>,
     pub flood: Array<MapData, FloodSet>,
     pub ports: HashMap<MapData, u32, PortConfig>,
     pub trunk: HashMap<MapData, TrunkKey, u32>,

@@ -32,7 +32,7 @@ pub mod prelude {
         frame::Frame,
         headers::Ipv4Hdr,
         is_unicast_vtep,
-        maps::{FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, TrunkKey},
+        maps::{FDB_F_STATIC, FDB_KIND_PORT, FDB_KIND_REMOTE, FdbEntry, FdbKey, PeerState, TrunkKey},
         parse::{Reject, parse_l2, parse_underlay},
         pktbuild::*,
     };

@@ -9,7 +9,10 @@ use aya::{
     Ebpf,
     programs::{SchedClassifier, TestRun, TestRunOptions},
 };
-use overlay_common::counters::{Counter, net_row, stats_index};
+use overlay_common::{
+    counters::{Counter, net_row, stats_index},
+    maps::{PeerKey, PeerState},
+};
 use overlay_user::{
     apply::{Resolved, apply, assign_net_ids, desired},
     bpffs,
@@ -255,6 +258,13 @@ impl Fixture {
         self.ids[name]
     }
 
+    /// The `PEERS` entry of VTEP `vtep` in network `net` (what the datapath
+    /// caches about that peer), if it is a peer.
+    pub fn peer(&self, net: &str, vtep: [u8; 4]) -> Option<PeerState> {
+        let k = PeerKey { net_id: self.net(net), vtep_be: overlay_common::pktbuild::vtep4(vtep) };
+        self.maps.peers.get(&k, 0).ok()
+    }
+
     /// Loads the trace programs (`overlayctl trace`) next to the live ones.
     pub fn load_trace(&mut self) {
         loader::load_tc(&mut self.ebpf, loader::TRACE_PROGRAMS).expect("load the trace programs (verifier)");
@@ -295,6 +305,7 @@ impl Fixture {
             counters,
             fdb: sorted(self.maps.fdb.iter().map(|r| format!("{:?}", r.expect("fdb"))).collect()),
             neigh: sorted(self.maps.neigh.iter().map(|r| format!("{:?}", r.expect("neigh"))).collect()),
+            peers: sorted(self.maps.peers.iter().map(|r| format!("{:?}", r.expect("peers"))).collect()),
             next_hop: sorted(
                 self.maps.next_hop.iter().map(|r| format!("{:?}", r.expect("next hop"))).collect(),
             ),
@@ -317,6 +328,7 @@ pub struct Snapshot {
     pub counters: BTreeMap<(u32, &'static str), u64>,
     pub fdb: Vec<String>,
     pub neigh: Vec<String>,
+    pub peers: Vec<String>,
     pub next_hop: Vec<String>,
     pub rp_cache: Vec<String>,
     pub net_fdb: Vec<String>,

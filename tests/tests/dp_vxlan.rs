@@ -241,3 +241,67 @@ fn source_port_is_the_inner_flow_hash() {
         assert!(ports.len() >= 60, "64 flows on {} source ports", ports.len());
     });
 }
+
+/// A reverse-path pass of a peer is cached in its `PEERS` entry for
+/// `RP_CACHE_TTL_NS` (0.5 s), that of a source that is no configured peer
+/// (the network learns unknown peers) in `RP_CACHE`. A route change is
+/// enforced once the pass is older, and `apply` (every `up`) forgets the
+/// passes at once.
+#[test]
+fn reverse_path_passes_are_cached_per_peer() {
+    let mut c = dp_config();
+    c.networks[0].learn_unknown_peers = true;
+    in_private_netns(move || {
+        let mut f = Fixture::new(&c);
+        let from = |f: &Fixture, vtep: [u8; 4], src: [u8; 6]| {
+            f.underlay(&from_vtep(vtep, 100, &tenant_frame(VM2, src))).0
+        };
+        let apply = |f: &mut Fixture| {
+            let want =
+                overlay_user::apply::desired(&f.cfg, &f.ids, &f.resolved(), &Default::default()).unwrap();
+            overlay_user::apply::apply(&mut f.maps, &want).unwrap();
+        };
+        assert_eq!(f.peer("blue", PEER), Some(PeerState::default()), "nothing cached yet");
+        assert_eq!(from(&f, PEER, REMOTE_VM), TC_ACT_REDIRECT);
+        assert_ne!(f.peer("blue", PEER).unwrap().rp_ok_ns, 0, "the peer's pass in its entry");
+        assert!(f.snapshot().rp_cache.is_empty(), "and not in RP_CACHE");
+        let stranger = [192, 0, 2, 9];
+        assert_eq!(from(&f, stranger, [2, 0, 0, 0, 0, 0x39]), TC_ACT_REDIRECT);
+        assert_eq!(f.snapshot().rp_cache.len(), 1, "the stranger's pass in RP_CACHE");
+        assert_eq!(f.peer("blue", stranger), None, "a stranger is no peer");
+
+        // The way back to PEER now leaves by p4: the strict check fails,
+        // but the cached pass is trusted until it is 0.5 s old. "Within"
+        // is only asserted for a run that took well under it (a loaded
+        // machine may stall this thread): retried otherwise.
+        let mut within = false;
+        for _ in 0..20 {
+            sh("ip route del 192.0.2.2/32 dev p4 2>/dev/null; true");
+            apply(&mut f);
+            let t = std::time::Instant::now();
+            let first = from(&f, PEER, REMOTE_VM);
+            sh("ip route add 192.0.2.2/32 dev p4");
+            let second = from(&f, PEER, REMOTE_VM);
+            if t.elapsed() < std::time::Duration::from_millis(250) {
+                assert_eq!(first, TC_ACT_REDIRECT, "the route back still by u0");
+                assert_eq!(second, TC_ACT_REDIRECT, "within the TTL: the cached pass");
+                within = true;
+                break;
+            }
+        }
+        assert!(within, "no run finished within 250 ms of its first packet in 20 tries");
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        f.reset();
+        assert_eq!(from(&f, PEER, REMOTE_VM), TC_ACT_SHOT, "after the TTL: the check again");
+        assert_eq!(f.nonzero(), counts(&[(RxUnderlay, 1), (DropRpFilter, 1)]));
+        // Passing again, then the route changes and `apply` runs: the pass
+        // is forgotten at once.
+        sh("ip route del 192.0.2.2/32 dev p4");
+        assert_eq!(from(&f, PEER, REMOTE_VM), TC_ACT_REDIRECT);
+        sh("ip route add 192.0.2.2/32 dev p4");
+        apply(&mut f);
+        assert_eq!(f.peer("blue", PEER), Some(PeerState::default()), "apply forgets the pass");
+        assert!(f.snapshot().rp_cache.is_empty(), "every pass");
+        assert_eq!(from(&f, PEER, REMOTE_VM), TC_ACT_SHOT, "checked again at once");
+    });
+}

@@ -36,6 +36,9 @@ impl Snapshot {
     }
 }
 
+/// `bpf_map_update_elem` flag: only an existing entry is rewritten.
+const BPF_EXIST: u64 = 2;
+
 /// Carries out `ops` in order. A failure stops at that op: what was
 /// written before it is a safe state (see `plan`), and the next `up`
 /// completes it.
@@ -49,7 +52,7 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
             Op::DelVni(v) => ignore_missing(m.vni.remove(v), MAP_VNI_TO_NET)?,
             Op::Vni(v, id) => m.vni.insert(v, id, 0).map_err(Error::map(MAP_VNI_TO_NET))?,
             Op::DelPeer(k) => ignore_missing(m.peers.remove(k), MAP_PEERS)?,
-            Op::Peer(k) => m.peers.insert(k, 1, 0).map_err(Error::map(MAP_PEERS))?,
+            Op::Peer(k) => m.peers.insert(k, PeerState::default(), 0).map_err(Error::map(MAP_PEERS))?,
             Op::DelPort(p) => ignore_missing(m.ports.remove(p), MAP_PORTS)?,
             Op::Port(p, c) => m.ports.insert(p, c, 0).map_err(Error::map(MAP_PORTS))?,
             Op::DelTrunk(k) => ignore_missing(m.trunk.remove(k), MAP_TRUNK_VLANS)?,
@@ -69,6 +72,18 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
             Op::ResetStats(id) => crate::stats::reset_row(m, net_row(*id))?,
             Op::Global(g) => m.config.set(0, g, 0).map_err(Error::map(MAP_CONFIG))?,
             Op::ClearCaches => {
+                // A peer's cache is in its entry: zeroed only while the
+                // entry exists (a peer removed meanwhile stays removed).
+                let peers: Vec<PeerKey> = m
+                    .peers
+                    .iter()
+                    .filter_map(|r| r.ok())
+                    .filter(|(_, v)| *v != PeerState::default())
+                    .map(|(k, _)| k)
+                    .collect();
+                for k in peers {
+                    let _ = m.peers.insert(k, PeerState::default(), BPF_EXIST);
+                }
                 let cached: Vec<VtepAddr> = m.next_hop.keys().filter_map(|k| k.ok()).collect();
                 for k in cached {
                     let _ = m.next_hop.remove(&k);

@@ -47,8 +47,9 @@ pub enum Op {
     /// Zero the stats row of an id that a new network takes.
     ResetStats(u32),
     Global(GlobalConfig),
-    /// Forget every cached next hop and reverse-path verdict (the underlay
-    /// or its routes may have changed).
+    /// Forget every cached next hop and reverse-path verdict, peers' (in
+    /// their `PEERS` entries) too (the underlay or its routes may have
+    /// changed).
     ClearCaches,
 }
 

@@ -244,10 +244,11 @@ Where (c) and (b) differ, and why:
   what each spends that the other does not. (a): the bridge twice (input,
   FDB lookup, forward, its netfilter hook stubs) and one veth hop more.
   (c): the two programs' own instructions (the largest share: long
-  programs whose path spreads over many cache lines), eleven hash-map
+  programs whose path spreads over many cache lines), ten hash-map
   lookups a frame (each a call, a hash, a bucket and an entry: `PORTS`,
   `FDB` twice and `PEERS` on both sides, `NEXT_HOP` when sending,
-  `VNI_TO_NET` and `RP_CACHE` when receiving), the reallocation of the
+  `VNI_TO_NET` when receiving; a peer's reverse-path pass rides in its
+  `PEERS` entry), the reallocation of the
   frame's head, and two redirects, each resolving an ifindex. The
   reallocation: a packet socket (or UDP socket) reserves the tenant
   device's own headroom, 16 bytes, so `bpf_skb_adjust_room` reallocates
@@ -256,8 +257,8 @@ Where (c) and (b) differ, and why:
   `needed_headroom` on to its ports, which only in-kernel callers (bridge,
   Open vSwitch) can do, not BPF or netlink; TCP senders reserve ample
   headroom, so TCP does not pay it. Closing the gap takes fewer lookups a
-  frame (per-VTEP state in one map, ports in an array) and a shorter hot
-  path, not another hook.
+  frame (the next hop in the peer's entry too, ports in an array) and a
+  shorter hot path, not another hook.
 - **TCP** rides as GSO super-packets in both (b) and (c): 64 KB segments are
   encapsulated once (`bpf_skb_adjust_room` with the UDP-tunnel flags in (c))
   and cross the veth underlay unsegmented, so throughput is bounded by the
@@ -299,11 +300,11 @@ Program cost, case by case:
   largest share after the program's own instructions) and the redirect.
   The clock (`bpf_ktime_get_coarse_ns`) is read once per frame.
 - **Decap** is the parse and the outer header checksum, the VNI, peer and
-  FDB lookups, the reverse-path check (one FIB lookup per source at most
-  every 0.5 s, `RP_CACHE`), learning, `bpf_skb_adjust_room`, the inner
-  Ethernet header written directly over the outer one and the redirect:
-  six hash lookups (VNI, peer, reverse path, source and destination MAC,
-  egress port).
+  FDB lookups, the reverse-path check (one FIB lookup per peer at most
+  every 0.5 s, the pass kept in the peer's `PEERS` entry), learning,
+  `bpf_skb_adjust_room`, the inner Ethernet header written directly over
+  the outer one and the redirect: five hash lookups (VNI, peer, source and
+  destination MAC, egress port).
 - **GRE and GENEVE** (`encap (gre)`, `decap (geneve)`, ...) run the same
   code as VXLAN with another header: GRE writes 28 bytes of outer header
   instead of 36 and has no UDP header (so no source port to hash into);

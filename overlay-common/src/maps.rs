@@ -23,6 +23,10 @@ pub const CSUM_CHUNK_LEN: usize = 64;
 pub const MAP_RP_CACHE: &str = "RP_CACHE";
 pub const MAP_NEIGH: &str = "NEIGH";
 pub const MAP_FDB_EVENTS: &str = "FDB_EVENTS";
+/// The programs `tenant_ingress` tail-calls: [`TAIL_FLOOD_REMOTE`].
+pub const MAP_TAIL: &str = "TAIL";
+/// `TAIL[0]`: `tenant_flood`, the copies of a flood to peer VTEPs.
+pub const TAIL_FLOOD_REMOTE: u32 = 0;
 
 /// Default capacities (the FDB is sized from config at load time).
 pub const DEFAULT_FDB_ENTRIES: u32 = 65536;
@@ -42,6 +46,7 @@ pub enum MapKind {
     LruHash,
     PerCpuArray,
     RingBuf,
+    ProgArray,
 }
 
 /// One map of the object: what the loader checks pins against.
@@ -102,6 +107,7 @@ pub const MAPS: &[MapSpec] = &[
     ),
     spec::<u32, crate::trace::TraceRecord>(crate::trace::MAP_TRACE, MapKind::Array, Capacity::PerCpu),
     spec::<u32, [u32; CSUM_CHUNK_LEN / 4]>(MAP_CSUM_CHUNK, MapKind::PerCpuArray, Capacity::Fixed(1)),
+    spec::<u32, u32>(MAP_TAIL, MapKind::ProgArray, Capacity::Fixed(1)),
 ];
 
 /// `CONFIG[0]`: the instance's global settings.

@@ -3,7 +3,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
 };
 use overlay_common::{MAX_NETWORKS, VtepAddr, counters::STATS_SLOTS, maps::*};
 
@@ -75,6 +75,11 @@ pub static CSUM_CHUNK: PerCpuArray<[u32; CSUM_CHUNK_LEN / 4]> = PerCpuArray::pin
 /// the loader sizes this to the possible CPUs).
 #[map(name = "TRACE")]
 pub static TRACE: Array<overlay_common::trace::TraceRecord> = Array::pinned(1, 0);
+
+/// Pinned: a program array loses its entries when no file descriptor or
+/// pin holds it any more (`overlayctl` exits), so the tail call would fail.
+#[map(name = "TAIL")]
+pub static TAIL: ProgramArray = ProgramArray::pinned(1, 0);
 
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {

@@ -13,8 +13,8 @@ use overlay_common::{
     counters::{Counter, net_row},
     is_group_mac,
     maps::{
-        NET_F_LEARN_IP, NET_F_NO_FLOOD_UNKNOWN, NET_F_SUPPRESS, NET_F_VXLAN, PORT_F_PRIO_TAGGED,
-        PORT_MODE_ACCESS, PortConfig, TrunkKey,
+        FloodSet, GlobalConfig, NET_F_LEARN_IP, NET_F_NO_FLOOD_UNKNOWN, NET_F_SUPPRESS, NET_F_VXLAN,
+        NetConfig, PORT_F_PRIO_TAGGED, PORT_MODE_ACCESS, PortConfig, TAIL_FLOOD_REMOTE, TrunkKey,
     },
     monitor::HOOK_TENANT_TC,
     parse::{Reject, parse_l2},
@@ -27,7 +27,7 @@ use crate::{
     clock::Ageing,
     deliver::{egress, flood_local, flood_set, pop, redirect_to},
     fdb::{Hit, at_port, learn, lookup_dst},
-    maps::{TRUNK_VLANS, config, network, port},
+    maps::{TAIL, TRUNK_VLANS, config, network, port},
     neigh::{TenantFrame, on_tenant_frame},
     stats::{Drop, count, verdict},
     trace::{self, Live, Mode, Trace, step},
@@ -37,6 +37,52 @@ use crate::{
 #[classifier]
 pub fn tenant_ingress(ctx: TcContext) -> i32 {
     run::<Live>(&ctx)
+}
+
+/// The copies of a flood to peer VTEPs, tail-called by `tenant_ingress`
+/// (`TAIL[TAIL_FLOOD_REMOTE]`) with the network id and stats row in
+/// `skb->cb[0..2]`. A program of its own: its `bpf_loop` callback is
+/// walked by the verifier once for every state that reaches the loop, and
+/// inside `tenant_ingress` that was once for every path to it (98.7% of
+/// the verifier's 1M-instruction limit); here it is reached in few states.
+#[classifier]
+pub fn tenant_flood(ctx: TcContext) -> i32 {
+    verdict::<Live>(&ctx, HOOK_TENANT_TC, try_tenant_flood(&ctx))
+}
+
+fn try_tenant_flood(ctx: &TcContext) -> Result<i32, Drop> {
+    // SAFETY: reading context fields.
+    let (net_id, row) = unsafe { ((*ctx.skb.skb).cb[0], (*ctx.skb.skb).cb[1]) };
+    let no_network = Drop::new(row, Counter::DropNoNetwork);
+    let (Some(cfg), Some(net)) = (config(), network(net_id)) else { return Err(no_network) };
+    let fs = flood_set(net_id, row)?;
+    flood_remote::<Live>(ctx, cfg, fs, net_id, net, row, Ageing::now(cfg.ageing_ns).now_ns)
+}
+
+/// The flood to peer VTEPs: in the `tenant_flood` program (a tail call;
+/// the frame does not come back), inline in a trace.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn to_peers<M: Mode>(
+    ctx: &TcContext,
+    cfg: &GlobalConfig,
+    fs: &FloodSet,
+    net_id: u32,
+    net: &NetConfig,
+    row: u32,
+    now: u64,
+) -> Result<i32, Drop> {
+    if M::TRACE {
+        return flood_remote::<M>(ctx, cfg, fs, net_id, net, row, now);
+    }
+    // SAFETY: writing context fields the program owns (`cb`); the tail
+    // call returns only when it failed.
+    unsafe {
+        (*ctx.skb.skb).cb[0] = net_id;
+        (*ctx.skb.skb).cb[1] = row;
+        TAIL.tail_call(ctx, TAIL_FLOOD_REMOTE);
+    }
+    Err(Drop::new(row, Counter::DropHelperFailed))
 }
 
 /// `tenant_ingress` with the trace flag, for `overlayctl trace`.
@@ -133,7 +179,7 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             let fs = flood_set(net_id, row)?;
             let targets = flood_local::<M>(ctx, fs, net_id, net, ifindex, row)?;
             if net.flags & NET_F_VXLAN != 0 && fs.n_peers != 0 {
-                return flood_remote::<M>(ctx, cfg, fs, net_id, net, row, t.now_ns);
+                return to_peers::<M>(ctx, cfg, fs, net_id, net, row, t.now_ns);
             }
             // Every copy was a clone; the frame itself is consumed.
             if targets == 0 { Err(Drop::new(row, Counter::DropFloodNoTarget)) } else { Ok(TC_ACT_STOLEN) }

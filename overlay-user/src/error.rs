@@ -43,6 +43,8 @@ pub enum Error {
     Object(#[source] Box<aya::EbpfError>),
     #[error("BPF: program {0} is missing from the object")]
     MissingProgram(String),
+    #[error("BPF: map {0} is missing from the object")]
+    MissingMap(&'static str),
     #[error("BPF: {prog}: {source}{hint}")]
     Program { prog: String, source: Box<ProgramError>, hint: String },
     #[error("attach {prog} to {iface}: {source}{hint}")]

@@ -36,12 +36,18 @@ pub const ALL_PROGRAMS: &[&str] = &[PROG_TENANT, PROG_VTEP];
 pub const PROG_TENANT_TRACE: &str = "tenant_trace";
 pub const PROG_VTEP_TRACE: &str = "vtep_trace";
 pub const TRACE_PROGRAMS: &[&str] = &[PROG_TENANT_TRACE, PROG_VTEP_TRACE];
+/// Tail-called by `tenant_ingress` through `TAIL` (never attached; the
+/// pinned `TAIL` holds it).
+pub const PROG_TENANT_FLOOD: &str = "tenant_flood";
 
 /// Loads the object; maps already pinned in `dir` are reused, the others
 /// are created and pinned there. The programs are verified and loaded but
 /// neither pinned nor attached (the BPF_PROG_TEST_RUN fixture uses this).
 pub fn load_object(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
     let mut ebpf = open_object(dir, fdb_size)?;
+    // The tail-called program first: in `TAIL` before anything can call it.
+    load_tc(&mut ebpf, &[PROG_TENANT_FLOOD])?;
+    set_tail(&mut ebpf)?;
     load_tc(&mut ebpf, ALL_PROGRAMS)?;
     let x: &mut Xdp = program(&mut ebpf, PROG_VTEP_XDP)?;
     x.load().map_err(|e| loaded(PROG_VTEP_XDP, e))?;
@@ -80,6 +86,20 @@ fn open_object(dir: &Path, fdb_size: u32) -> Result<Ebpf> {
 pub fn per_cpu_entries() -> Result<u32> {
     let n = aya::util::nr_cpus().map_err(|(_, e)| Error::Io(e))?;
     Ok(n as u32)
+}
+
+/// `TAIL[TAIL_FLOOD_REMOTE]` = `tenant_flood` of this object (the pinned
+/// map is shared with the programs still attached from before, which call
+/// the same contract: the layout version says so).
+fn set_tail(ebpf: &mut Ebpf) -> Result<()> {
+    use overlay_common::maps::{MAP_TAIL, TAIL_FLOOD_REMOTE};
+    let p: &mut SchedClassifier = program(ebpf, PROG_TENANT_FLOOD)?;
+    let fd = p.fd().map_err(Error::program(PROG_TENANT_FLOOD))?.try_clone()?;
+    // Borrowed, not taken: the programs loaded next refer to this map's fd.
+    let map = ebpf.map_mut(MAP_TAIL).ok_or(Error::MissingMap(MAP_TAIL))?;
+    let mut tail: aya::maps::ProgramArray<&mut aya::maps::MapData> =
+        map.try_into().map_err(Error::map(MAP_TAIL))?;
+    tail.set(TAIL_FLOOD_REMOTE, &fd, 0).map_err(Error::map(MAP_TAIL))
 }
 
 fn loaded(prog: &str, source: ProgramError) -> Error {

@@ -33,6 +33,7 @@ fn map_type(k: MapKind) -> MapType {
         MapKind::LruHash => MapType::LruHash,
         MapKind::PerCpuArray => MapType::PerCpuArray,
         MapKind::RingBuf => MapType::RingBuf,
+        MapKind::ProgArray => MapType::ProgramArray,
     }
 }
 

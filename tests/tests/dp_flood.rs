@@ -40,3 +40,19 @@ fn head_end_replication_to_128_peers() {
         assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (FloodRemoteCopies, n as u64)]));
     });
 }
+
+/// The copies to peer VTEPs are `tenant_flood`, tail-called through
+/// `TAIL`: without it there the frame is a counted drop, not lost unseen
+/// (and the local copies went out before).
+#[test]
+fn a_flood_whose_tail_call_fails_is_counted() {
+    in_private_netns(|| {
+        let mut f = Fixture::new(&many_peers(2));
+        let map = f.ebpf.map_mut(overlay_common::maps::MAP_TAIL).expect("TAIL");
+        let mut tail: aya::maps::ProgramArray<_> = map.try_into().expect("a program array");
+        tail.clear_index(&overlay_common::maps::TAIL_FLOOD_REMOTE).expect("clear TAIL[0]");
+        let (v, _) = f.tenant("p1", &tenant_frame([0xff; 6], VM1));
+        assert_eq!(v, TC_ACT_SHOT);
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 1), (Learned, 1), (DropHelperFailed, 1)]));
+    });
+}

@@ -224,6 +224,15 @@ fn xdp_fast_path_over_ipv6() {
             c.underlay.xdp = mode;
             h.up(&c);
         }
+        // `up` starts NDP for the peer; the tenants' first ARP request (not
+        // IP: the datapath cannot resolve a neighbour for it) needs it
+        // resolved. Wait for it rather than race it.
+        for (i, h) in hosts.iter().enumerate() {
+            let peer = format!("2001:db8::{}", 2 - i);
+            wait_until(&format!("{mode}: host {i}'s neighbour entry of {peer}"), 10, || {
+                h.ns.sh(&format!("ip -6 neigh show {peer} dev u0")).contains("lladdr")
+            });
+        }
         vms[0].ping("203.0.113.2").unwrap_or_else(|e| panic!("{mode}: {e}"));
         assert!(iperf3(&vms[1].ns, &vms[0].ns, "203.0.113.2", "") > 1_000_000, "{mode}: TCP");
         assert!(hosts[1].counter("xdp_redirect") > 0, "{mode}: known unicast took the XDP path over IPv6");

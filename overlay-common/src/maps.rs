@@ -227,9 +227,10 @@ pub struct NetFdbState {
     pub swept_ns: u64,
 }
 
-/// `NEXT_HOP[peer VTEP address]`: the outer next hop of a peer as the FIB gave it,
-/// reused by the datapath for [`NEXT_HOP_TTL_NS`] instead of a FIB lookup
-/// per packet.
+/// The outer next hop of a VTEP as the FIB gave it, reused by the datapath
+/// for [`NEXT_HOP_TTL_NS`] instead of a FIB lookup per packet: in
+/// [`PeerState::hop`] for a configured peer, in `NEXT_HOP[VTEP address]`
+/// for a VTEP a network accepts by `learn_unknown_peers`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NextHop {
@@ -260,13 +261,15 @@ pub struct PeerKey {
 }
 
 /// Value of `PEERS`: the entry makes the VTEP a peer of the network, and
-/// holds what the receive path caches about it, so that the lookup that
-/// admits a frame also answers the reverse-path check. Userspace writes it
-/// zeroed (nothing cached, as every `up` leaves it); the datapath rewrites
-/// it whole.
+/// holds what the datapath caches about it, so that one lookup answers
+/// membership and the next hop when sending, membership and the
+/// reverse-path check when receiving. Userspace writes it zeroed (nothing
+/// cached, as every `up` leaves it); the datapath rewrites it whole.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PeerState {
+    /// The next hop (`ifindex` 0: none cached).
+    pub hop: NextHop,
     /// Datapath clock (`bpf_ktime_get_coarse_ns`) of the last pass of the
     /// reverse-path check; 0: none.
     pub rp_ok_ns: u64,
@@ -502,7 +505,7 @@ const _: () = assert!(size_of::<NetConfig>() == 12);
 const _: () = assert!(size_of::<NetFdbState>() == 16);
 const _: () = assert!(size_of::<NextHop>() == 24);
 const _: () = assert!(size_of::<PeerKey>() == 20);
-const _: () = assert!(size_of::<PeerState>() == 8);
+const _: () = assert!(size_of::<PeerState>() == 32);
 const _: () =
     assert!(size_of::<FloodSet>() == 8 + 4 * 2 * crate::MAX_FLOOD_PORTS + 16 * crate::MAX_FLOOD_PEERS);
 const _: () = assert!(size_of::<PortConfig>() == 8);

@@ -21,42 +21,38 @@ pub struct Admitted {
     pub net_id: u32,
     pub net: &'static NetConfig,
     pub row: u32,
-    pub sender: Sender,
+    pub sender: Member,
 }
 
-/// Whether `vtep_be` is a VTEP of network `net_id` right now: a
-/// configured peer (or static FDB remote), or any VTEP when the network
-/// learns unknown peers.
-#[inline(always)]
-pub fn is_vtep_of(net_id: u32, net: &NetConfig, vtep_be: &VtepAddr) -> bool {
-    let peer = PeerKey { net_id, vtep_be: *vtep_be };
-    // SAFETY: plain-bytes value.
-    net.flags & NET_F_LEARN_UNKNOWN_PEERS != 0 || unsafe { PEERS.get(peer) }.is_some()
-}
-
-/// How the sender of a received frame belongs to its network: a
-/// configured peer (or static FDB remote) with a copy of its `PEERS`
-/// entry, or (`peer` false, `state` zero) a VTEP the network accepts
-/// because it learns unknown peers. A copy, not a pointer into the map:
-/// plain values keep the verifier's path count down.
+/// How a VTEP belongs to a network: a configured peer (or static FDB
+/// remote) with its `PEERS` entry (what the datapath caches about it), or
+/// a VTEP the network accepts because it learns unknown peers (its caches
+/// are `NEXT_HOP` and `RP_CACHE`).
 #[derive(Clone, Copy)]
-pub struct Sender {
-    pub peer: bool,
-    pub state: PeerState,
+pub enum Member {
+    Peer(&'static PeerState),
+    Unknown,
 }
 
-/// The sender `vtep_be` as a VTEP of network `net_id`, if it is one (see
-/// [`is_vtep_of`]).
+/// `vtep_be` as a peer of `net_id` if it is one, else [`Member::Unknown`].
 #[inline(always)]
-fn sender(net_id: u32, net: &NetConfig, vtep_be: &VtepAddr) -> Option<Sender> {
+pub fn member_of(net_id: u32, vtep_be: &VtepAddr) -> Member {
     let peer = PeerKey { net_id, vtep_be: *vtep_be };
     // SAFETY: plain-bytes value; the datapath replaces the whole entry.
     match unsafe { PEERS.get(peer) } {
-        Some(p) => Some(Sender { peer: true, state: *p }),
-        None if net.flags & NET_F_LEARN_UNKNOWN_PEERS != 0 => {
-            Some(Sender { peer: false, state: PeerState::default() })
-        }
-        None => None,
+        Some(p) => Member::Peer(p),
+        None => Member::Unknown,
+    }
+}
+
+/// `vtep_be` as a VTEP of network `net_id` right now, if it is one: a
+/// configured peer (or static FDB remote), or any VTEP when the network
+/// learns unknown peers.
+#[inline(always)]
+pub fn member(net_id: u32, net: &NetConfig, vtep_be: &VtepAddr) -> Option<Member> {
+    match member_of(net_id, vtep_be) {
+        Member::Unknown if net.flags & NET_F_LEARN_UNKNOWN_PEERS == 0 => None,
+        m => Some(m),
     }
 }
 
@@ -85,7 +81,7 @@ pub fn admit(rx: &TunnelRx, local_vtep_be: &VtepAddr) -> Result<Admitted, Drop> 
         return Err(Drop::new(0, Counter::DropUnknownVni));
     }
     let row = net_row(net_id);
-    let Some(sender) = sender(net_id, net, &rx.src_vtep_be) else {
+    let Some(sender) = member(net_id, net, &rx.src_vtep_be) else {
         return Err(Drop::new(row, Counter::DropNotPeer));
     };
     let inner_type = u16::from_be(rx.inner.ethertype_be);

@@ -22,7 +22,7 @@ use overlay_common::{
 };
 
 use crate::{
-    admit::{Sender, update_peer},
+    admit::{Member, update_peer},
     fib::set_addrs,
     maps::RP_CACHE,
     trace::{Mode, step_at},
@@ -40,7 +40,7 @@ pub fn source_ok<M: Mode>(
     cfg: &GlobalConfig,
     ifindex: u32,
     net_id: u32,
-    sender: Sender,
+    sender: Member,
     src_be: &VtepAddr,
     dst_be: &VtepAddr,
     now: u64,
@@ -48,11 +48,10 @@ pub fn source_ok<M: Mode>(
     if cfg.flags & (CFG_F_RP_STRICT | CFG_F_RP_LOOSE) == 0 {
         return true;
     }
-    let passed_ns = if sender.peer {
-        sender.state.rp_ok_ns
-    } else {
+    let passed_ns = match sender {
+        Member::Peer(p) => p.rp_ok_ns,
         // SAFETY: plain u64 value.
-        unsafe { RP_CACHE.get(src_be) }.copied().unwrap_or(0)
+        Member::Unknown => unsafe { RP_CACHE.get(src_be) }.copied().unwrap_or(0),
     };
     if passed_ns != 0 && now.wrapping_sub(passed_ns) < RP_CACHE_TTL_NS {
         step_at::<M>(STEP_RPF, 1, 1, 0, src_be);
@@ -61,10 +60,11 @@ pub fn source_ok<M: Mode>(
     let ok = routed_back(ctx, cfg, ifindex, src_be, dst_be);
     step_at::<M>(STEP_RPF, ok as u32, 0, 0, src_be);
     if ok && !M::TRACE {
-        if sender.peer {
-            update_peer(net_id, src_be, &PeerState { rp_ok_ns: now });
-        } else {
-            let _ = RP_CACHE.insert(src_be, now, 0);
+        match sender {
+            Member::Peer(p) => update_peer(net_id, src_be, &PeerState { rp_ok_ns: now, ..*p }),
+            Member::Unknown => {
+                let _ = RP_CACHE.insert(src_be, now, 0);
+            }
         }
     }
     ok

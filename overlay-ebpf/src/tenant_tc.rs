@@ -23,7 +23,7 @@ use overlay_common::{
 
 use crate::{
     access::{SkbFrame, pull_headers},
-    admit::is_vtep_of,
+    admit::member,
     clock::Ageing,
     deliver::{egress, flood_local, flood_set, pop, redirect_to},
     fdb::{Hit, at_port, learn, lookup_dst},
@@ -31,7 +31,7 @@ use crate::{
     neigh::{TenantFrame, on_tenant_frame},
     stats::{Drop, count, verdict},
     trace::{self, Live, Mode, Trace, step},
-    vxlan_tx::{Encapped, encapsulate, flood_remote, send_final, send_via_device},
+    vxlan_tx::{Encapped, encapsulate, flood_remote, lookup_hop, send_final, send_via_device},
 };
 
 #[classifier]
@@ -161,10 +161,12 @@ fn try_tenant_ingress<M: Mode>(ctx: &TcContext) -> Result<i32, Drop> {
             Ok(v)
         }
         Hit::Remote(vtep) if net.flags & NET_F_VXLAN != 0 => {
-            if !is_vtep_of(net_id, net, &vtep) {
+            let Some(member) = member(net_id, net, &vtep) else {
                 return Err(Drop::new(row, Counter::DropNotMember));
-            }
-            let v = match encapsulate::<M>(ctx, cfg, net, &vtep, row, t.now_ns)? {
+            };
+            // The next hop from the peer's entry (or `NEXT_HOP`).
+            let hop = lookup_hop::<M>(ctx, cfg, net_id, &vtep, member, t.now_ns);
+            let v = match encapsulate::<M>(ctx, cfg, net, &vtep, hop, row)? {
                 Encapped::Outer(hop) => send_final::<M>(ctx, cfg, &vtep, hop, row)?,
                 Encapped::ViaDevice => send_via_device::<M>(cfg, &vtep, row)?,
             };

@@ -38,7 +38,7 @@ use overlay_common::{
     headers::EthHdr,
     maps::{
         CFG_F_IPV6, CFG_F_UDP_CSUM, CFG_F_UDP6_ZERO_CSUM, FloodSet, GlobalConfig, NEXT_HOP_TTL_NS, NetConfig,
-        NextHop as CachedHop,
+        NextHop as CachedHop, PeerState,
     },
     offsets as off,
     trace::*,
@@ -47,6 +47,7 @@ use overlay_common::{
 
 use crate::{
     access::SkbFrame,
+    admit::{Member, update_peer},
     fib::{AF_INET6, family, gateway, set_addrs},
     gso_tunnel,
     maps::{FLOOD, NEXT_HOP, config},
@@ -98,7 +99,7 @@ pub enum Encapped {
 
 /// Puts outer Ethernet/IP and UDP/VXLAN, UDP/GENEVE or GRE headers (as
 /// the network's encapsulation says) in front of the frame, addressed to
-/// `dst_be` and to its next hop (looked up at `now`; its trace step is
+/// `dst_be` and to next hop `hop` ([`lookup_hop`]; its trace step is
 /// [`send_final`]'s). Checks the result against the underlay MTU.
 ///
 /// Over IPv6 (VXLAN only, the config refuses other encapsulations there)
@@ -111,8 +112,8 @@ pub fn encapsulate<M: Mode>(
     cfg: &GlobalConfig,
     net: &NetConfig,
     dst_be: &VtepAddr,
+    hop: Hop,
     row: u32,
-    now: u64,
 ) -> Result<Encapped, Drop> {
     let encap = net.encap();
     step_at::<M>(STEP_ENCAP, 0, net.vni, encap as u32, dst_be);
@@ -127,7 +128,6 @@ pub fn encapsulate<M: Mode>(
         }
         return Ok(Encapped::ViaDevice);
     }
-    let hop = lookup_hop::<M>(ctx, cfg, dst_be, now);
     let room = encap_room(gre, v6);
     if is_ip(ctx) {
         let l4 = if gre { BPF_F_ADJ_ROOM_ENCAP_L4_GRE } else { BPF_F_ADJ_ROOM_ENCAP_L4_UDP };
@@ -258,12 +258,25 @@ pub fn send_via_device<M: Mode>(cfg: &GlobalConfig, dst_be: &VtepAddr, row: u32)
     redirect_verdict(gso_tunnel::redirect(cfg), row)
 }
 
-/// Where the outer packet goes next.
+/// Where the outer packet goes next. Every variant is the same 20 bytes
+/// with no padding, so a copy never moves undefined bytes: LLVM may take
+/// an undefined value from any register, even one a call just clobbered,
+/// and the verifier refuses that read.
 #[derive(Clone, Copy)]
+#[repr(C, u32)]
 enum NextHop {
-    Resolved { ifindex: u32, smac: [u8; 6], dmac: [u8; 6] },
+    Resolved { ifindex: u32, smac: [u8; 6], dmac: [u8; 6], _pad: u32 },
     Unresolved { ifindex: u32, gw_be: VtepAddr },
-    Unreachable,
+    Unreachable { _pad: [u32; 5] },
+}
+
+impl NextHop {
+    #[inline(always)]
+    fn resolved(ifindex: u32, smac: [u8; 6], dmac: [u8; 6]) -> NextHop {
+        NextHop::Resolved { ifindex, smac, dmac, _pad: 0 }
+    }
+
+    const UNREACHABLE: NextHop = NextHop::Unreachable { _pad: [0; 5] };
 }
 
 impl NextHop {
@@ -273,7 +286,7 @@ impl NextHop {
         match *self {
             NextHop::Resolved { ifindex, .. } => (ifindex, HOP_FIB, *dst_be),
             NextHop::Unresolved { ifindex, gw_be } => (ifindex, HOP_UNRESOLVED, gw_be),
-            NextHop::Unreachable => (0, HOP_UNREACHABLE, *dst_be),
+            NextHop::Unreachable { .. } => (0, HOP_UNREACHABLE, *dst_be),
         }
     }
 }
@@ -282,10 +295,14 @@ impl NextHop {
 #[derive(Clone, Copy)]
 pub struct Hop {
     nh: NextHop,
-    cached: bool,
+    /// 1: from the cache (a `u32`, so that the struct has no padding).
+    cached: u32,
 }
 
 impl Hop {
+    /// No next hop (zero MACs): for a flood, whose copies get theirs each.
+    const NONE: Hop = Hop { nh: NextHop::UNREACHABLE, cached: 0 };
+
     /// The outer destination and source MAC addresses (zero unless
     /// resolved).
     #[inline(always)]
@@ -302,53 +319,104 @@ impl Hop {
     #[inline(always)]
     fn step<M: Mode>(&self, dst_be: &VtepAddr) {
         let (ifindex, how, via) = self.nh.describe(dst_be);
-        let how = if self.cached { HOP_CACHED } else { how };
+        let how = if self.cached != 0 { HOP_CACHED } else { how };
         step_at::<M>(STEP_NEXT_HOP, ifindex, how, 0, &via);
     }
 }
 
-/// [`lookup_hop`] and its trace step.
+/// [`hop_by_address`] and its trace step.
 #[inline(always)]
 fn next_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now: u64) -> NextHop {
-    let hop = lookup_hop::<M>(ctx, cfg, dst_be, now);
+    let hop = hop_by_address::<M>(ctx, cfg, dst_be, now);
     hop.step::<M>(dst_be);
     hop.nh
 }
 
-/// The next hop towards `dst_be`: from `NEXT_HOP` while the entry is
-/// younger than `NEXT_HOP_TTL_NS`, else from the FIB (and cached when
-/// resolved; an unresolved or unreachable peer is never cached; a trace
-/// changes nothing).
+/// The next hop towards `dst_be`, a `member` of network `net_id`: a
+/// peer's from its `PEERS` entry, cached there (the lookup that made it a
+/// member answers this too); another VTEP's by [`hop_by_address`].
 #[inline(always)]
-fn lookup_hop<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now: u64) -> Hop {
-    // SAFETY: plain-bytes value; a concurrent update swaps in a whole new element.
-    if let Some(c) = unsafe { NEXT_HOP.get(dst_be) }
-        && now.wrapping_sub(c.looked_up_ns) < NEXT_HOP_TTL_NS
-    {
-        return Hop {
-            nh: NextHop::Resolved { ifindex: c.ifindex, smac: c.smac, dmac: c.dmac },
-            cached: true,
-        };
+pub fn lookup_hop<M: Mode>(
+    ctx: &TcContext,
+    cfg: &GlobalConfig,
+    net_id: u32,
+    dst_be: &VtepAddr,
+    member: Member,
+    now: u64,
+) -> Hop {
+    let Member::Peer(p) = member else {
+        return hop_by_address::<M>(ctx, cfg, dst_be, now);
+    };
+    let c = p.hop;
+    if c.ifindex != 0 && now.wrapping_sub(c.looked_up_ns) < NEXT_HOP_TTL_NS {
+        return Hop { nh: NextHop::resolved(c.ifindex, c.smac, c.dmac), cached: 1 };
     }
-    let nh = fib_next_hop(ctx, cfg, dst_be);
-    let hop = Hop { nh, cached: false };
-    if M::TRACE {
-        return hop;
-    }
-    match nh {
-        NextHop::Resolved { ifindex, smac, dmac } => {
-            let c = CachedHop { ifindex, smac, dmac, looked_up_ns: now };
-            let _ = NEXT_HOP.insert(dst_be, c, 0);
-        }
-        _ => {
-            let _ = NEXT_HOP.remove(dst_be);
-        }
+    let (hop, fresh) = fib_hop(ctx, cfg, dst_be, now);
+    // A peer that is not resolved keeps its expired hop, never used again
+    // (and no write on every frame to it).
+    if !M::TRACE && fresh.ifindex != 0 {
+        update_peer(net_id, dst_be, &PeerState { hop: fresh, ..*p });
     }
     hop
 }
 
+/// The next hop towards `dst_be`, cached by address in `NEXT_HOP` (a VTEP
+/// that is no configured peer, and the copies of a flood) while younger
+/// than `NEXT_HOP_TTL_NS`, else from the FIB (and cached when resolved; an
+/// unresolved or unreachable VTEP is never cached; a trace changes
+/// nothing).
+#[inline(always)]
+fn hop_by_address<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now: u64) -> Hop {
+    // SAFETY: plain-bytes value; a concurrent update swaps in a whole new element.
+    if let Some(c) = unsafe { NEXT_HOP.get(dst_be) }
+        && now.wrapping_sub(c.looked_up_ns) < NEXT_HOP_TTL_NS
+    {
+        return Hop { nh: NextHop::resolved(c.ifindex, c.smac, c.dmac), cached: 1 };
+    }
+    let (hop, fresh) = fib_hop(ctx, cfg, dst_be, now);
+    if M::TRACE {
+        return hop;
+    }
+    if fresh.ifindex != 0 {
+        let _ = NEXT_HOP.insert(dst_be, fresh, 0);
+    } else {
+        let _ = NEXT_HOP.remove(dst_be);
+    }
+    hop
+}
+
+/// The next hop from the FIB, and what to cache of it (`ifindex` 0 when
+/// it is not resolved: nothing).
+#[inline(always)]
+fn fib_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, now: u64) -> (Hop, CachedHop) {
+    let nh = fib_next_hop(ctx, cfg, dst_be);
+    let fresh = match nh {
+        NextHop::Resolved { ifindex, smac, dmac, .. } => CachedHop { ifindex, smac, dmac, looked_up_ns: now },
+        _ => CachedHop::default(),
+    };
+    (Hop { nh, cached: 0 }, fresh)
+}
+
+/// The FIB's next hop towards `dst_be`.
 #[inline(always)]
 fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr) -> NextHop {
+    let mut nh = NextHop::UNREACHABLE;
+    fib_next_hop_into(ctx, cfg, dst_be, &mut nh);
+    nh
+}
+
+/// [`fib_next_hop`] as a BPF function of its own: its 64-byte parameter
+/// block lives in its own frame, not in those of the programs and the
+/// flood's `bpf_loop` callback (512 bytes for a whole call chain). The
+/// result goes to `out` (a BPF function cannot return a struct: that would
+/// hand back a pointer to its caller's stack).
+#[inline(never)]
+fn fib_next_hop_into(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, out: &mut NextHop) {
+    *out = fib_lookup_hop(ctx, cfg, dst_be);
+}
+
+#[inline(always)]
+fn fib_lookup_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr) -> NextHop {
     // SAFETY: all-zero is a valid bpf_fib_lookup.
     let mut params = core::mem::MaybeUninit::<FibParams>::uninit();
     let p = unsafe { crate::access::zero(&mut params) };
@@ -359,12 +427,12 @@ fn fib_next_hop(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr) -> NextH
     // SAFETY: helper with a valid parameter block of the declared size.
     let r = unsafe { bpf_fib_lookup(ctx.as_ptr(), p, size_of::<FibParams>() as i32, BPF_FIB_LOOKUP_OUTPUT) };
     if r == BPF_FIB_LKUP_RET_SUCCESS as i64 {
-        NextHop::Resolved { ifindex: p.ifindex, smac: p.smac, dmac: p.dmac }
+        NextHop::resolved(p.ifindex, p.smac, p.dmac)
     } else if r == BPF_FIB_LKUP_RET_NO_NEIGH as i64 {
         // The FIB filled in the gateway (or the destination itself).
         NextHop::Unresolved { ifindex: p.ifindex, gw_be: gateway(p) }
     } else {
-        NextHop::Unreachable
+        NextHop::UNREACHABLE
     }
 }
 
@@ -471,7 +539,7 @@ pub fn send_final<M: Mode>(
             redirect_verdict(r, row)
         }
         NextHop::Unresolved { .. } => Err(Drop::new(row, Counter::DropNoNeighbour)),
-        NextHop::Unreachable => Err(Drop::new(row, Counter::DropNoRoute)),
+        NextHop::Unreachable { .. } => Err(Drop::new(row, Counter::DropNoRoute)),
     }
 }
 
@@ -481,7 +549,7 @@ pub fn send_final<M: Mode>(
 fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, row: u32, now: u64) {
     step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_COPY, 0, dst_be);
     match next_hop::<M>(ctx, cfg, dst_be, now) {
-        NextHop::Resolved { ifindex, smac, dmac } => {
+        NextHop::Resolved { ifindex, smac, dmac, .. } => {
             if set_macs(ctx, &smac, &dmac).is_ok() && (M::TRACE || ctx.clone_redirect(ifindex, 0).is_ok()) {
                 count::<M>(row, Counter::FloodRemoteCopies);
             } else {
@@ -489,7 +557,7 @@ fn send_clone<M: Mode>(ctx: &TcContext, cfg: &GlobalConfig, dst_be: &VtepAddr, r
             }
         }
         NextHop::Unresolved { .. } => count::<M>(row, Counter::DropNoNeighbour),
-        NextHop::Unreachable => count::<M>(row, Counter::DropNoRoute),
+        NextHop::Unreachable { .. } => count::<M>(row, Counter::DropNoRoute),
     }
 }
 
@@ -550,7 +618,8 @@ pub fn flood_remote<M: Mode>(
         return Err(Drop::new(row, Counter::DropFloodNoTarget));
     }
     let first = fs.peers_be[0];
-    if let Encapped::ViaDevice = encapsulate::<M>(ctx, cfg, net, &first, row, now)? {
+    // Each copy, and the frame itself, gets its peer's next hop below.
+    if let Encapped::ViaDevice = encapsulate::<M>(ctx, cfg, net, &first, Hop::NONE, row)? {
         return flood_via_device::<M>(ctx, net_id, net.vni, row);
     }
     // Copies to all peers but the last...
@@ -569,7 +638,7 @@ pub fn flood_remote<M: Mode>(
         return Err(Drop::new(row, Counter::DropHelperFailed));
     }
     step_at::<M>(STEP_FLOOD_REMOTE, 0, FLOOD_FRAME, 0, &last);
-    let hop = lookup_hop::<M>(ctx, cfg, &last, now);
+    let hop = hop_by_address::<M>(ctx, cfg, &last, now);
     if let NextHop::Resolved { smac, dmac, .. } = hop.nh {
         set_macs(ctx, &smac, &dmac).or_drop(row)?;
     }

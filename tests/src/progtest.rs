@@ -265,6 +265,29 @@ impl Fixture {
         self.maps.peers.get(&k, 0).ok()
     }
 
+    /// Next hops the datapath caches: peers' in their `PEERS` entries (for
+    /// unicast), others' and flood copies' in `NEXT_HOP`.
+    pub fn cached_hops(&self) -> usize {
+        let peers = self.maps.peers.iter().filter_map(|r| r.ok()).filter(|(_, v)| v.hop.ifindex != 0).count();
+        peers + self.maps.next_hop.keys().count()
+    }
+
+    /// Forgets every cached next hop and reverse-path pass, as `up` does.
+    pub fn forget_caches(&mut self) {
+        let peers: Vec<PeerKey> = self.maps.peers.keys().filter_map(|r| r.ok()).collect();
+        for k in peers {
+            self.maps.peers.insert(k, PeerState::default(), 0).expect("PEERS");
+        }
+        let hops: Vec<_> = self.maps.next_hop.keys().filter_map(|r| r.ok()).collect();
+        for k in hops {
+            let _ = self.maps.next_hop.remove(&k);
+        }
+        let passes: Vec<_> = self.maps.rp_cache.keys().filter_map(|r| r.ok()).collect();
+        for k in passes {
+            let _ = self.maps.rp_cache.remove(&k);
+        }
+    }
+
     /// Loads the trace programs (`overlayctl trace`) next to the live ones.
     pub fn load_trace(&mut self) {
         loader::load_tc(&mut self.ebpf, loader::TRACE_PROGRAMS).expect("load the trace programs (verifier)");

@@ -155,21 +155,20 @@ fn unknown_peers_are_accepted_when_the_network_allows() {
     });
 }
 
-/// The next hop of a peer is cached for `NEXT_HOP_TTL_NS` (0.5 s): a
-/// neighbour change is used from then on, and `apply` (every `up`) clears
-/// the cache at once.
+/// The next hop of a peer is cached (in its `PEERS` entry) for
+/// `NEXT_HOP_TTL_NS` (0.5 s): a neighbour change is used from then on, and
+/// `apply` (every `up`) clears the cache at once.
 #[test]
 fn next_hop_cache_follows_neighbour_changes() {
     with_fixture(|mut f| {
         let inner = tenant_frame(REMOTE_VM, VM1);
         let dmac = |f: &Fixture| f.tenant("p1", &inner).1[0..6].to_vec();
+        let cached = |f: &Fixture| f.peer("blue", PEER).expect("PEER is a peer of blue").hop;
         // "Within the TTL" is only asserted for a run that took well under
         // it (a loaded machine may stall this thread): retried otherwise.
         let mut within = false;
         for _ in 0..20 {
-            f.maps.next_hop.keys().filter_map(|k| k.ok()).collect::<Vec<_>>().iter().for_each(|k| {
-                let _ = f.maps.next_hop.remove(k);
-            });
+            f.forget_caches();
             sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:02 dev u0 nud permanent");
             let t = std::time::Instant::now();
             let first = dmac(&f);
@@ -177,7 +176,8 @@ fn next_hop_cache_follows_neighbour_changes() {
             let second = dmac(&f);
             if t.elapsed() < std::time::Duration::from_millis(250) {
                 assert_eq!(first, PEER_MAC, "first packet: from the FIB");
-                assert_eq!(f.maps.next_hop.keys().count(), 1, "cached");
+                assert_eq!(f.cached_hops(), 1, "cached");
+                assert_eq!(cached(&f).dmac, PEER_MAC, "in the peer's entry");
                 assert_eq!(second, PEER_MAC, "within the TTL: the cached next hop");
                 within = true;
                 break;
@@ -189,14 +189,54 @@ fn next_hop_cache_follows_neighbour_changes() {
         sh("ip neigh replace 192.0.2.2 lladdr 02:00:00:00:aa:04 dev u0 nud permanent");
         let want = overlay_user::apply::desired(&f.cfg, &f.ids, &f.resolved(), &Default::default()).unwrap();
         overlay_user::apply::apply(&mut f.maps, &want).unwrap();
-        assert_eq!(f.maps.next_hop.keys().count(), 0, "apply clears the cache");
+        assert_eq!(f.cached_hops(), 0, "apply clears the cache");
+        assert_eq!(f.peer("blue", PEER), Some(PeerState::default()), "and keeps the peer");
         assert_eq!(dmac(&f), [2, 0, 0, 0, 0xaa, 4]);
-        // An unresolvable peer is never cached.
+        // An unresolvable peer is never cached: its entry keeps the hop
+        // that expired, which is not used.
+        let expired = cached(&f);
         sh("ip neigh del 192.0.2.2 dev u0 && ip route add unreachable 192.0.2.2/32");
         std::thread::sleep(std::time::Duration::from_millis(600));
         let (v, _) = f.tenant("p1", &inner);
         assert_eq!(v, TC_ACT_SHOT);
-        assert_eq!(f.maps.next_hop.keys().count(), 0, "dropped from the cache");
+        assert_eq!(f.count(DropNoRoute), 1, "not sent to the expired next hop");
+        assert_eq!(cached(&f), expired, "nothing cached");
+    });
+}
+
+/// A VTEP that is no configured peer (a network that learns unknown
+/// peers) has its next hop and reverse-path pass cached in `NEXT_HOP` and
+/// `RP_CACHE`; a peer has both in its `PEERS` entry (for unicast), and
+/// nothing of it goes to the other maps.
+#[test]
+fn caches_of_peers_and_of_learned_vteps() {
+    let mut c = dp_config();
+    c.networks[0].learn_unknown_peers = true;
+    in_private_netns(move || {
+        let f = Fixture::new(&c);
+        sh("ip neigh add 192.0.2.9 lladdr 02:00:00:00:aa:09 dev u0 nud permanent");
+        let stranger = [192, 0, 2, 9];
+        let src = [2, 0, 0, 0, 0, 0x39];
+        // Received from the stranger: learned, its pass cached by source.
+        let (v, _) = f.underlay(&from_vtep(stranger, 100, &tenant_frame(VM2, src)));
+        assert_eq!(v, TC_ACT_REDIRECT);
+        assert_eq!(f.snapshot().rp_cache.len(), 1, "the stranger's pass in RP_CACHE");
+        assert_eq!(f.peer("blue", stranger), None, "a stranger is no peer");
+        // Sent to it: its next hop cached by address.
+        let (v, out) = f.tenant("p1", &tenant_frame(src, VM1));
+        assert_eq!(v, TC_ACT_REDIRECT);
+        assert_eq!(&out[0..6], &[2, 0, 0, 0, 0xaa, 9]);
+        assert_eq!(f.maps.next_hop.keys().count(), 1, "the stranger's next hop in NEXT_HOP");
+        // The peer: both in its entry.
+        let (v, _) = f.underlay(&from_vtep(PEER, 100, &tenant_frame(VM2, REMOTE_VM)));
+        assert_eq!(v, TC_ACT_REDIRECT);
+        let (v, _) = f.tenant("p1", &tenant_frame(REMOTE_VM, VM1));
+        assert_eq!(v, TC_ACT_REDIRECT);
+        let p = f.peer("blue", PEER).expect("a peer");
+        assert_ne!(p.rp_ok_ns, 0, "the peer's pass in its entry");
+        assert_eq!((p.hop.dmac, p.hop.ifindex), (PEER_MAC, f.ifindex["u0"]), "its next hop too");
+        let s = f.snapshot();
+        assert_eq!((s.rp_cache.len(), s.next_hop.len()), (1, 1), "nothing of the peer elsewhere");
     });
 }
 

@@ -244,12 +244,11 @@ Where (c) and (b) differ, and why:
   what each spends that the other does not. (a): the bridge twice (input,
   FDB lookup, forward, its netfilter hook stubs) and one veth hop more.
   (c): the two programs' own instructions (the largest share: long
-  programs whose path spreads over many cache lines), ten hash-map
+  programs whose path spreads over many cache lines), nine hash-map
   lookups a frame (each a call, a hash, a bucket and an entry: `PORTS`,
-  `FDB` twice and `PEERS` on both sides, `NEXT_HOP` when sending,
-  `VNI_TO_NET` when receiving; a peer's reverse-path pass rides in its
-  `PEERS` entry), the reallocation of the
-  frame's head, and two redirects, each resolving an ifindex. The
+  `FDB` twice and `PEERS` on both sides, `VNI_TO_NET` when receiving; a
+  peer's next hop and reverse-path pass ride in its `PEERS` entry), the
+  reallocation of the frame's head, and two redirects, each resolving an ifindex. The
   reallocation: a packet socket (or UDP socket) reserves the tenant
   device's own headroom, 16 bytes, so `bpf_skb_adjust_room` reallocates
   the head of every such frame to make room for the outer headers. The
@@ -257,7 +256,7 @@ Where (c) and (b) differ, and why:
   `needed_headroom` on to its ports, which only in-kernel callers (bridge,
   Open vSwitch) can do, not BPF or netlink; TCP senders reserve ample
   headroom, so TCP does not pay it. Closing the gap takes fewer lookups a
-  frame (the next hop in the peer's entry too, ports in an array) and a
+  frame (ports in an array, one table for the FDB's two lookups) and a
   shorter hot path, not another hook.
 - **TCP** rides as GSO super-packets in both (b) and (c): 64 KB segments are
   encapsulated once (`bpf_skb_adjust_room` with the UDP-tunnel flags in (c))
@@ -295,9 +294,10 @@ Program cost, case by case:
   dissector), the cached next hop (a FIB lookup at most every 0.5 s per
   peer), `bpf_skb_adjust_room`, one store for the next hop's MAC
   addresses, the ethertype, the outer headers and the inner Ethernet
-  header, the MTU check, the PORTS, PEERS, NEXT_HOP and FDB lookups
-  (destination, and the source for learning: five hash lookups, the
-  largest share after the program's own instructions) and the redirect.
+  header, the MTU check, the PORTS, PEERS (membership and the cached next
+  hop) and FDB lookups (destination, and the source for learning: four
+  hash lookups, the largest share after the program's own instructions)
+  and the redirect.
   The clock (`bpf_ktime_get_coarse_ns`) is read once per frame.
 - **Decap** is the parse and the outer header checksum, the VNI, peer and
   FDB lookups, the reverse-path check (one FIB lookup per peer at most
@@ -312,9 +312,9 @@ Program cost, case by case:
 - **Tagged egress and flooding** check each port's membership at that
   moment (one `TRUNK_VLANS` or `PORTS` lookup per port), so a stale entry
   never crosses networks.
-- **Flooding** costs one `bpf_clone_redirect` per peer VTEP, each copy
-  readdressed and sent by a `bpf_loop` callback with the next hop from
-  `NEXT_HOP` (head-end replication; the kernel's vxlan device clones per
+- **Flooding** costs a tail call into `tenant_flood` and one
+  `bpf_clone_redirect` per peer VTEP, each copy readdressed and sent by a
+  `bpf_loop` callback with the next hop from `NEXT_HOP` (head-end replication; the kernel's vxlan device clones per
   FDB `00:00:00:00:00:00` entry in the same way). Profiled (outside the
   bench), most of a copy is the kernel's: the clone, its transmit
   (included here), and a copy of the frame's head, which

@@ -16,8 +16,13 @@ pub static NETWORKS: Array<NetConfig> = Array::pinned(MAX_NETWORKS, 0);
 #[map(name = "VNI_TO_NET")]
 pub static VNI_TO_NET: HashMap<u32, u32> = HashMap::pinned(MAX_NETWORKS, 0);
 
+/// Not preallocated, like `NEXT_HOP`: the datapath rewrites entries while
+/// other CPUs read them through the pointer a lookup returned, and a
+/// preallocated map reuses a replaced element at once (a reader could see
+/// another peer's values); these are freed after an RCU grace period.
 #[map(name = "PEERS")]
-pub static PEERS: HashMap<PeerKey, PeerState> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
+pub static PEERS: HashMap<PeerKey, PeerState> =
+    HashMap::pinned(MAX_PEER_ENTRIES, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
 
 #[map(name = "FLOOD")]
 pub static FLOOD: Array<FloodSet> = Array::pinned(MAX_NETWORKS, 0);
@@ -44,8 +49,10 @@ pub static STATS: PerCpuArray<u64> = PerCpuArray::pinned(STATS_SLOTS, 0);
 #[map(name = "NET_FDB")]
 pub static NET_FDB: Array<NetFdbState> = Array::pinned(MAX_NETWORKS, 0);
 
+/// Not preallocated: see `PEERS`.
 #[map(name = "NEXT_HOP")]
-pub static NEXT_HOP: HashMap<VtepAddr, NextHop> = HashMap::pinned(MAX_PEER_ENTRIES, 0);
+pub static NEXT_HOP: HashMap<VtepAddr, NextHop> =
+    HashMap::pinned(MAX_PEER_ENTRIES, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
 
 #[map(name = "RP_CACHE")]
 pub static RP_CACHE: LruHashMap<VtepAddr, u64> = LruHashMap::pinned(MAX_PEER_ENTRIES, 0);

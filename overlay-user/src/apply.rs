@@ -12,7 +12,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use overlay_common::{NO_NET, NO_VLAN, maps::*};
 
-pub use self::plan::{Op, Snapshot};
+pub use self::{
+    exec::execute,
+    plan::{Op, Snapshot},
+};
 use crate::{
     config::{Config, Encap, RpFilter},
     error::{Error, Result},

@@ -272,20 +272,11 @@ impl Fixture {
         peers + self.maps.next_hop.keys().count()
     }
 
-    /// Forgets every cached next hop and reverse-path pass, as `up` does.
+    /// Forgets every cached next hop and reverse-path pass, as `up` does
+    /// (its own step).
     pub fn forget_caches(&mut self) {
-        let peers: Vec<PeerKey> = self.maps.peers.keys().filter_map(|r| r.ok()).collect();
-        for k in peers {
-            self.maps.peers.insert(k, PeerState::default(), 0).expect("PEERS");
-        }
-        let hops: Vec<_> = self.maps.next_hop.keys().filter_map(|r| r.ok()).collect();
-        for k in hops {
-            let _ = self.maps.next_hop.remove(&k);
-        }
-        let passes: Vec<_> = self.maps.rp_cache.keys().filter_map(|r| r.ok()).collect();
-        for k in passes {
-            let _ = self.maps.rp_cache.remove(&k);
-        }
+        overlay_user::apply::execute(&mut self.maps, &[overlay_user::apply::Op::ClearCaches])
+            .expect("clear caches");
     }
 
     /// Loads the trace programs (`overlayctl trace`) next to the live ones.

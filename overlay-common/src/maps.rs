@@ -239,6 +239,11 @@ pub struct NextHop {
     pub dmac: [u8; 6],
     /// Datapath clock (`bpf_ktime_get_coarse_ns`) of the FIB lookup.
     pub looked_up_ns: u64,
+    /// The underlay device's MTU when the hop was looked up (what
+    /// `bpf_check_mtu` reported; 0: unknown). An encapsulated single frame
+    /// that fits it is sent without asking `bpf_check_mtu` again.
+    pub mtu: u32,
+    pub _pad: u32,
 }
 
 /// How long a cached next hop is used before the FIB is asked again: a
@@ -503,9 +508,9 @@ const _: () = assert!(size_of::<NeighEntry>() == 16);
 const _: () = assert!(size_of::<GlobalConfig>() == 56);
 const _: () = assert!(size_of::<NetConfig>() == 12);
 const _: () = assert!(size_of::<NetFdbState>() == 16);
-const _: () = assert!(size_of::<NextHop>() == 24);
+const _: () = assert!(size_of::<NextHop>() == 32);
 const _: () = assert!(size_of::<PeerKey>() == 20);
-const _: () = assert!(size_of::<PeerState>() == 32);
+const _: () = assert!(size_of::<PeerState>() == 40);
 const _: () =
     assert!(size_of::<FloodSet>() == 8 + 4 * 2 * crate::MAX_FLOOD_PORTS + 16 * crate::MAX_FLOOD_PEERS);
 const _: () = assert!(size_of::<PortConfig>() == 8);

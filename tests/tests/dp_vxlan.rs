@@ -240,6 +240,33 @@ fn caches_of_peers_and_of_learned_vteps() {
     });
 }
 
+/// The underlay MTU is cached with a peer's next hop (the device's, as
+/// `bpf_check_mtu` reports it), and the cache spares frames the helper,
+/// never the check: with it warm, a frame that fits exactly once
+/// encapsulated is sent and one a byte longer is dropped and counted.
+#[test]
+fn mtu_cached_with_the_next_hop_still_checks_every_frame() {
+    with_fixture(|mut f| {
+        let shown = sh("ip -o link show u0");
+        let mtu: usize =
+            shown.split_whitespace().skip_while(|w| *w != "mtu").nth(1).unwrap().parse().unwrap();
+        let (v, _) = f.tenant("p1", &tenant_frame(REMOTE_VM, VM1));
+        assert_eq!(v, TC_ACT_REDIRECT);
+        let p = f.peer("blue", PEER).expect("a peer");
+        assert_eq!(p.hop.mtu as usize, mtu, "the device's MTU cached with the hop");
+        // Outer headers add 50 bytes; the MTU counts all but the outer
+        // Ethernet header.
+        let sized =
+            |len: usize| udp4(REMOTE_VM, VM1, [203, 0, 113, 1], [203, 0, 113, 2], 1000, 2000, len - 42);
+        f.reset();
+        let (v, out) = f.tenant("p1", &sized(mtu + 14 - 50));
+        assert_eq!((v, out.len()), (TC_ACT_REDIRECT, mtu + 14), "fits exactly");
+        let (v, _) = f.tenant("p1", &sized(mtu + 14 - 50 + 1));
+        assert_eq!(v, TC_ACT_SHOT, "a byte over the MTU");
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 2), (Encap, 1), (DropMtu, 1)]));
+    });
+}
+
 /// Length rules hold for GSO super-packets too: one that carries bytes
 /// past its UDP payload (which cannot be trimmed) is dropped and counted;
 /// the same frame as a single packet is trimmed and delivered.

@@ -11,7 +11,14 @@ pub const MAP_NETWORKS: &str = "NETWORKS";
 pub const MAP_VNI_TO_NET: &str = "VNI_TO_NET";
 pub const MAP_PEERS: &str = "PEERS";
 pub const MAP_FLOOD: &str = "FLOOD";
+/// Ports whose ifindex is at least [`PORTS_ARRAY_LEN`] (a hash map).
 pub const MAP_PORTS: &str = "PORTS";
+/// Ports whose ifindex is below [`PORTS_ARRAY_LEN`], at their ifindex
+/// (mode 0: no port). An array lookup, which the verifier inlines, instead
+/// of a hash lookup for every frame: the ifindexes of a host's interfaces
+/// are small until it has created tens of thousands of them.
+pub const MAP_PORTS_ARRAY: &str = "PORTS_ARRAY";
+pub const PORTS_ARRAY_LEN: u32 = 65536;
 pub const MAP_TRUNK_VLANS: &str = "TRUNK_VLANS";
 pub const MAP_FDB: &str = "FDB";
 pub const MAP_STATS: &str = "STATS";
@@ -82,6 +89,7 @@ pub const MAPS: &[MapSpec] = &[
     spec::<PeerKey, PeerState>(MAP_PEERS, MapKind::Hash, Capacity::Fixed(MAX_PEER_ENTRIES)),
     spec::<u32, FloodSet>(MAP_FLOOD, MapKind::Array, Capacity::Fixed(crate::MAX_NETWORKS)),
     spec::<u32, PortConfig>(MAP_PORTS, MapKind::Hash, Capacity::Fixed(MAX_PORT_ENTRIES)),
+    spec::<u32, PortConfig>(MAP_PORTS_ARRAY, MapKind::Array, Capacity::Fixed(PORTS_ARRAY_LEN)),
     spec::<TrunkKey, u32>(MAP_TRUNK_VLANS, MapKind::Hash, Capacity::Fixed(MAX_TRUNK_ENTRIES)),
     spec::<FdbKey, FdbEntry>(MAP_FDB, MapKind::Hash, Capacity::FdbSize),
     spec::<u32, u64>(MAP_STATS, MapKind::PerCpuArray, Capacity::Fixed(crate::counters::STATS_SLOTS)),

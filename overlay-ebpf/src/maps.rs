@@ -27,8 +27,13 @@ pub static PEERS: HashMap<PeerKey, PeerState> =
 #[map(name = "FLOOD")]
 pub static FLOOD: Array<FloodSet> = Array::pinned(MAX_NETWORKS, 0);
 
+/// Ports by ifindex: below `PORTS_ARRAY_LEN` in `PORTS_ARRAY`, the rest
+/// here (see [`port`]).
 #[map(name = "PORTS")]
 pub static PORTS: HashMap<u32, PortConfig> = HashMap::pinned(MAX_PORT_ENTRIES, 0);
+
+#[map(name = "PORTS_ARRAY")]
+pub static PORTS_ARRAY: Array<PortConfig> = Array::pinned(PORTS_ARRAY_LEN, 0);
 
 #[map(name = "TRUNK_VLANS")]
 pub static TRUNK_VLANS: HashMap<TrunkKey, u32> = HashMap::pinned(MAX_TRUNK_ENTRIES, 0);
@@ -100,8 +105,14 @@ pub fn network(net_id: u32) -> Option<&'static NetConfig> {
     if n.flags & NET_F_ACTIVE != 0 { Some(n) } else { None }
 }
 
+/// The port at `ifindex`: an array lookup (inlined by the verifier) for
+/// the usual small ifindexes, a hash lookup for the rest.
 #[inline(always)]
 pub fn port(ifindex: u32) -> Option<&'static PortConfig> {
+    if ifindex < PORTS_ARRAY_LEN {
+        let p = PORTS_ARRAY.get(ifindex)?;
+        return if p.mode != 0 { Some(p) } else { None };
+    }
     // SAFETY: values are plain bytes; a concurrent update can at worst give
     // a mix of old and new fields, which the callers tolerate.
     unsafe { PORTS.get(ifindex) }

@@ -14,7 +14,9 @@ pub struct Maps {
     pub vni: HashMap<MapData, u32, u32>,
     pub peers: HashMap<MapData, PeerKey, PeerState>,
     pub flood: Array<MapData, FloodSet>,
+    /// Ports with an ifindex of at least `PORTS_ARRAY_LEN`; see [`Maps::ports`].
     pub ports: HashMap<MapData, u32, PortConfig>,
+    pub ports_array: Array<MapData, PortConfig>,
     pub trunk: HashMap<MapData, TrunkKey, u32>,
     pub fdb: HashMap<MapData, FdbKey, FdbEntry>,
     /// The FDB again, for batched updates.
@@ -105,6 +107,7 @@ impl Maps {
             peers: typed!(dir, MAP_PEERS),
             flood: typed!(dir, MAP_FLOOD),
             ports: typed!(dir, MAP_PORTS),
+            ports_array: typed!(dir, MAP_PORTS_ARRAY),
             trunk: typed!(dir, MAP_TRUNK_VLANS),
             fdb: typed!(dir, MAP_FDB),
             fdb_raw: MapData::from_pin(dir.join(MAP_FDB)).map_err(Error::map(MAP_FDB))?,
@@ -116,8 +119,57 @@ impl Maps {
         })
     }
 
+    /// Every port by ifindex: those of `PORTS_ARRAY` (mode 0 there is no
+    /// port) and of `PORTS`.
+    pub fn ports(&self) -> Result<std::collections::HashMap<u32, PortConfig>> {
+        let low = crate::batch::array_entries::<PortConfig>(aya::maps::IterableMap::map(&self.ports_array))
+            .map_err(|io_error| {
+            Error::map(MAP_PORTS_ARRAY)(
+                aya::sys::SyscallError { call: "bpf_map_lookup_batch", io_error }.into(),
+            )
+        })?;
+        let high = self.ports.iter().filter_map(|r| r.ok());
+        Ok(low.into_iter().filter(|(_, p)| p.mode != 0).chain(high).collect())
+    }
+
+    /// Makes `ifindex` a port (or changes it): in `PORTS_ARRAY` when its
+    /// ifindex fits, else in `PORTS`.
+    pub fn set_port(&mut self, ifindex: u32, p: &PortConfig) -> Result<()> {
+        if ifindex < PORTS_ARRAY_LEN {
+            self.ports_array.set(ifindex, p, 0).map_err(Error::map(MAP_PORTS_ARRAY))
+        } else {
+            self.ports.insert(ifindex, p, 0).map_err(Error::map(MAP_PORTS))
+        }
+    }
+
+    /// `ifindex` is no port any more (whether it was one or not).
+    pub fn remove_port(&mut self, ifindex: u32) -> Result<()> {
+        if ifindex < PORTS_ARRAY_LEN {
+            return self
+                .ports_array
+                .set(ifindex, PortConfig::default(), 0)
+                .map_err(Error::map(MAP_PORTS_ARRAY));
+        }
+        ignore_missing(self.ports.remove(&ifindex), MAP_PORTS)
+    }
+
     /// The global config, if this instance has been configured.
     pub fn global(&self) -> Result<GlobalConfig> {
         self.config.get(&0, 0).map_err(Error::map(MAP_CONFIG))
+    }
+}
+
+/// A delete of something already gone (the datapath aged it, or a killed
+/// `up` got that far) is not an error.
+pub(crate) fn ignore_missing(
+    r: std::result::Result<(), aya::maps::MapError>,
+    map: &'static str,
+) -> Result<()> {
+    match r {
+        Err(aya::maps::MapError::KeyNotFound) | Ok(()) => Ok(()),
+        Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+            Ok(())
+        }
+        Err(e) => Err(Error::map(map)(e)),
     }
 }

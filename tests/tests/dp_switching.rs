@@ -85,3 +85,44 @@ fn bad_frames_from_tenants() {
         assert_eq!(f.nonzero(), counts(&[(DropMalformed, 4), (DropSrcMacInvalid, 1)]));
     });
 }
+
+/// Ports sit in `PORTS_ARRAY` at their ifindex, or in `PORTS` when the
+/// ifindex is too large for it: either way a port switches both ways, a
+/// port taken out of the config is no port any more, and `Maps::ports`
+/// lists exactly the ports.
+#[test]
+fn ports_with_small_and_large_ifindexes() {
+    use overlay_common::maps::PORTS_ARRAY_LEN;
+    let mut c = dp_config();
+    c.ports.push(access("p9", "blue"));
+    in_private_netns(move || {
+        sh("ip link add p9 index 70000 type veth peer name p9b; ip link set p9 up; ip link set p9b up");
+        let mut f = Fixture::new(&c);
+        let (p1, p9) = (f.ifindex["p1"], f.ifindex["p9"]);
+        assert!(p1 < PORTS_ARRAY_LEN && p9 >= PORTS_ARRAY_LEN, "ifindexes {p1} and {p9}");
+        let vm9 = [2, 0, 0, 0, 0, 0x99];
+        let (v, _) = f.tenant("p9", &tenant_frame(VM2, vm9));
+        assert_eq!(v, TC_ACT_REDIRECT, "from the large ifindex");
+        let (v, _) = f.tenant("p1", &tenant_frame(vm9, VM1));
+        assert_eq!(v, TC_ACT_REDIRECT, "to it");
+        assert_eq!(fdb_get(&f, "blue", vm9).map(|e| e.ifindex), Some(p9));
+        assert_eq!(f.nonzero(), counts(&[(RxTenant, 2), (TxLocal, 2), (Learned, 2)]));
+        let listed = |f: &Fixture| {
+            f.maps.ports().expect("ports").keys().copied().collect::<std::collections::BTreeSet<u32>>()
+        };
+        let configured = |f: &Fixture| {
+            f.cfg.ports.iter().map(|p| f.ifindex[&p.interface]).collect::<std::collections::BTreeSet<u32>>()
+        };
+        assert_eq!(listed(&f), configured(&f));
+        f.cfg.ports.retain(|p| p.interface != "p1" && p.interface != "p9");
+        let want = overlay_user::apply::desired(&f.cfg, &f.ids, &f.resolved(), &Default::default()).unwrap();
+        overlay_user::apply::apply(&mut f.maps, &want).expect("apply");
+        assert_eq!(listed(&f), configured(&f));
+        f.reset();
+        for dev in ["p1", "p9"] {
+            let (v, _) = f.tenant(dev, &tenant_frame(VM2, VM1));
+            assert_eq!(v, TC_ACT_SHOT, "{dev} is no port any more");
+        }
+        assert_eq!(f.nonzero(), counts(&[(DropNotAPort, 2)]));
+    });
+}

@@ -194,7 +194,7 @@ fn tenant_interface_deleted_and_recreated() {
     vms[1].ping("203.0.113.1").expect("and back");
     assert_eq!(hosts[0].fdb_entry("blue", "02:00:00:00:00:01").unwrap()["location"], "port:vm1");
     let m = overlay_user::maps::Maps::open(&overlay_user::bpffs::pin_dir(&hosts[0].instance)).unwrap();
-    let ports: Vec<u32> = m.ports.keys().filter_map(|k| k.ok()).collect();
+    let ports: Vec<u32> = m.ports().unwrap().into_keys().collect();
     assert!(!ports.contains(&(old_idx as u32)), "old ifindex gone from PORTS: {ports:?}");
     assert!(
         m.fdb.iter().filter_map(|r| r.ok()).all(|(_, e)| e.ifindex != old_idx as u32),

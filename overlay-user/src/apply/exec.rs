@@ -7,7 +7,7 @@ use overlay_common::{MAX_NETWORKS, VtepAddr, counters::net_row, maps::*};
 use super::plan::{Op, Snapshot};
 use crate::{
     error::{Error, Result},
-    maps::Maps,
+    maps::{Maps, ignore_missing},
 };
 
 impl Snapshot {
@@ -28,7 +28,7 @@ impl Snapshot {
         }
         s.vni = m.vni.iter().filter_map(|r| r.ok()).collect();
         s.peers = m.peers.keys().filter_map(|r| r.ok()).collect();
-        s.ports = m.ports.iter().filter_map(|r| r.ok()).collect();
+        s.ports = m.ports()?;
         s.trunk = m.trunk.iter().filter_map(|r| r.ok()).collect();
         s.fdb = m.fdb.iter().filter_map(|r| r.ok()).collect();
         s.neigh = m.neigh.iter().filter_map(|r| r.ok()).collect();
@@ -53,8 +53,8 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
             Op::Vni(v, id) => m.vni.insert(v, id, 0).map_err(Error::map(MAP_VNI_TO_NET))?,
             Op::DelPeer(k) => ignore_missing(m.peers.remove(k), MAP_PEERS)?,
             Op::Peer(k) => m.peers.insert(k, PeerState::default(), 0).map_err(Error::map(MAP_PEERS))?,
-            Op::DelPort(p) => ignore_missing(m.ports.remove(p), MAP_PORTS)?,
-            Op::Port(p, c) => m.ports.insert(p, c, 0).map_err(Error::map(MAP_PORTS))?,
+            Op::DelPort(p) => m.remove_port(*p)?,
+            Op::Port(p, c) => m.set_port(*p, c)?,
             Op::DelTrunk(k) => ignore_missing(m.trunk.remove(k), MAP_TRUNK_VLANS)?,
             Op::Trunk(k, id) => m.trunk.insert(k, id, 0).map_err(Error::map(MAP_TRUNK_VLANS))?,
             Op::DelFdb(k) => ignore_missing(m.fdb.remove(k), MAP_FDB)?,
@@ -96,18 +96,6 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A delete of something already gone (the datapath aged it, or a killed
-/// `up` got that far) is not an error.
-fn ignore_missing(r: std::result::Result<(), aya::maps::MapError>, map: &'static str) -> Result<()> {
-    match r {
-        Err(aya::maps::MapError::KeyNotFound) | Ok(()) => Ok(()),
-        Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
-            Ok(())
-        }
-        Err(e) => Err(Error::map(map)(e)),
-    }
 }
 
 /// Static entries in batches; when the FDB is full, learned entries make

@@ -8,7 +8,13 @@ use crate::vtep::VtepAddr;
 
 pub const MAP_CONFIG: &str = "CONFIG";
 pub const MAP_NETWORKS: &str = "NETWORKS";
+/// Networks by VNI (or GRE key) of at least [`VNI_ARRAY_LEN`] (a hash map).
 pub const MAP_VNI_TO_NET: &str = "VNI_TO_NET";
+/// Networks by VNI below [`VNI_ARRAY_LEN`], at their VNI: the network id
+/// plus one (0: none). An array lookup, which the verifier inlines, for
+/// every received frame instead of a hash lookup.
+pub const MAP_VNI_ARRAY: &str = "VNI_ARRAY";
+pub const VNI_ARRAY_LEN: u32 = 65536;
 pub const MAP_PEERS: &str = "PEERS";
 pub const MAP_FLOOD: &str = "FLOOD";
 /// Ports whose ifindex is at least [`PORTS_ARRAY_LEN`] (a hash map).
@@ -86,6 +92,7 @@ pub const MAPS: &[MapSpec] = &[
     spec::<u32, GlobalConfig>(MAP_CONFIG, MapKind::Array, Capacity::Fixed(1)),
     spec::<u32, NetConfig>(MAP_NETWORKS, MapKind::Array, Capacity::Fixed(crate::MAX_NETWORKS)),
     spec::<u32, u32>(MAP_VNI_TO_NET, MapKind::Hash, Capacity::Fixed(crate::MAX_NETWORKS)),
+    spec::<u32, u32>(MAP_VNI_ARRAY, MapKind::Array, Capacity::Fixed(VNI_ARRAY_LEN)),
     spec::<PeerKey, PeerState>(MAP_PEERS, MapKind::Hash, Capacity::Fixed(MAX_PEER_ENTRIES)),
     spec::<u32, FloodSet>(MAP_FLOOD, MapKind::Array, Capacity::Fixed(crate::MAX_NETWORKS)),
     spec::<u32, PortConfig>(MAP_PORTS, MapKind::Hash, Capacity::Fixed(MAX_PORT_ENTRIES)),

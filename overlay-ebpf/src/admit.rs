@@ -12,7 +12,7 @@ use overlay_common::{
 };
 
 use crate::{
-    maps::{PEERS, VNI_TO_NET, network},
+    maps::{PEERS, net_of_vni, network},
     stats::Drop,
 };
 
@@ -72,8 +72,7 @@ pub fn admit(rx: &TunnelRx, local_vtep_be: &VtepAddr) -> Result<Admitted, Drop> 
     if !is_unicast_vtep(&rx.src_vtep_be) || vtep_eq(&rx.src_vtep_be, local_vtep_be) {
         return Err(Drop::new(0, Counter::DropVtepSrcInvalid));
     }
-    // SAFETY: plain u32 value.
-    let net_id = unsafe { VNI_TO_NET.get(rx.vni) }.copied().ok_or(Drop::new(0, Counter::DropUnknownVni))?;
+    let net_id = net_of_vni(rx.vni).ok_or(Drop::new(0, Counter::DropUnknownVni))?;
     let net = network(net_id).ok_or(Drop::new(0, Counter::DropUnknownVni))?;
     // A VNI is unique among an instance's networks whatever their
     // encapsulation: arriving in another one, it is none of ours.

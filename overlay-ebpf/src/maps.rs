@@ -13,8 +13,13 @@ pub static CONFIG: Array<GlobalConfig> = Array::pinned(1, 0);
 #[map(name = "NETWORKS")]
 pub static NETWORKS: Array<NetConfig> = Array::pinned(MAX_NETWORKS, 0);
 
+/// Networks by VNI: below `VNI_ARRAY_LEN` in `VNI_ARRAY`, the rest here
+/// (see [`net_of_vni`]).
 #[map(name = "VNI_TO_NET")]
 pub static VNI_TO_NET: HashMap<u32, u32> = HashMap::pinned(MAX_NETWORKS, 0);
+
+#[map(name = "VNI_ARRAY")]
+pub static VNI_ARRAY: Array<u32> = Array::pinned(VNI_ARRAY_LEN, 0);
 
 /// Not preallocated, like `NEXT_HOP`: the datapath rewrites entries while
 /// other CPUs read them through the pointer a lookup returned, and a
@@ -103,6 +108,18 @@ pub fn config() -> Option<&'static GlobalConfig> {
 pub fn network(net_id: u32) -> Option<&'static NetConfig> {
     let n = NETWORKS.get(net_id)?;
     if n.flags & NET_F_ACTIVE != 0 { Some(n) } else { None }
+}
+
+/// The network id of VNI (or GRE key) `vni`: an array lookup (inlined by
+/// the verifier) for VNIs below `VNI_ARRAY_LEN`, a hash lookup above.
+#[inline(always)]
+pub fn net_of_vni(vni: u32) -> Option<u32> {
+    if vni < VNI_ARRAY_LEN {
+        let id = *VNI_ARRAY.get(vni)?;
+        return if id != 0 { Some(id - 1) } else { None };
+    }
+    // SAFETY: plain u32 value.
+    unsafe { VNI_TO_NET.get(vni) }.copied()
 }
 
 /// The port at `ifindex`: an array lookup (inlined by the verifier) for

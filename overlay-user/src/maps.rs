@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 pub struct Maps {
     pub config: Array<MapData, GlobalConfig>,
     pub networks: Array<MapData, NetConfig>,
+    /// Networks of VNIs of at least `VNI_ARRAY_LEN`; see [`Maps::vnis`].
     pub vni: HashMap<MapData, u32, u32>,
+    pub vni_array: Array<MapData, u32>,
     pub peers: HashMap<MapData, PeerKey, PeerState>,
     pub flood: Array<MapData, FloodSet>,
     /// Ports with an ifindex of at least `PORTS_ARRAY_LEN`; see [`Maps::ports`].
@@ -104,6 +106,7 @@ impl Maps {
             config: typed!(dir, MAP_CONFIG),
             networks: typed!(dir, MAP_NETWORKS),
             vni: typed!(dir, MAP_VNI_TO_NET),
+            vni_array: typed!(dir, MAP_VNI_ARRAY),
             peers: typed!(dir, MAP_PEERS),
             flood: typed!(dir, MAP_FLOOD),
             ports: typed!(dir, MAP_PORTS),
@@ -119,15 +122,38 @@ impl Maps {
         })
     }
 
+    /// Every VNI's network id: those of `VNI_ARRAY` (which holds the id
+    /// plus one, 0: none) and of `VNI_TO_NET`.
+    pub fn vnis(&self) -> Result<std::collections::HashMap<u32, u32>> {
+        let low = crate::batch::array_entries::<u32>(aya::maps::IterableMap::map(&self.vni_array))
+            .map_err(batch_error(MAP_VNI_ARRAY))?;
+        let high = self.vni.iter().filter_map(|r| r.ok());
+        Ok(low.into_iter().filter(|(_, id)| *id != 0).map(|(v, id)| (v, id - 1)).chain(high).collect())
+    }
+
+    /// Maps `vni` to network `net_id`: in `VNI_ARRAY` when the VNI fits,
+    /// else in `VNI_TO_NET`.
+    pub fn set_vni(&mut self, vni: u32, net_id: u32) -> Result<()> {
+        if vni < VNI_ARRAY_LEN {
+            self.vni_array.set(vni, net_id + 1, 0).map_err(Error::map(MAP_VNI_ARRAY))
+        } else {
+            self.vni.insert(vni, net_id, 0).map_err(Error::map(MAP_VNI_TO_NET))
+        }
+    }
+
+    /// `vni` maps to no network any more (whether it did or not).
+    pub fn remove_vni(&mut self, vni: u32) -> Result<()> {
+        if vni < VNI_ARRAY_LEN {
+            return self.vni_array.set(vni, 0, 0).map_err(Error::map(MAP_VNI_ARRAY));
+        }
+        ignore_missing(self.vni.remove(&vni), MAP_VNI_TO_NET)
+    }
+
     /// Every port by ifindex: those of `PORTS_ARRAY` (mode 0 there is no
     /// port) and of `PORTS`.
     pub fn ports(&self) -> Result<std::collections::HashMap<u32, PortConfig>> {
         let low = crate::batch::array_entries::<PortConfig>(aya::maps::IterableMap::map(&self.ports_array))
-            .map_err(|io_error| {
-            Error::map(MAP_PORTS_ARRAY)(
-                aya::sys::SyscallError { call: "bpf_map_lookup_batch", io_error }.into(),
-            )
-        })?;
+            .map_err(batch_error(MAP_PORTS_ARRAY))?;
         let high = self.ports.iter().filter_map(|r| r.ok());
         Ok(low.into_iter().filter(|(_, p)| p.mode != 0).chain(high).collect())
     }
@@ -172,4 +198,9 @@ pub(crate) fn ignore_missing(
         }
         Err(e) => Err(Error::map(map)(e)),
     }
+}
+
+/// A failed batched read of `map`, as a map error.
+fn batch_error(map: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |io_error| Error::map(map)(aya::sys::SyscallError { call: "bpf_map_lookup_batch", io_error }.into())
 }

@@ -372,3 +372,48 @@ fn reverse_path_passes_are_cached_per_peer() {
         assert_eq!(from(&f, PEER, REMOTE_VM), TC_ACT_SHOT, "checked again at once");
     });
 }
+
+/// Networks sit in `VNI_ARRAY` at their VNI, or in `VNI_TO_NET` when the
+/// VNI is too large for it: either way frames of the VNI are received
+/// into its network; a network taken out of the config leaves its VNI
+/// unknown (counted), and `Maps::vnis` lists exactly the configured VNIs.
+#[test]
+fn networks_with_small_and_large_vnis() {
+    use overlay_common::maps::VNI_ARRAY_LEN;
+    use overlay_tests::conf::{fdb_port, vxlan};
+    let mut c = dp_config();
+    c.networks.push(vxlan("green", 70000, &["192.0.2.2"]));
+    c.networks.push(vxlan("yellow", 300, &["192.0.2.2"]));
+    c.ports[3] = access("p4", "green");
+    let vm4 = [2, 0, 0, 0, 0, 0x44];
+    c.fdb.push(fdb_port("02:00:00:00:00:44", "green", "p4"));
+    const { assert!(300 < VNI_ARRAY_LEN && 70000 >= VNI_ARRAY_LEN) };
+    in_private_netns(move || {
+        let mut f = Fixture::new(&c);
+        let listed = |f: &Fixture| {
+            f.maps.vnis().expect("vnis").into_iter().collect::<std::collections::BTreeMap<u32, u32>>()
+        };
+        let ids = |f: &Fixture, nets: &[(u32, &str)]| {
+            nets.iter().map(|(v, n)| (*v, f.net(n))).collect::<std::collections::BTreeMap<u32, u32>>()
+        };
+        assert_eq!(listed(&f), ids(&f, &[(100, "blue"), (300, "yellow"), (70000, "green")]));
+        let (v, out) = f.underlay(&from_vtep(PEER, 70000, &tenant_frame(vm4, REMOTE_VM)));
+        assert_eq!((v, out), (TC_ACT_REDIRECT, tenant_frame(vm4, REMOTE_VM)), "the large VNI");
+        let (v, _) = f.underlay(&from_vtep(PEER, 300, &tenant_frame(vm4, REMOTE_VM)));
+        assert_eq!(v, TC_ACT_SHOT, "yellow has no port to deliver to");
+        assert_eq!(f.net_count("green", Decap), 1);
+        assert_eq!(f.net_count("yellow", DropFloodNoTarget), 1);
+        f.cfg.networks.retain(|n| n.name != "green" && n.name != "yellow");
+        f.cfg.fdb.retain(|e| e.network != "green");
+        f.cfg.ports[3] = access("p4", "red");
+        let want = overlay_user::apply::desired(&f.cfg, &f.ids, &f.resolved(), &Default::default()).unwrap();
+        overlay_user::apply::apply(&mut f.maps, &want).expect("apply");
+        assert_eq!(listed(&f), ids(&f, &[(100, "blue")]));
+        f.reset();
+        for vni in [300, 70000] {
+            let (v, _) = f.underlay(&from_vtep(PEER, vni, &tenant_frame(vm4, REMOTE_VM)));
+            assert_eq!(v, TC_ACT_SHOT, "VNI {vni} is unknown now");
+        }
+        assert_eq!(f.nonzero(), counts(&[(RxUnderlay, 2), (DropUnknownVni, 2)]));
+    });
+}

@@ -26,7 +26,7 @@ impl Snapshot {
         for id in ids {
             s.flood.insert(id, m.flood.get(&id, 0).map_err(Error::map(MAP_FLOOD))?);
         }
-        s.vni = m.vni.iter().filter_map(|r| r.ok()).collect();
+        s.vni = m.vnis()?;
         s.peers = m.peers.keys().filter_map(|r| r.ok()).collect();
         s.ports = m.ports()?;
         s.trunk = m.trunk.iter().filter_map(|r| r.ok()).collect();
@@ -49,8 +49,8 @@ pub fn execute(m: &mut Maps, ops: &[Op]) -> Result<()> {
         match op {
             Op::Network(id, n) => m.networks.set(*id, n, 0).map_err(Error::map(MAP_NETWORKS))?,
             Op::Flood(id, fs) => m.flood.set(*id, **fs, 0).map_err(Error::map(MAP_FLOOD))?,
-            Op::DelVni(v) => ignore_missing(m.vni.remove(v), MAP_VNI_TO_NET)?,
-            Op::Vni(v, id) => m.vni.insert(v, id, 0).map_err(Error::map(MAP_VNI_TO_NET))?,
+            Op::DelVni(v) => m.remove_vni(*v)?,
+            Op::Vni(v, id) => m.set_vni(*v, *id)?,
             Op::DelPeer(k) => ignore_missing(m.peers.remove(k), MAP_PEERS)?,
             Op::Peer(k) => m.peers.insert(k, PeerState::default(), 0).map_err(Error::map(MAP_PEERS))?,
             Op::DelPort(p) => m.remove_port(*p)?,

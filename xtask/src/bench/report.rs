@@ -244,10 +244,11 @@ Where (c) and (b) differ, and why:
   what each spends that the other does not. (a): the bridge twice (input,
   FDB lookup, forward, its netfilter hook stubs) and one veth hop more.
   (c): the two programs' own instructions (the largest share: long
-  programs whose path spreads over many cache lines), nine hash-map
-  lookups a frame (each a call, a hash, a bucket and an entry: `PORTS`,
-  `FDB` twice and `PEERS` on both sides, `VNI_TO_NET` when receiving; a
-  peer's next hop and reverse-path pass ride in its `PEERS` entry), the
+  programs whose path spreads over many cache lines), six hash-map
+  lookups a frame (each a call, a hash, a bucket and an entry: `FDB`
+  twice and `PEERS` on both sides; a peer's next hop, the underlay MTU
+  and the reverse-path pass ride in its `PEERS` entry; ports and VNIs
+  below 65536 are array lookups, which the verifier inlines), the
   reallocation of the frame's head, and two redirects, each resolving an ifindex. The
   reallocation: a packet socket (or UDP socket) reserves the tenant
   device's own headroom, 16 bytes, so `bpf_skb_adjust_room` reallocates
@@ -256,8 +257,8 @@ Where (c) and (b) differ, and why:
   `needed_headroom` on to its ports, which only in-kernel callers (bridge,
   Open vSwitch) can do, not BPF or netlink; TCP senders reserve ample
   headroom, so TCP does not pay it. Closing the gap takes fewer lookups a
-  frame (ports in an array, one table for the FDB's two lookups) and a
-  shorter hot path, not another hook.
+  frame (one table for the FDB's two lookups) and a shorter hot path, not
+  another hook.
 - **TCP** rides as GSO super-packets in both (b) and (c): 64 KB segments are
   encapsulated once (`bpf_skb_adjust_room` with the UDP-tunnel flags in (c))
   and cross the veth underlay unsegmented, so throughput is bounded by the
@@ -294,23 +295,24 @@ Program cost, case by case:
   dissector), the cached next hop (a FIB lookup at most every 0.5 s per
   peer), `bpf_skb_adjust_room`, one store for the next hop's MAC
   addresses, the ethertype, the outer headers and the inner Ethernet
-  header, the MTU check, the PORTS, PEERS (membership and the cached next
-  hop) and FDB lookups (destination, and the source for learning: four
-  hash lookups, the largest share after the program's own instructions)
-  and the redirect.
+  header, the MTU check (against the MTU cached with the next hop, the
+  helper only for frames over it and GSO), the port lookup (an array),
+  the PEERS (membership and the cached next hop) and FDB lookups
+  (destination, and the source for learning: three hash lookups, the
+  largest share after the program's own instructions) and the redirect.
   The clock (`bpf_ktime_get_coarse_ns`) is read once per frame.
 - **Decap** is the parse and the outer header checksum, the VNI, peer and
   FDB lookups, the reverse-path check (one FIB lookup per peer at most
   every 0.5 s, the pass kept in the peer's `PEERS` entry), learning,
   `bpf_skb_adjust_room`, the inner Ethernet header written directly over
-  the outer one and the redirect: five hash lookups (VNI, peer, source and
-  destination MAC, egress port).
+  the outer one and the redirect: three hash lookups (peer, source and
+  destination MAC) and two array lookups (VNI, egress port).
 - **GRE and GENEVE** (`encap (gre)`, `decap (geneve)`, ...) run the same
   code as VXLAN with another header: GRE writes 28 bytes of outer header
   instead of 36 and has no UDP header (so no source port to hash into);
   GENEVE's receive also reads the option length and skips the options.
 - **Tagged egress and flooding** check each port's membership at that
-  moment (one `TRUNK_VLANS` or `PORTS` lookup per port), so a stale entry
+  moment (one `TRUNK_VLANS` or port lookup per port), so a stale entry
   never crosses networks.
 - **Flooding** costs a tail call into `tenant_flood` and one
   `bpf_clone_redirect` per peer VTEP, each copy readdressed and sent by a

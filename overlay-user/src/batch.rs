@@ -92,6 +92,9 @@ pub fn array_entries<V: Copy + Default>(map: &MapData) -> std::io::Result<Vec<(u
             // ENOENT: the last entries were read (`count` of them above).
             return if e.raw_os_error() == Some(libc::ENOENT) { Ok(out) } else { Err(e) };
         }
+        if n == 0 {
+            return Ok(out);
+        }
         after = Some(next);
     }
 }

@@ -40,16 +40,7 @@ pub fn update<K: Copy, V: Copy>(map: &MapData, keys: &[K], values: &[V]) -> (usi
         };
         // SAFETY: attr points at `n` valid keys and values for the whole call;
         // the kernel writes back only `count`.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_UPDATE_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>(),
-            )
-        };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
+        if let Err(e) = unsafe { batch_call(BPF_MAP_UPDATE_BATCH, &mut attr) } {
             return (done + attr.count as usize, Some(e));
         }
         done += n;
@@ -77,18 +68,10 @@ pub fn array_entries<V: Copy + Default>(map: &MapData) -> std::io::Result<Vec<(u
         };
         // SAFETY: attr points at room for CHUNK keys and values and at the
         // cursors for the whole call; the kernel writes at most `count` of each.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
-                std::mem::size_of::<BatchAttr>(),
-            )
-        };
+        let r = unsafe { batch_call(BPF_MAP_LOOKUP_BATCH, &mut attr) };
         let n = (attr.count as usize).min(CHUNK);
         out.extend(keys[..n].iter().copied().zip(values[..n].iter().copied()));
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
+        if let Err(e) = r {
             // ENOENT: the last entries were read (`count` of them above).
             return if e.raw_os_error() == Some(libc::ENOENT) { Ok(out) } else { Err(e) };
         }
@@ -97,4 +80,17 @@ pub fn array_entries<V: Copy + Default>(map: &MapData) -> std::io::Result<Vec<(u
         }
         after = Some(next);
     }
+}
+
+/// The `bpf` system call `cmd` with a batch attribute.
+///
+/// # Safety
+/// Every pointer in `attr` must be valid for what `cmd` reads and writes
+/// through it, for `attr.count` elements.
+unsafe fn batch_call(cmd: libc::c_long, attr: &mut BatchAttr) -> std::io::Result<()> {
+    // SAFETY: the caller's promise; the attribute itself is valid for the call.
+    let r = unsafe {
+        libc::syscall(libc::SYS_bpf, cmd, attr as *mut BatchAttr, std::mem::size_of::<BatchAttr>())
+    };
+    if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
 }

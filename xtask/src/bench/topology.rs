@@ -124,7 +124,14 @@ pub fn build(b: &Bench, variant: Variant) -> Result<()> {
             sh_in(t, "ethtool -K eth0 gro on tx off >/dev/null")?;
         }
     }
-    sh_in(&ta, "ping -c 3 -i 0.2 -W 1 203.0.113.2 >/dev/null")
-        .with_context(|| format!("{v}: no connectivity"))?;
-    Ok(())
+    // Polled with a deadline: the first ARP request is flooded, and a flood
+    // copy to a peer whose underlay neighbour is not resolved yet is
+    // dropped (`drop_no_neighbour`). Over IPv6 the neighbour solicitation
+    // that `up` starts waits for the underlay's link-local address to pass
+    // DAD, up to about 2 s after the veth came up.
+    netns_lab::wait_until(&format!("{v}: 203.0.113.2 answers a ping from {ta}"), 15, || {
+        sh_in(&ta, "ping -c 1 -W 1 203.0.113.2 >/dev/null").is_ok()
+    })
+    .map_err(anyhow::Error::msg)
+    .with_context(|| format!("{v}: no connectivity"))
 }

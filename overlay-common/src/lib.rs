@@ -81,7 +81,7 @@ pub const IPPROTO_FRAGMENT: u8 = 44;
 
 /// Version of the pinned map layout. Bumped whenever a key or value type
 /// changes; `overlayctl up` refuses to reuse pins written with another one.
-pub const LAYOUT_VERSION: u32 = 14;
+pub const LAYOUT_VERSION: u32 = 15;
 
 /// Upper bounds compiled into the programs (loops must be bounded).
 pub const MAX_NETWORKS: u32 = 1024;

@@ -40,6 +40,8 @@ pub const MAP_FDB_EVENTS: &str = "FDB_EVENTS";
 pub const MAP_TAIL: &str = "TAIL";
 /// `TAIL[0]`: `tenant_flood`, the copies of a flood to peer VTEPs.
 pub const TAIL_FLOOD_REMOTE: u32 = 0;
+/// The datapath clock's per-CPU reading ([`ClockCache`]).
+pub const MAP_CLOCK: &str = "CLOCK";
 
 /// Default capacities (the FDB is sized from config at load time).
 pub const DEFAULT_FDB_ENTRIES: u32 = 65536;
@@ -123,7 +125,22 @@ pub const MAPS: &[MapSpec] = &[
     spec::<u32, crate::trace::TraceRecord>(crate::trace::MAP_TRACE, MapKind::Array, Capacity::PerCpu),
     spec::<u32, [u32; CSUM_CHUNK_LEN / 4]>(MAP_CSUM_CHUNK, MapKind::PerCpuArray, Capacity::Fixed(1)),
     spec::<u32, u32>(MAP_TAIL, MapKind::ProgArray, Capacity::Fixed(1)),
+    spec::<u32, ClockCache>(MAP_CLOCK, MapKind::PerCpuArray, Capacity::Fixed(1)),
 ];
+
+/// `CLOCK[0]`, per CPU: the datapath clock's last reading and the jiffy
+/// it was taken in. The coarse clock moves only at a tick, when jiffies
+/// move too, so within one jiffy its reading is still current: a frame
+/// reads `jiffies` (one load, inlined) instead of calling
+/// `bpf_ktime_get_coarse_ns` (about 30 ns).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClockCache {
+    pub jiffies: u64,
+    pub now_ns: u64,
+}
+
+const _: () = assert!(size_of::<ClockCache>() == 16);
 
 /// `CONFIG[0]`: the instance's global settings.
 #[repr(C)]
@@ -415,10 +432,12 @@ impl FdbEntry {
             && crate::vtep::vtep_eq(&self.remote_be, &other.remote_be)
     }
 
-    /// Whether a learned entry has aged out at `now_ns`.
+    /// Whether a learned entry has aged out at `now_ns`. A `now_ns` before
+    /// the entry's time (a CPU whose clock reading is a tick behind
+    /// another's, see the datapath clock) is no age.
     #[inline(always)]
     pub const fn expired(&self, now_ns: u64, ageing_ns: u64) -> bool {
-        !self.is_static() && ageing_ns != 0 && now_ns.wrapping_sub(self.seen_ns) > ageing_ns
+        !self.is_static() && ageing_ns != 0 && now_ns.saturating_sub(self.seen_ns) > ageing_ns
     }
 }
 
@@ -510,10 +529,11 @@ impl NeighEntry {
         self.flags & NEIGH_F_STATIC != 0
     }
 
-    /// Whether a learned pair is too old to answer for at `now_ns`.
+    /// Whether a learned pair is too old to answer for at `now_ns` (as
+    /// [`FdbEntry::expired`]).
     #[inline(always)]
     pub const fn expired(&self, now_ns: u64, ageing_ns: u64) -> bool {
-        !self.is_static() && ageing_ns != 0 && now_ns.wrapping_sub(self.updated_ns) > ageing_ns
+        !self.is_static() && ageing_ns != 0 && now_ns.saturating_sub(self.updated_ns) > ageing_ns
     }
 }
 
@@ -566,5 +586,9 @@ mod tests {
         assert!(!e.expired(u64::MAX, 0), "ageing 0 never expires");
         let s = FdbEntry { flags: FDB_F_STATIC, ..e };
         assert!(!s.expired(1 << 60, 1), "static entries never age");
+        // A clock reading a tick behind the entry's (another CPU's) time.
+        assert!(!e.expired(999, 1_000), "a reading before the entry is no age");
+        let n = NeighEntry { updated_ns: 1_000, ..Default::default() };
+        assert!(!n.expired(999, 1_000) && n.expired(2_001, 1_000));
     }
 }

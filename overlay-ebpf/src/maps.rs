@@ -98,6 +98,9 @@ pub static TRACE: Array<overlay_common::trace::TraceRecord> = Array::pinned(1, 0
 #[map(name = "TAIL")]
 pub static TAIL: ProgramArray = ProgramArray::pinned(1, 0);
 
+#[map(name = "CLOCK")]
+pub static CLOCK: PerCpuArray<overlay_common::maps::ClockCache> = PerCpuArray::pinned(1, 0);
+
 #[inline(always)]
 pub fn config() -> Option<&'static GlobalConfig> {
     let c = CONFIG.get(0)?;

@@ -136,14 +136,14 @@ fn try_nd<M: Mode>(t: &TenantFrame) -> Result<Option<i32>, Drop> {
 fn known(key: &NeighKey, ageing_ns: u64) -> Option<[u8; 6]> {
     // SAFETY: plain-bytes value.
     let e = unsafe { NEIGH.get(key) }?;
-    if e.expired(crate::clock::now_ns(), ageing_ns) { None } else { Some(e.mac) }
+    if e.expired(crate::clock::read_ns(), ageing_ns) { None } else { Some(e.mac) }
 }
 
 /// Learns `key` -> `mac` unless a configured pair says otherwise (counted
 /// as a conflict). A trace writes nothing.
 #[inline(always)]
 fn learn_pair<M: Mode>(key: NeighKey, mac: [u8; 6], row: u32) {
-    let now = crate::clock::now_ns();
+    let now = crate::clock::read_ns();
     // SAFETY: plain-bytes value.
     let moved = match unsafe { NEIGH.get(key) } {
         Some(e) if e.is_static() => {

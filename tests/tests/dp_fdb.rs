@@ -118,3 +118,30 @@ fn learning_limit_per_network_with_sweep() {
         assert_eq!(f.learned("blue"), 0, "recounted after userspace deletes");
     });
 }
+
+/// Entries carry CLOCK_MONOTONIC_COARSE, the clock userspace ages them
+/// by, though the datapath reads it through its per-CPU `CLOCK` entry
+/// (refreshed once per jiffy): a stamp lies between the clock before and
+/// after the frame, when learned and when refreshed two seconds later.
+/// (A reading can be a tick behind in the instant of a tick: 10 ms, the
+/// longest tick, is allowed below.)
+#[test]
+fn learned_entries_carry_the_coarse_clock() {
+    use overlay_user::fdb::datapath_now_ns;
+    const TICK_NS: u64 = 10_000_000;
+    with_fixture(|f| {
+        let mac = [2, 0, 0, 0, 0, 0x43];
+        for round in ["learned", "refreshed"] {
+            let before = datapath_now_ns();
+            f.tenant("p1", &tenant_frame([0xff; 6], mac));
+            let after = datapath_now_ns();
+            let seen = fdb_get(&f, "blue", mac).unwrap().seen_ns;
+            assert!(
+                before <= seen + TICK_NS && seen <= after,
+                "{round}: stamp {seen} outside the coarse clock's {before}..{after}"
+            );
+            // Past the datapath's 1 s refresh interval, with a second to spare.
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+    });
+}

@@ -300,7 +300,9 @@ Program cost, case by case:
   the PEERS (membership and the cached next hop) and FDB lookups
   (destination, and the source for learning: three hash lookups, the
   largest share after the program's own instructions) and the redirect.
-  The clock (`bpf_ktime_get_coarse_ns`) is read once per frame.
+  The clock is read once per frame: `jiffies` (one load) and the
+  reading kept per CPU for that jiffy (`CLOCK`); `bpf_ktime_get_coarse_ns`
+  (about 30 ns) runs once per jiffy and CPU.
 - **Decap** is the parse and the outer header checksum, the VNI, peer and
   FDB lookups, the reverse-path check (one FIB lookup per peer at most
   every 0.5 s, the pass kept in the peer's `PEERS` entry), learning,

@@ -43,7 +43,9 @@ pub fn monotonic_ns() -> u64 {
 /// FDB's, the neighbour table's and the caches' timestamps. Compared with
 /// the finer clock, which runs up to a tick ahead, an entry would age here
 /// before it ages in the datapath, and the agent would withdraw a MAC the
-/// datapath then refreshes without an event.
+/// datapath then refreshes without an event. (The datapath keeps one
+/// reading per jiffy and CPU, which in the instant of a tick can stay a
+/// tick behind: README, Known limits.)
 pub fn datapath_now_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC_COARSE)
 }

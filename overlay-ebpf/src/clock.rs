@@ -15,7 +15,9 @@ use crate::maps::CLOCK;
 /// `bpf_jiffies64` (one load once the verifier inlines it) says whether it
 /// still is. The helper, `bpf_ktime_get_coarse_ns`, runs once per jiffy
 /// and CPU. (In the instant between a tick's jiffies update and its clock
-/// update, a reading can be kept for the new jiffy a tick behind.)
+/// update, a reading can be kept for the new jiffy a tick behind.) The
+/// trace programs write the entry too: it holds nothing but the clock's
+/// own reading, so a trace still changes nothing a frame would see.
 #[inline(always)]
 pub fn now_ns() -> u64 {
     // SAFETY: plain helper call (inlined by the verifier).
